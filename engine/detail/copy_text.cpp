@@ -1,0 +1,71 @@
+#include "engine/detail/copy_text.hpp"
+
+namespace reproj::engine::detail {
+
+void decode_copy_line(std::string_view line, std::vector<std::string>& fields, std::vector<bool>& nulls) {
+  std::size_t count = 0;
+  std::size_t i = 0;
+  while (true) {
+    if (fields.size() <= count) {
+      fields.emplace_back();
+      nulls.push_back(false);
+    }
+    std::string& out = fields[count];
+    out.clear();
+    nulls[count] = false;
+    if (line.substr(i, 3) == "\\N\t" || (line.size() - i == 2 && line.substr(i) == "\\N")) {
+      nulls[count] = true;
+      i += 2;
+    } else {
+      while (i < line.size() && line[i] != '\t') {
+        std::size_t run = i;
+        while (run < line.size() && line[run] != '\t' && line[run] != '\\') ++run;
+        out.append(line.data() + i, run - i);
+        i = run;
+        if (i < line.size() && line[i] == '\\' && i + 1 < line.size()) {
+          char c = line[i + 1];
+          i += 2;
+          switch (c) {
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'n': out += '\n'; break;
+            case 'r': out += '\r'; break;
+            case 't': out += '\t'; break;
+            case 'v': out += '\v'; break;
+            default:
+              if (c >= '0' && c <= '7') {
+                int v = c - '0';
+                for (int k = 0; k < 2 && i < line.size() && line[i] >= '0' && line[i] <= '7'; ++k, ++i) {
+                  v = v * 8 + (line[i] - '0');
+                }
+                out += static_cast<char>(v);
+              } else {
+                out += c;  // "\\" and any other escaped character stand for themselves
+              }
+          }
+        } else if (i < line.size() && line[i] == '\\') {
+          ++i;  // a lone trailing backslash: drop it
+        }
+      }
+    }
+    ++count;
+    if (i >= line.size()) break;
+    ++i;  // the tab
+  }
+  fields.resize(count);
+  nulls.resize(count);
+}
+
+void append_copy_field(std::string& out, std::string_view value) {
+  for (char c : value) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+}
+
+}  // namespace reproj::engine::detail

@@ -1,0 +1,102 @@
+#pragma once
+// Every failure the engine reports, as a small closed set of exception types. The API maps each
+// one to an HTTP status in exactly one place (api/errors.cpp); pqxx exceptions never leave engine/.
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace reproj::engine {
+
+/// Base of all engine errors.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Input that can never succeed as given (bad JSON, empty ids, bad import line, ...).
+class InvalidInput : public Error {
+ public:
+  using Error::Error;
+};
+
+/// An append's expected version did not match the stream's actual version.
+class VersionConflict : public Error {
+ public:
+  VersionConflict(std::string stream_id, std::int64_t actual_version, const std::string& expected)
+      : Error("stream '" + stream_id + "' is at version " + std::to_string(actual_version) +
+              ", expected " + expected),
+        stream_id_(std::move(stream_id)),
+        actual_version_(actual_version) {}
+  const std::string& stream_id() const { return stream_id_; }
+  std::int64_t actual_version() const { return actual_version_; }
+
+ private:
+  std::string stream_id_;
+  std::int64_t actual_version_;
+};
+
+/// An event_id is already in the log with other content (stream, type or data).
+class EventIdConflict : public Error {
+ public:
+  explicit EventIdConflict(std::string event_id)
+      : Error("event_id '" + event_id + "' is already used by an event with other content"),
+        event_id_(std::move(event_id)) {}
+  const std::string& event_id() const { return event_id_; }
+
+ private:
+  std::string event_id_;
+};
+
+/// A stored migration file differs from the one already applied.
+class MigrationChecksumMismatch : public Error {
+ public:
+  explicit MigrationChecksumMismatch(const std::string& file)
+      : Error("migration " + file + " was edited after it was applied (checksum differs); "
+              "add a new migration instead") {}
+};
+
+/// An event a projection handler cannot use. Nothing of the batch holding it is applied.
+class PoisonEvent : public Error {
+ public:
+  PoisonEvent(std::int64_t global_position, std::string event_id, std::string type, std::string reason)
+      : Error("poison event at position " + std::to_string(global_position) + " (event_id '" + event_id +
+              "', type '" + type + "'): " + reason),
+        global_position_(global_position) {}
+  std::int64_t global_position() const { return global_position_; }
+
+ private:
+  std::int64_t global_position_;
+};
+
+/// A projection name or version that is not registered.
+class UnknownProjection : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A lock could not be taken within its bounded wait.
+class LockTimeout : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The database could not be reached or the connection broke; worth retrying later.
+class DatabaseUnavailable : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A request that conflicts with the current state (e.g. a rebuild already running).
+class StateConflict : public Error {
+ public:
+  StateConflict(const std::string& what, std::optional<std::int64_t> holder = std::nullopt)
+      : Error(what), holder_(holder) {}
+  std::optional<std::int64_t> holder() const { return holder_; }
+
+ private:
+  std::optional<std::int64_t> holder_;
+};
+
+}  // namespace reproj::engine

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <string>
+#include <vector>
+
+#include "engine/event.hpp"
+
+namespace pqxx {
+class transaction_base;
+}
+
+namespace reproj::engine {
+
+class ConnectionPool;
+
+/// What an import did.
+struct ImportReport {
+  std::int64_t events = 0;
+  std::int64_t first_position = 0;  // 0 when the file held no events
+  std::int64_t last_position = 0;
+};
+
+/// The global event log (reproj.events). Thread-safe: each call leases its own connection.
+///
+/// Ordering guarantee: appends are serialized by a transaction-scoped advisory lock taken by a
+/// trigger on every INSERT/COPY (migrations/0001_events.sql), so transactions commit in position
+/// order and safe_tail() -- the highest visible position -- is final: no event at or below it can
+/// still appear. Readers must never read past safe_tail().
+class EventStore {
+ public:
+  explicit EventStore(ConnectionPool& pool) : pool_(pool) {}
+
+  /// Appends `events` to `stream_id` atomically. Idempotent by event_id: re-appending events whose
+  /// ids, stream, types and data all match returns the original positions with duplicate = true.
+  /// Throws VersionConflict (with the actual version), EventIdConflict, InvalidInput (empty batch,
+  /// empty ids or types), DatabaseUnavailable.
+  AppendResult append(const std::string& stream_id, const ExpectedVersion& expected,
+                      const std::vector<NewEvent>& events);
+
+  /// The highest position below which no event can still appear (0 for an empty log).
+  std::int64_t safe_tail();
+
+  /// Events with after < global_position <= up_to, in order, at most `limit` of them. Never pass
+  /// an `up_to` above a safe_tail() you read.
+  std::vector<Event> read(std::int64_t after, std::int64_t up_to, std::size_t limit);
+
+  /// Imports NDJSON (one event a line: {"event_id"?, "stream_id", "type", "data", "metadata"?}) with
+  /// COPY in one transaction: all or nothing. Stream versions continue each stream's current one.
+  /// Throws InvalidInput naming the line number and the reason; nothing is imported then.
+  ImportReport import_ndjson(std::istream& input);
+
+ private:
+  ConnectionPool& pool_;
+};
+
+/// Helpers for code that already holds a transaction (the read path, the rebuilder).
+namespace log {
+/// safe_tail() inside `tx` (its snapshot's view).
+std::int64_t safe_tail(pqxx::transaction_base& tx);
+/// Streams events in (after, up_to] through COPY, in order, calling `sink` for each; at most
+/// `limit` events. Returns the number read. The Event passed is reused between calls.
+std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,
+                          const std::function<void(const Event&)>& sink);
+}  // namespace log
+
+/// A random (version 4) UUID in canonical text form.
+std::string random_uuid();
+
+}  // namespace reproj::engine

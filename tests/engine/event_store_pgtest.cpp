@@ -1,0 +1,119 @@
+#include "engine/event_store.hpp"
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "engine/errors.hpp"
+#include "tests/support/pg_fixture.hpp"
+
+using namespace reproj;
+using engine::ExpectedVersion;
+using engine::NewEvent;
+
+namespace {
+NewEvent ev(std::string type, nlohmann::json data, std::optional<std::string> id = std::nullopt) {
+  NewEvent e;
+  e.event_id = std::move(id);
+  e.type = std::move(type);
+  e.data = std::move(data);
+  return e;
+}
+
+class EventStoreTest : public test::PgTest {
+ protected:
+  void SetUp() override {
+    PgTest::SetUp();
+    store_ = std::make_unique<engine::EventStore>(*pool_);
+  }
+  std::unique_ptr<engine::EventStore> store_;
+};
+}  // namespace
+
+TEST_F(EventStoreTest, AppendAssignsPositionsAndStreamVersions) {
+  auto r = store_->append("car-1", ExpectedVersion::no_stream(),
+                          {ev("car.created", {{"by", "Alice"}, {"color", "blue"}}), ev("car.repainted", {{"color", "red"}})});
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.first_position, 1);
+  EXPECT_EQ(r.last_position, 2);
+  EXPECT_EQ(r.next_expected_version, 2);
+  auto r2 = store_->append("car-2", ExpectedVersion::any(), {ev("car.created", {{"by", "Bob"}})});
+  EXPECT_EQ(r2.first_position, 3);
+  EXPECT_EQ(r2.next_expected_version, 1);
+
+  auto events = store_->read(0, store_->safe_tail(), 100);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].stream_version, 1);
+  EXPECT_EQ(events[1].stream_version, 2);
+  EXPECT_EQ(events[1].type, "car.repainted");
+  EXPECT_EQ(nlohmann::json::parse(events[1].data), (nlohmann::json{{"color", "red"}}));
+  EXPECT_EQ(events[2].stream_id, "car-2");
+  EXPECT_EQ(events[0].event_id.size(), 36u) << "a UUID is generated when event_id is omitted";
+  EXPECT_EQ(store_->safe_tail(), 3);
+}
+
+TEST_F(EventStoreTest, ExactVersionMismatchThrowsVersionConflictWithActualVersion) {
+  store_->append("s", ExpectedVersion::any(), {ev("a", {}), ev("a", {})});
+  try {
+    store_->append("s", ExpectedVersion::exactly(1), {ev("a", {})});
+    FAIL() << "stale version accepted";
+  } catch (const engine::VersionConflict& e) {
+    EXPECT_EQ(e.actual_version(), 2);
+  }
+  EXPECT_NO_THROW(store_->append("s", ExpectedVersion::exactly(2), {ev("a", {})}));
+  EXPECT_EQ(store_->safe_tail(), 3) << "the refused append wrote nothing";
+}
+
+TEST_F(EventStoreTest, NoStreamFailsOnExistingStreamAndAnyAlwaysAppends) {
+  store_->append("s", ExpectedVersion::no_stream(), {ev("a", {})});
+  EXPECT_THROW(store_->append("s", ExpectedVersion::no_stream(), {ev("a", {})}), engine::VersionConflict);
+  EXPECT_THROW(store_->append("t", ExpectedVersion::exactly(1), {ev("a", {})}), engine::VersionConflict);
+  auto r = store_->append("s", ExpectedVersion::any(), {ev("a", {})});
+  EXPECT_EQ(r.next_expected_version, 2);
+}
+
+TEST_F(EventStoreTest, ReappendingSameEventIdsIsIdempotent) {
+  std::vector<NewEvent> batch{ev("customer.created", {{"name", "Bob"}}, "qcwbf2"),
+                              ev("customer.renamed", {{"name", "Charlie"}}, "e1owui")};
+  auto first = store_->append("b2dhuw", ExpectedVersion::no_stream(), batch);
+  auto again = store_->append("b2dhuw", ExpectedVersion::no_stream(), batch);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.first_position, first.first_position);
+  EXPECT_EQ(again.last_position, first.last_position);
+  EXPECT_EQ(again.next_expected_version, 2);
+  EXPECT_EQ(store_->safe_tail(), 2) << "the re-append wrote events";
+}
+
+TEST_F(EventStoreTest, SameEventIdWithOtherContentIsAConflict) {
+  store_->append("b2dhuw", ExpectedVersion::any(), {ev("customer.created", {{"name", "Bob"}}, "fhreui")});
+  EXPECT_THROW(store_->append("b2dhuw", ExpectedVersion::any(), {ev("customer.created", {{"name", "Eve"}}, "fhreui")}),
+               engine::EventIdConflict);
+  EXPECT_THROW(store_->append("other", ExpectedVersion::any(), {ev("customer.created", {{"name", "Bob"}}, "fhreui")}),
+               engine::EventIdConflict);
+  // A batch that mixes a reused id with a new one is a conflict too, and writes nothing.
+  EXPECT_THROW(store_->append("b2dhuw", ExpectedVersion::any(),
+                              {ev("customer.created", {{"name", "Bob"}}, "fhreui"), ev("x", {}, "new1")}),
+               engine::EventIdConflict);
+  EXPECT_EQ(store_->safe_tail(), 1);
+}
+
+TEST_F(EventStoreTest, BadInputIsRefusedBeforeAnythingIsWritten) {
+  EXPECT_THROW(store_->append("", ExpectedVersion::any(), {ev("a", {})}), engine::InvalidInput);
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {}), engine::InvalidInput);
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {ev("", {})}), engine::InvalidInput);
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {ev("a", {}, "dup"), ev("b", {}, "dup")}),
+               engine::InvalidInput);
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {ev("a", {{"x", std::string("nul\0here", 8)}})}),
+               engine::InvalidInput);
+  EXPECT_EQ(store_->safe_tail(), 0);
+}
+
+TEST_F(EventStoreTest, LogRefusesUpdateDeleteAndTruncate) {
+  store_->append("s", ExpectedVersion::any(), {ev("a", {})});
+  pqxx::connection c{db_->url()};
+  for (const char* sql : {"UPDATE reproj.events SET event_type = 'b'", "DELETE FROM reproj.events",
+                          "TRUNCATE reproj.events"}) {
+    pqxx::work tx{c};
+    EXPECT_THROW(tx.exec(sql), pqxx::sql_error) << sql;
+  }
+  EXPECT_EQ(store_->safe_tail(), 1);
+}
