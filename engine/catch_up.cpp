@@ -1,0 +1,116 @@
+#include "engine/catch_up.hpp"
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "engine/connection_pool.hpp"
+#include "engine/detail/connect.hpp"
+#include "engine/errors.hpp"
+#include "engine/event_store.hpp"
+#include "engine/live_projections.hpp"
+
+namespace reproj::engine {
+
+namespace {
+class Wakeup final : public pqxx::notification_receiver {
+ public:
+  explicit Wakeup(pqxx::connection& c) : pqxx::notification_receiver(c, "reproj_events") {}
+  void operator()(const std::string&, int) override {}
+};
+}  // namespace
+
+CatchUpWorker::CatchUpWorker(LiveProjections& live, std::vector<std::string> projections, CatchUpOptions options)
+    : live_(live),
+      projections_(std::move(projections)),
+      options_(options),
+      thread_([this](std::stop_token stop) { run(stop); }) {}
+
+CatchUpWorker::~CatchUpWorker() {
+  thread_.request_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool CatchUpWorker::caught_up() const {
+  std::scoped_lock lock{mutex_};
+  return caught_up_;
+}
+
+bool CatchUpWorker::wait_caught_up(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock{mutex_};
+  return changed_.wait_for(lock, timeout, [&] { return caught_up_; });
+}
+
+std::int64_t CatchUpWorker::start_tail() const {
+  std::scoped_lock lock{mutex_};
+  return start_tail_;
+}
+
+bool CatchUpWorker::database_reachable() const {
+  std::scoped_lock lock{mutex_};
+  return reachable_;
+}
+
+void CatchUpWorker::round(std::int64_t tail) {
+  bool all_there = true;
+  for (const auto& name : projections_) {
+    Applied a;
+    do {
+      a = live_.catch_up(name, tail, ApplyMode::kWorker, options_.batch_events);
+    } while (!a.failed && a.position < tail && a.events > 0);
+    std::int64_t start;
+    {
+      std::scoped_lock lock{mutex_};
+      start = start_tail_;
+    }
+    if (a.failed || a.position < start) all_there = false;
+  }
+  std::scoped_lock lock{mutex_};
+  reachable_ = true;
+  if (all_there && !caught_up_) {
+    caught_up_ = true;
+    spdlog::info("caught up: every projection reached the start tail {}", start_tail_);
+  }
+  changed_.notify_all();
+}
+
+void CatchUpWorker::run(std::stop_token stop) {
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<Wakeup> wakeup;
+  auto backoff = std::chrono::milliseconds{100};
+  while (!stop.stop_requested()) {
+    try {
+      if (!conn) {
+        conn = detail::connect(live_.pool().database_url());
+        wakeup = std::make_unique<Wakeup>(*conn);  // LISTEN before reading the tail: no wake-up lost
+      }
+      std::int64_t tail;
+      {
+        pqxx::read_transaction tx{*conn};
+        tail = log::safe_tail(tx);
+      }
+      {
+        std::scoped_lock lock{mutex_};
+        if (start_tail_ < 0) start_tail_ = tail;
+      }
+      round(tail);
+      backoff = std::chrono::milliseconds{100};
+      const auto wait_us = std::chrono::duration_cast<std::chrono::microseconds>(options_.idle_wait).count();
+      conn->await_notification(static_cast<long>(wait_us / 1'000'000), static_cast<long>(wait_us % 1'000'000));
+    } catch (const std::exception& e) {
+      {
+        std::scoped_lock lock{mutex_};
+        reachable_ = false;
+      }
+      spdlog::warn("catch-up worker: {} (retrying in {} ms)", e.what(), backoff.count());
+      wakeup.reset();
+      conn.reset();
+      std::mutex m;
+      std::unique_lock lock{m};
+      std::condition_variable_any cv;
+      cv.wait_for(lock, stop, backoff, [] { return false; });
+      backoff = std::min(backoff * 2, std::chrono::milliseconds{5000});
+    }
+  }
+}
+
+}  // namespace reproj::engine

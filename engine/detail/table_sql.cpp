@@ -1,0 +1,183 @@
+#include "engine/detail/table_sql.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/detail/copy_text.hpp"
+#include "engine/detail/copy_writer.hpp"
+
+namespace reproj::engine::detail {
+
+namespace {
+
+const char* sql_type(ColumnType t) {
+  switch (t) {
+    case ColumnType::kText: return "text";
+    case ColumnType::kBool: return "boolean";
+    case ColumnType::kBigint: return "bigint";
+  }
+  return "text";
+}
+
+nlohmann::json to_json(const Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  if (const auto* b = std::get_if<bool>(&v)) return *b;
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
+  return nullptr;
+}
+
+std::vector<Row> select_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
+                             std::size_t column, const std::vector<std::string>& values) {
+  if (values.empty()) return {};
+  const std::string sql = "SELECT " + column_list(tx, spec) + " FROM " + qualified(tx, physical) + " WHERE " +
+                          tx.quote_name(spec.columns[column].name) +
+                          " IN (SELECT jsonb_array_elements_text($1::jsonb))";
+  std::vector<Row> out;
+  for (const auto& r : tx.exec_params(sql, nlohmann::json(values).dump())) out.push_back(decode_row(r, spec));
+  return out;
+}
+
+}  // namespace
+
+std::string quote_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string physical_table(const Projection& projection, const TableSpec& table, const std::string& suffix) {
+  std::string name = table.name == projection.name() ? table.name
+                                                      : std::string{projection.name()} + "__" + table.name;
+  return suffix.empty() ? name : name + "__" + suffix;
+}
+
+std::string qualified(pqxx::transaction_base& tx, const std::string& physical) {
+  return std::string{kDataSchema} + "." + tx.quote_name(physical);
+}
+
+std::string column_list(pqxx::transaction_base& tx, const TableSpec& spec) {
+  std::string out;
+  for (const auto& c : spec.columns) {
+    if (!out.empty()) out += ", ";
+    out += tx.quote_name(c.name);
+  }
+  return out;
+}
+
+void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool unlogged) {
+  std::string sql = std::string{"CREATE "} + (unlogged ? "UNLOGGED " : "") + "TABLE " + qualified(tx, physical) + " (";
+  for (std::size_t i = 0; i < spec.columns.size(); ++i) {
+    if (i) sql += ", ";
+    sql += tx.quote_name(spec.columns[i].name) + " " + sql_type(spec.columns[i].type);
+    if (i == 0) sql += " PRIMARY KEY";
+  }
+  tx.exec0(sql + ")");
+}
+
+void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical) {
+  for (auto c : spec.indexed) {
+    tx.exec0("CREATE INDEX ON " + qualified(tx, physical) + " (" + tx.quote_name(spec.columns[c].name) + ")");
+  }
+}
+
+Row decode_row(const pqxx::row& r, const TableSpec& spec, pqxx::row::size_type offset) {
+  Row row;
+  row.values.reserve(spec.columns.size());
+  for (std::size_t i = 0; i < spec.columns.size(); ++i) {
+    const auto& f = r[offset + static_cast<pqxx::row::size_type>(i)];
+    if (f.is_null()) {
+      row.values.emplace_back(std::monostate{});
+      continue;
+    }
+    switch (spec.columns[i].type) {
+      case ColumnType::kText: row.values.emplace_back(f.as<std::string>()); break;
+      case ColumnType::kBool: row.values.emplace_back(f.as<bool>()); break;
+      case ColumnType::kBigint: row.values.emplace_back(f.as<std::int64_t>()); break;
+    }
+  }
+  return row;
+}
+
+void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
+                 const std::vector<const Row*>& rows) {
+  if (rows.empty()) return;
+  auto doc = nlohmann::json::array();
+  for (const Row* row : rows) {
+    auto obj = nlohmann::json::object();
+    for (std::size_t i = 0; i < spec.columns.size(); ++i) obj[spec.columns[i].name] = to_json(row->values[i]);
+    doc.push_back(std::move(obj));
+  }
+  std::string record_type, updates;
+  for (std::size_t i = 0; i < spec.columns.size(); ++i) {
+    const auto col = tx.quote_name(spec.columns[i].name);
+    if (i) {
+      record_type += ", ";
+      if (i > 1) updates += ", ";
+      updates += col + " = EXCLUDED." + col;
+    }
+    record_type += col + " " + sql_type(spec.columns[i].type);
+  }
+  const auto cols = column_list(tx, spec);
+  std::string sql = "INSERT INTO " + qualified(tx, physical) + " (" + cols + ") SELECT " + cols +
+                    " FROM jsonb_to_recordset($1::jsonb) AS x(" + record_type + ") ON CONFLICT (" +
+                    tx.quote_name(spec.columns[0].name) + ") DO " +
+                    (updates.empty() ? std::string{"NOTHING"} : "UPDATE SET " + updates);
+  tx.exec_params(sql, doc.dump());
+}
+
+void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
+               const std::vector<const Row*>& rows) {
+  if (rows.empty()) return;
+  std::vector<std::string> columns;
+  for (const auto& c : spec.columns) columns.push_back(tx.quote_name(c.name));
+  CopyWriter out{tx, qualified(tx, physical), columns};
+  std::string line;
+  for (const Row* row : rows) {
+    line.clear();
+    for (std::size_t i = 0; i < row->values.size(); ++i) {
+      if (i) line += '\t';
+      const Value& v = row->values[i];
+      if (const auto* s = std::get_if<std::string>(&v)) {
+        append_copy_field(line, *s);
+      } else if (const auto* b = std::get_if<bool>(&v)) {
+        line += *b ? 't' : 'f';
+      } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
+        line += std::to_string(*n);
+      } else {
+        line += "\\N";
+      }
+    }
+    out.write_line(line);
+  }
+  out.complete();
+}
+
+std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowSet& set,
+                  const std::vector<std::string>& physical, bool copy_new) {
+  std::size_t written = 0;
+  const auto& specs = projection.tables();
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    std::vector<const Row*> fresh, existing;
+    set.for_each_dirty(t, [&](const Row& row, bool persisted) {
+      (copy_new && !persisted ? fresh : existing).push_back(&row);
+    });
+    copy_rows(tx, specs[t], physical[t], fresh);
+    upsert_rows(tx, specs[t], physical[t], existing);
+    written += fresh.size() + existing.size();
+  }
+  set.mark_flushed();
+  return written;
+}
+
+std::vector<Row> SqlRowSource::load(std::size_t table, const std::vector<std::string>& keys) {
+  return select_rows(tx_, projection_.tables()[table], physical_[table], 0, keys);
+}
+
+std::vector<Row> SqlRowSource::load_where(std::size_t table, std::size_t column,
+                                          const std::vector<std::string>& values) {
+  return select_rows(tx_, projection_.tables()[table], physical_[table], column, values);
+}
+
+}  // namespace reproj::engine::detail

@@ -1,0 +1,242 @@
+#include "engine/live_projections.hpp"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "engine/connection_pool_run.hpp"
+#include "engine/detail/table_sql.hpp"
+#include "engine/errors.hpp"
+#include "engine/event_store.hpp"
+#include "engine/row_set.hpp"
+
+namespace reproj::engine {
+
+namespace {
+
+const TableSpec& served_table(const Projection& p) {
+  for (const auto& t : p.tables()) {
+    if (t.name == p.name()) return t;
+  }
+  throw std::logic_error("projection " + std::string{p.name()} + " has no table named like itself");
+}
+
+std::vector<std::string> live_tables(const Projection& p) {
+  std::vector<std::string> out;
+  for (const auto& t : p.tables()) out.push_back(detail::physical_table(p, t));
+  return out;
+}
+
+Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
+  Row row;
+  for (const auto& c : spec.columns) {
+    auto it = obj.find(c.name);
+    if (it == obj.end() || it->is_null()) {
+      row.values.emplace_back(std::monostate{});
+    } else if (c.type == ColumnType::kBool) {
+      row.values.emplace_back(it->get<bool>());
+    } else if (c.type == ColumnType::kBigint) {
+      row.values.emplace_back(it->get<std::int64_t>());
+    } else {
+      row.values.emplace_back(it->get<std::string>());
+    }
+  }
+  return row;
+}
+
+constexpr const char* kLockMetadata =
+    "SELECT active_version, last_replayed, state = 'failed', coalesce(error, '') "
+    "FROM reproj.projections WHERE name = $1 FOR UPDATE";
+
+}  // namespace
+
+LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options)
+    : pool_(pool), registry_(registry), options_(options) {
+  for (const auto& name : registry_.names()) counters_.emplace(name, std::make_unique<Counters>());
+}
+
+void LiveProjections::ensure(const std::string& name, int version) {
+  const Projection& p = registry_.get(name, version);
+  pool_.run([&](pqxx::connection& conn) {
+    pqxx::work tx{conn};
+    // Two instances starting together must not both create the tables.
+    tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('reproj.ensure:' || $1))", name);
+    if (!tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", name).empty()) return;
+    for (const auto& t : p.tables()) {
+      const auto physical = detail::physical_table(p, t);
+      detail::create_table(tx, t, physical, false);
+      detail::create_indexes(tx, t, physical);
+    }
+    tx.exec_params("INSERT INTO reproj.projections (name, active_version) VALUES ($1, $2)", name, version);
+    tx.commit();
+  });
+}
+
+Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
+                                      std::size_t max_events) {
+  auto meta = tx.exec_params(kLockMetadata, name);
+  if (meta.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
+  // Appliers (catch-up worker, sync reads, the swap) serialize on this row lock, and the
+  // watermark read here, after the lock was granted, is the only one they trust: so no event is
+  // applied twice or skipped however many of them race.
+  Applied a;
+  a.version = meta[0][0].as<int>();
+  a.position = meta[0][1].as<std::int64_t>();
+  a.failed = meta[0][2].as<bool>();
+  a.error = meta[0][3].as<std::string>();
+  if (a.failed || a.position >= up_to || max_events == 0) return a;
+
+  const Projection& p = registry_.get(name, a.version);
+  const auto physical = live_tables(p);
+  detail::SqlRowSource source{tx, p, physical};
+  std::vector<Event> chunk;
+  std::int64_t pos = a.position;
+  while (pos < up_to && static_cast<std::size_t>(a.events) < max_events) {
+    const std::size_t want = std::min(options_.chunk_events, max_events - static_cast<std::size_t>(a.events));
+    chunk.clear();
+    log::stream_events(tx, pos, up_to, want, [&](const Event& e) { chunk.push_back(e); });
+    // A speculative pass learns which rows the chunk touches, so they load in one query per table
+    // instead of one round trip per event.
+    RowSet recorded{p.tables(), nullptr, true};
+    try {
+      for (const auto& e : chunk) p.apply(e, recorded);
+    } catch (const PoisonEvent&) {  // the real pass below reports it
+    }
+    RowSet rows{p.tables(), &source};
+    rows.prefetch(recorded);
+    for (const auto& e : chunk) p.apply(e, rows);
+    detail::flush(tx, p, rows, physical, false);
+    a.events += static_cast<std::int64_t>(chunk.size());
+    pos = chunk.size() < want ? up_to : chunk.back().global_position;
+  }
+  // Rows and watermark commit in the caller's transaction, together.
+  tx.exec_params("UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1", name, pos);
+  a.position = pos;
+  return a;
+}
+
+Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, ApplyMode mode, std::size_t max_events,
+                                  const std::function<void(pqxx::transaction_base&, const Applied&)>& then) {
+  auto count = [&](std::int64_t n) {
+    auto& c = *counters_.at(name);
+    (mode == ApplyMode::kWorker ? c.worker : c.read) += n;
+  };
+  if (!counters_.count(name)) throw UnknownProjection("unknown projection '" + name + "'");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    try {
+      return pool_.run([&](pqxx::connection& conn) {
+        pqxx::work tx{conn};
+        Applied a = apply_locked(tx, name, up_to, max_events);
+        if (then) then(tx, a);
+        tx.commit();
+        count(a.events);
+        return a;
+      });
+    } catch (const PoisonEvent& poison) {
+      // Nothing of the batch holding the poison event was kept. Apply what precedes it and stop
+      // the projection there: it keeps serving what it has and reports the error.
+      spdlog::error("projection {} stopped: {}", name, poison.what());
+      pool_.run([&](pqxx::connection& conn) {
+        pqxx::work tx{conn};
+        Applied before = apply_locked(tx, name, poison.global_position() - 1);
+        tx.exec_params("UPDATE reproj.projections SET state = 'failed', error = $2, updated_at = now() WHERE name = $1",
+                       name, std::string{poison.what()});
+        tx.commit();
+        count(before.events);
+      });
+    } catch (const pqxx::transaction_rollback&) {  // serialization failure or deadlock: retry
+    }
+  }
+  throw LockTimeout("could not apply events to projection '" + name + "' after 3 attempts");
+}
+
+ReadResult LiveProjections::read(const std::string& name, const std::string& sql_rows,
+                                 const std::vector<std::string>& args, const ReadOptions& options) {
+  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
+  // Metadata, tail and rows in one statement: one snapshot, taken after the statement's table
+  // locks, so a concurrent swap is seen entirely or not at all. Caught up, this is the only trip.
+  const std::string sql =
+      "SELECT p.active_version, p.last_replayed, p.state = 'failed', coalesce(p.error, ''), "
+      "(SELECT coalesce(max(global_position), 0) FROM reproj.events), " +
+      sql_rows + " FROM reproj.projections p WHERE p.name = $1";
+  auto run = [&](pqxx::transaction_base& tx) {
+    auto r = args.size() == 1 ? tx.exec_params(sql, name, args[0]) : tx.exec_params(sql, name, args[0], args[1]);
+    if (r.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
+    return r;
+  };
+  auto answer = [&](const pqxx::result& r) {
+    ReadResult out;
+    out.version = r[0][0].as<int>();
+    out.position = r[0][1].as<std::int64_t>();
+    out.failed = r[0][2].as<bool>();
+    out.error = r[0][3].as<std::string>();
+    out.table = &served_table(registry_.get(name, out.version));
+    if (!r[0][5].is_null()) {
+      auto doc = nlohmann::json::parse(r[0][5].c_str());
+      if (doc.is_array()) {
+        for (const auto& obj : doc) out.rows.push_back(row_from_json(obj, *out.table));
+      } else {
+        out.rows.push_back(row_from_json(doc, *out.table));
+      }
+    }
+    return out;
+  };
+
+  auto first = pool_.run([&](pqxx::connection& conn) {
+    pqxx::nontransaction tx{conn};
+    return run(tx);
+  });
+  const std::int64_t watermark = first[0][1].as<std::int64_t>();
+  const std::int64_t tail = first[0][4].as<std::int64_t>();
+  const bool failed = first[0][2].as<bool>();
+  if (options.min_position > tail) {
+    throw InvalidInput("min_position " + std::to_string(options.min_position) + " is beyond the end of the log (" +
+                       std::to_string(tail) + ")");
+  }
+  if (!options.strong || failed || watermark >= tail) return answer(first);
+
+  // Behind: apply (watermark, tail] ourselves, then read inside the same transaction.
+  ReadResult out;
+  catch_up(name, tail, ApplyMode::kRead, std::numeric_limits<std::size_t>::max(),
+           [&](pqxx::transaction_base& tx, const Applied&) { out = answer(run(tx)); });
+  return out;
+}
+
+ReadResult LiveProjections::get(const std::string& name, const std::string& key, const ReadOptions& options) {
+  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
+  // The key column keeps its name across versions; the served table keeps the projection's name.
+  const auto key_col = detail::quote_ident(served_table(registry_.latest(name)).columns[0].name);
+  const auto table = std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
+  return read(name, "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key_col + " = $2)", {key}, options);
+}
+
+ReadResult LiveProjections::list(const std::string& name, const std::string& after, std::size_t limit,
+                                 const ReadOptions& options) {
+  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
+  const auto key_col = detail::quote_ident(served_table(registry_.latest(name)).columns[0].name);
+  const auto table = std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
+  return read(name,
+              "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key_col + "), '[]'::jsonb)::text FROM (SELECT * FROM " +
+                  table + " WHERE " + key_col + " > $2 ORDER BY " + key_col + " LIMIT $3::int) t)",
+              {after, std::to_string(limit)}, options);
+}
+
+std::vector<ProjectionStatus> LiveProjections::status() {
+  return pool_.run([](pqxx::connection& conn) {
+    pqxx::read_transaction tx{conn};
+    std::vector<ProjectionStatus> out;
+    for (const auto& r : tx.exec("SELECT name, active_version, last_replayed, state = 'failed', coalesce(error, '') "
+                                 "FROM reproj.projections ORDER BY name")) {
+      out.push_back({r[0].as<std::string>(), r[1].as<int>(), r[2].as<std::int64_t>(), r[3].as<bool>(),
+                     r[4].as<std::string>()});
+    }
+    return out;
+  });
+}
+
+std::int64_t LiveProjections::applied_events(const std::string& name, ApplyMode mode) const {
+  const auto& c = *counters_.at(name);
+  return mode == ApplyMode::kWorker ? c.worker.load() : c.read.load();
+}
+
+}  // namespace reproj::engine

@@ -1,0 +1,115 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/projection.hpp"
+#include "engine/registry.hpp"
+
+namespace pqxx {
+class transaction_base;
+}
+
+namespace reproj::engine {
+
+class ConnectionPool;
+
+/// Who applied events, for counters and metrics.
+enum class ApplyMode { kWorker, kRead };
+
+struct LiveOptions {
+  // Events folded per chunk: one COPY out, one prefetch and one flush per chunk. Larger chunks
+  // mean fewer round trips and more memory per applier.
+  std::size_t chunk_events = 5000;
+};
+
+/// What an apply left behind: the projection's version and watermark after it.
+struct Applied {
+  int version = 0;
+  std::int64_t position = 0;  // last_replayed
+  std::int64_t events = 0;    // applied by this call
+  bool failed = false;        // stopped at a poison event; serves what it has
+  std::string error;
+};
+
+/// A projection's metadata row.
+struct ProjectionStatus {
+  std::string name;
+  int active_version = 0;
+  std::int64_t last_replayed = 0;
+  bool failed = false;
+  std::string error;
+};
+
+/// Read consistency: strong applies pending events first; eventual answers from what is there.
+struct ReadOptions {
+  bool strong = true;
+  std::int64_t min_position = 0;  // read-your-writes: the answer reflects at least this position
+};
+
+/// An answer: rows of the served table (named like the projection) and what they reflect.
+struct ReadResult {
+  const TableSpec* table = nullptr;  // columns of the version that answered
+  std::vector<Row> rows;
+  int version = 0;
+  std::int64_t position = 0;
+  bool failed = false;  // the projection stopped at a poison event; rows are as of `position`
+  std::string error;
+};
+
+/// The live projections: their metadata, the one door through which events reach live tables,
+/// and the read path. Thread-safe; every call leases its own connection.
+class LiveProjections {
+ public:
+  LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options = {});
+
+  /// Creates P's live tables at `version` with its metadata row, unless P exists (then its active
+  /// version stays). Safe to call from several processes at once.
+  void ensure(const std::string& name, int version);
+
+  /// The one door: applies the events in (last_replayed, up_to], at most `max_events`, to P's live
+  /// tables in one transaction that holds P's metadata row lock, commits rows and watermark
+  /// together, and runs `then` inside that transaction (sees exactly what was applied). A poison
+  /// event makes P apply what precedes it and stop (failed), then the call answers as failed.
+  Applied catch_up(const std::string& name, std::int64_t up_to, ApplyMode mode,
+                   std::size_t max_events = std::numeric_limits<std::size_t>::max(),
+                   const std::function<void(pqxx::transaction_base&, const Applied&)>& then = {});
+
+  /// The door's body for callers holding their own transaction (the swap).
+  Applied apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
+                       std::size_t max_events = std::numeric_limits<std::size_t>::max());
+
+  /// One row by key, or a page of rows ordered by key after `after` (empty: from the start).
+  /// Strong reads first catch P up to the safe tail read at the moment of the request (one round
+  /// trip when already there). Throws UnknownProjection, InvalidInput (min_position past the tail).
+  ReadResult get(const std::string& name, const std::string& key, const ReadOptions& options);
+  ReadResult list(const std::string& name, const std::string& after, std::size_t limit, const ReadOptions& options);
+
+  std::vector<ProjectionStatus> status();
+  /// Events applied to P's live tables (committed), by mode.
+  std::int64_t applied_events(const std::string& name, ApplyMode mode) const;
+  const ProjectionRegistry& registry() const { return registry_; }
+  ConnectionPool& pool() { return pool_; }
+
+ private:
+  ReadResult read(const std::string& name, const std::string& sql_rows, const std::vector<std::string>& args,
+                  const ReadOptions& options);
+
+  ConnectionPool& pool_;
+  const ProjectionRegistry& registry_;
+  const LiveOptions options_;
+  struct Counters {
+    std::atomic<std::int64_t> worker{0};
+    std::atomic<std::int64_t> read{0};
+  };
+  std::map<std::string, std::unique_ptr<Counters>> counters_;  // fixed at construction
+};
+
+}  // namespace reproj::engine

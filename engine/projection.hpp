@@ -1,0 +1,72 @@
+#pragma once
+// The interface projections implement. A projection folds events into rows of its own tables,
+// through a Sink; it never knows whether the rows are live tables updated a few events at a time
+// or an in-memory set a rebuild flushes with COPY.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/event.hpp"
+
+namespace reproj::engine {
+
+enum class ColumnType { kText, kBool, kBigint };
+
+struct ColumnSpec {
+  std::string name;
+  ColumnType type = ColumnType::kText;
+};
+
+/// One table of a projection. columns[0] is the text primary key. The engine chooses the physical
+/// name (live, shadow or retired), so one definition serves every copy.
+struct TableSpec {
+  std::string name;                  // logical name; the table named like the projection is the one served
+  std::vector<ColumnSpec> columns;
+  std::vector<std::size_t> indexed;  // columns Sink::update_where looks rows up by
+};
+
+/// A column value: NULL, text, boolean or bigint.
+using Value = std::variant<std::monostate, std::string, bool, std::int64_t>;
+
+/// One row: values in TableSpec column order; values[0] is the key.
+struct Row {
+  std::vector<Value> values;
+  const std::string& key() const { return std::get<std::string>(values[0]); }
+  bool operator==(const Row&) const = default;
+};
+
+/// Where a projection writes. Not thread-safe: each applier owns its sink.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  /// The row of `table` (index into Projection::tables()) with this key, or nullptr.
+  /// The pointer is valid until the next call on the sink.
+  virtual const Row* find(std::size_t table, const std::string& key) = 0;
+  /// Inserts or replaces the row whose key is row.values[0].
+  virtual void put(std::size_t table, Row row) = 0;
+  /// Calls `change` on every row of `table` whose indexed `column` equals `value` (the
+  /// cross-stream case: a customer rename reaching each of its cars), and stores the results.
+  virtual void update_where(std::size_t table, std::size_t column, const std::string& value,
+                            const std::function<void(Row&)>& change) = 0;
+};
+
+/// A projection version. Implementations keep no state and are thread-safe: the catch-up worker,
+/// sync reads and a rebuild call apply() at once, each with its own Sink.
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  virtual std::string_view name() const = 0;  // "cars"
+  virtual int version() const = 0;            // a new version is what a rebuild builds
+  virtual const std::vector<TableSpec>& tables() const = 0;
+  /// Folds one event. Unknown types are ignored. Throws PoisonEvent if the event's data is
+  /// unusable; the caller then discards everything of the batch holding it.
+  virtual void apply(const Event& event, Sink& sink) const = 0;
+};
+
+}  // namespace reproj::engine

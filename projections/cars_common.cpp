@@ -1,0 +1,58 @@
+#include "projections/cars.hpp"
+#include "projections/event_data.hpp"
+
+namespace reproj::projections::detail {
+
+using engine::ColumnType;
+using engine::Row;
+
+std::vector<engine::TableSpec> cars_tables(bool index_customer_id) {
+  engine::TableSpec cars{"cars",
+                         {{"car_id", ColumnType::kText},
+                          {"creator", ColumnType::kText},
+                          {"color", ColumnType::kText},
+                          {"sold", ColumnType::kBool},
+                          {"customer_id", ColumnType::kText},
+                          {"customer_name", ColumnType::kText}},
+                         {}};
+  if (index_customer_id) cars.indexed = {kCustomerId};
+  engine::TableSpec names{"customer_names", {{"customer_id", ColumnType::kText}, {"name", ColumnType::kText}}, {}};
+  return {cars, names};
+}
+
+namespace {
+// A car event may arrive for a car whose car.created is missing; start from an empty row then.
+Row current_car(engine::Sink& sink, const std::string& car_id) {
+  if (const Row* row = sink.find(kCarsTable, car_id)) return *row;
+  return Row{{car_id, std::monostate{}, std::monostate{}, false, std::monostate{}, std::monostate{}}};
+}
+}  // namespace
+
+bool apply_car_event(const engine::Event& event, engine::Sink& sink) {
+  if (event.type == "car.created") {
+    auto data = data_of(event);
+    sink.put(kCarsTable, Row{{event.stream_id, required_string(event, data, "by"),
+                              required_string(event, data, "color"), false, std::monostate{}, std::monostate{}}});
+  } else if (event.type == "car.repainted") {
+    auto data = data_of(event);
+    auto color = required_string(event, data, "color");
+    Row car = current_car(sink, event.stream_id);
+    car.values[kColor] = std::move(color);
+    sink.put(kCarsTable, std::move(car));
+  } else if (event.type == "car.sold") {
+    auto data = data_of(event);
+    auto buyer = required_string(event, data, "to");
+    engine::Value buyer_name = std::monostate{};
+    if (const Row* customer = sink.find(kCustomerNamesTable, buyer)) buyer_name = customer->values[1];
+    Row car = current_car(sink, event.stream_id);
+    car.values[kSold] = true;
+    car.values[kCustomerId] = buyer;
+    car.values[kCustomerName] = std::move(buyer_name);
+    sink.put(kCarsTable, std::move(car));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace reproj::projections::detail

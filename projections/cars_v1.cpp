@@ -1,0 +1,20 @@
+#include "projections/cars.hpp"
+#include "projections/event_data.hpp"
+
+namespace reproj::projections {
+
+const std::vector<engine::TableSpec>& CarsV1::tables() const {
+  static const auto kTables = detail::cars_tables(false);
+  return kTables;
+}
+
+void CarsV1::apply(const engine::Event& event, engine::Sink& sink) const {
+  if (detail::apply_car_event(event, sink)) return;
+  if (event.type == "customer.created") {
+    auto data = data_of(event);
+    sink.put(kCustomerNamesTable, engine::Row{{event.stream_id, required_string(event, data, "name")}});
+  }
+  // The bug v1 keeps on purpose: customer.renamed is not handled.
+}
+
+}  // namespace reproj::projections

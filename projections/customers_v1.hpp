@@ -1,0 +1,16 @@
+#pragma once
+
+#include "engine/projection.hpp"
+
+namespace reproj::projections {
+
+/// customers: customer_id, name. Follows customer.created and customer.renamed.
+class CustomersV1 final : public engine::Projection {
+ public:
+  std::string_view name() const override { return "customers"; }
+  int version() const override { return 1; }
+  const std::vector<engine::TableSpec>& tables() const override;
+  void apply(const engine::Event& event, engine::Sink& sink) const override;
+};
+
+}  // namespace reproj::projections
