@@ -100,3 +100,13 @@ class StateConflict : public Error {
 };
 
 }  // namespace reproj::engine
+
+namespace reproj::engine {
+
+/// Something asked for by id that does not exist (a rebuild id).
+class NotFound : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace reproj::engine

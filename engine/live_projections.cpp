@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/connection_pool_run.hpp"
+#include "engine/detail/apply_range.hpp"
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
@@ -19,12 +20,6 @@ const TableSpec& served_table(const Projection& p) {
     if (t.name == p.name()) return t;
   }
   throw std::logic_error("projection " + std::string{p.name()} + " has no table named like itself");
-}
-
-std::vector<std::string> live_tables(const Projection& p) {
-  std::vector<std::string> out;
-  for (const auto& t : p.tables()) out.push_back(detail::physical_table(p, t));
-  return out;
 }
 
 Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
@@ -87,28 +82,10 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
   if (a.failed || a.position >= up_to || max_events == 0) return a;
 
   const Projection& p = registry_.get(name, a.version);
-  const auto physical = live_tables(p);
-  detail::SqlRowSource source{tx, p, physical};
-  std::vector<Event> chunk;
-  std::int64_t pos = a.position;
-  while (pos < up_to && static_cast<std::size_t>(a.events) < max_events) {
-    const std::size_t want = std::min(options_.chunk_events, max_events - static_cast<std::size_t>(a.events));
-    chunk.clear();
-    log::stream_events(tx, pos, up_to, want, [&](const Event& e) { chunk.push_back(e); });
-    // A speculative pass learns which rows the chunk touches, so they load in one query per table
-    // instead of one round trip per event.
-    RowSet recorded{p.tables(), nullptr, true};
-    try {
-      for (const auto& e : chunk) p.apply(e, recorded);
-    } catch (const PoisonEvent&) {  // the real pass below reports it
-    }
-    RowSet rows{p.tables(), &source};
-    rows.prefetch(recorded);
-    for (const auto& e : chunk) p.apply(e, rows);
-    detail::flush(tx, p, rows, physical, false);
-    a.events += static_cast<std::int64_t>(chunk.size());
-    pos = chunk.size() < want ? up_to : chunk.back().global_position;
-  }
+  auto applied = detail::apply_range(tx, p, detail::physical_tables(p), a.position, up_to, max_events,
+                                     options_.chunk_events);
+  a.events = applied.events;
+  const std::int64_t pos = applied.position;
   // Rows and watermark commit in the caller's transaction, together.
   tx.exec_params("UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1", name, pos);
   a.position = pos;

@@ -96,6 +96,7 @@ class LiveProjections {
   /// Events applied to P's live tables (committed), by mode.
   std::int64_t applied_events(const std::string& name, ApplyMode mode) const;
   const ProjectionRegistry& registry() const { return registry_; }
+  const LiveOptions& options() const { return options_; }
   ConnectionPool& pool() { return pool_; }
 
  private:

@@ -1,0 +1,593 @@
+#include "engine/rebuild.hpp"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "engine/connection_pool_run.hpp"
+#include "engine/detail/apply_range.hpp"
+#include "engine/detail/copy_text.hpp"
+#include "engine/detail/table_sql.hpp"
+#include "engine/errors.hpp"
+#include "engine/event_store.hpp"
+#include "engine/row_set.hpp"
+
+namespace reproj::engine {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kInfoColumns =
+    "id, projection, version, state, position, target, events_replayed, events_per_second, resumes, "
+    "resumed_from, coalesce(runner, ''), coalesce(error, ''), retired_version";
+constexpr const char* kRunningStates = "('replaying', 'catching_up', 'promoting')";
+
+RebuildState parse_state(const std::string& s) {
+  if (s == "replaying") return RebuildState::kReplaying;
+  if (s == "catching_up") return RebuildState::kCatchingUp;
+  if (s == "promoting") return RebuildState::kPromoting;
+  if (s == "done") return RebuildState::kDone;
+  if (s == "failed") return RebuildState::kFailed;
+  return RebuildState::kCancelled;
+}
+
+RebuildInfo info_from(const pqxx::row& r) {
+  RebuildInfo i;
+  i.id = r[0].as<std::int64_t>();
+  i.projection = r[1].as<std::string>();
+  i.version = r[2].as<int>();
+  i.state = parse_state(r[3].as<std::string>());
+  i.position = r[4].as<std::int64_t>();
+  i.target = r[5].as<std::int64_t>();
+  i.events_replayed = r[6].as<std::int64_t>();
+  i.events_per_second = r[7].as<double>();
+  i.resumes = r[8].as<int>();
+  if (!r[9].is_null()) i.resumed_from = r[9].as<std::int64_t>();
+  i.runner = r[10].as<std::string>();
+  i.error = r[11].as<std::string>();
+  if (!r[12].is_null()) i.retired_version = r[12].as<int>();
+  if (is_running(i.state) && i.events_per_second > 0) {
+    i.eta_seconds = static_cast<double>(std::max<std::int64_t>(i.target - i.position, 0)) / i.events_per_second;
+  }
+  return i;
+}
+
+std::optional<RebuildInfo> load(pqxx::transaction_base& tx, std::int64_t id) {
+  auto r = tx.exec_params(std::string{"SELECT "} + kInfoColumns + " FROM reproj.rebuilds WHERE id = $1", id);
+  if (r.empty()) return std::nullopt;
+  return info_from(r[0]);
+}
+
+std::string runner_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string{host} + ":" + std::to_string(getpid());
+}
+
+std::string shadow_suffix(std::int64_t id) { return "s" + std::to_string(id); }
+std::string retired_suffix(std::int64_t id) { return "r" + std::to_string(id); }
+
+void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to) {
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    tx.exec0("ALTER TABLE " + detail::qualified(tx, from[i]) + " RENAME TO " + tx.quote_name(to[i]));
+  }
+}
+
+void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables) {
+  for (const auto& t : tables) tx.exec0("DROP TABLE IF EXISTS " + detail::qualified(tx, t));
+}
+
+bool is_lock_timeout(const pqxx::sql_error& e) { return e.sqlstate() == "55P03"; }
+
+void sleep_for(std::stop_token stop, std::chrono::milliseconds d) {
+  std::mutex m;
+  std::unique_lock lock{m};
+  std::condition_variable_any cv;
+  cv.wait_for(lock, stop, d, [] { return false; });
+}
+
+}  // namespace
+
+std::string_view to_string(RebuildState state) {
+  switch (state) {
+    case RebuildState::kReplaying: return "replaying";
+    case RebuildState::kCatchingUp: return "catching_up";
+    case RebuildState::kPromoting: return "promoting";
+    case RebuildState::kDone: return "done";
+    case RebuildState::kFailed: return "failed";
+    case RebuildState::kCancelled: return "cancelled";
+  }
+  return "failed";
+}
+
+bool is_running(RebuildState state) {
+  return state == RebuildState::kReplaying || state == RebuildState::kCatchingUp || state == RebuildState::kPromoting;
+}
+
+RebuildManager::RebuildManager(ConnectionPool& pool, LiveProjections& live, RebuildOptions options)
+    : pool_(pool), live_(live), options_(std::move(options)) {}
+
+RebuildManager::~RebuildManager() {
+  for (auto& t : supervisors_) t.request_stop();
+  supervisors_.clear();  // joins
+}
+
+RebuildInfo RebuildManager::start(const std::string& projection, int version) {
+  const Projection& p = live_.registry().get(projection, version);
+  auto conflict = [&]() -> std::optional<StateConflict> {
+    if (auto r = running(projection)) {
+      return StateConflict("rebuild " + std::to_string(r->id) + " of " + projection + " is already running", r->id);
+    }
+    return std::nullopt;
+  };
+  if (auto c = conflict()) throw *c;
+  try {
+    return pool_.run([&](pqxx::connection& conn) {
+      pqxx::work tx{conn};
+      if (tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", projection).empty()) {
+        throw UnknownProjection("projection '" + projection + "' is not set up");
+      }
+      const std::int64_t target = log::safe_tail(tx);
+      auto row = tx.exec_params1(
+          "INSERT INTO reproj.rebuilds (projection, version, target) VALUES ($1, $2, $3) RETURNING id", projection,
+          version, target);
+      const auto id = row[0].as<std::int64_t>();
+      // Shadows are UNLOGGED and carry only their primary keys while replaying: WAL and secondary
+      // indexes are paid once, at the switch to catching_up, not per batch.
+      for (const auto& t : p.tables()) {
+        detail::create_table(tx, t, detail::physical_table(p, t, shadow_suffix(id)), true);
+      }
+      auto info = load(tx, id);
+      tx.commit();
+      spdlog::info("rebuild {} of {} to version {} started, target position {}", id, projection, version, target);
+      return *info;
+    });
+  } catch (const pqxx::unique_violation&) {  // lost a race with another start
+    if (auto c = conflict()) throw *c;
+    throw;
+  }
+}
+
+std::optional<RebuildInfo> RebuildManager::get(std::int64_t id) {
+  return pool_.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx{conn};
+    return load(tx, id);
+  });
+}
+
+std::vector<RebuildInfo> RebuildManager::list() {
+  return pool_.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx{conn};
+    std::vector<RebuildInfo> out;
+    for (const auto& r : tx.exec(std::string{"SELECT "} + kInfoColumns + " FROM reproj.rebuilds ORDER BY id DESC LIMIT 100")) {
+      out.push_back(info_from(r));
+    }
+    return out;
+  });
+}
+
+std::optional<RebuildInfo> RebuildManager::running(const std::string& projection) {
+  return pool_.run([&](pqxx::connection& conn) -> std::optional<RebuildInfo> {
+    pqxx::read_transaction tx{conn};
+    auto r = tx.exec_params(std::string{"SELECT "} + kInfoColumns + " FROM reproj.rebuilds WHERE projection = $1 AND state IN " +
+                                kRunningStates,
+                            projection);
+    if (r.empty()) return std::nullopt;
+    return info_from(r[0]);
+  });
+}
+
+RebuildInfo RebuildManager::cancel(std::int64_t id) {
+  auto info = pool_.run([&](pqxx::connection& conn) {
+    pqxx::work tx{conn};
+    auto before = load(tx, id);
+    if (!before) throw NotFound("no rebuild " + std::to_string(id));
+    auto r = tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'cancelled', finished_at = now(), "
+                                        "updated_at = now() WHERE id = $1 AND state IN "} +
+                                kRunningStates + " RETURNING id",
+                            id);
+    if (r.empty()) {
+      throw StateConflict("rebuild " + std::to_string(id) + " is not running (it is " +
+                          std::string{to_string(before->state)} + ")");
+    }
+    auto after = load(tx, id);
+    tx.commit();
+    return *after;
+  });
+  spdlog::info("rebuild {} cancelled", id);
+  drop_orphans();  // its shadow, unless its runner is mid-write: then the runner drops it
+  return info;
+}
+
+std::vector<std::string> RebuildManager::drop_orphans() {
+  const auto& registry = live_.registry();
+  auto orphans = pool_.run([&](pqxx::connection& conn) {
+    // One snapshot for both lists: a rebuild starting meanwhile commits its record and its shadow
+    // together, so it is either wholly visible here or its tables are not listed.
+    pqxx::transaction<pqxx::repeatable_read> tx{conn};
+    std::set<std::string> keep;
+    std::set<std::string> unknown_projections;
+    auto keep_all = [&](const std::string& name, int version, const std::string& suffix) {
+      if (!registry.has(name) || registry.versions(name).end() == std::find(registry.versions(name).begin(),
+                                                                          registry.versions(name).end(), version)) {
+        unknown_projections.insert(name);  // not ours to judge: keep everything of it
+        return;
+      }
+      for (const auto& t : detail::physical_tables(registry.get(name, version), suffix)) keep.insert(t);
+    };
+    for (const auto& r : tx.exec("SELECT name, active_version FROM reproj.projections")) {
+      keep_all(r[0].as<std::string>(), r[1].as<int>(), "");
+    }
+    for (const auto& r : tx.exec(std::string{"SELECT id, projection, version FROM reproj.rebuilds WHERE state IN "} +
+                                 kRunningStates)) {
+      keep_all(r[1].as<std::string>(), r[2].as<int>(), shadow_suffix(r[0].as<std::int64_t>()));
+    }
+    for (const auto& r :
+         tx.exec("SELECT id, projection, retired_version FROM reproj.rebuilds WHERE retired_version IS NOT NULL")) {
+      keep_all(r[1].as<std::string>(), r[2].as<int>(), retired_suffix(r[0].as<std::int64_t>()));
+    }
+    std::vector<std::string> out;
+    for (const auto& r : tx.exec_params("SELECT tablename FROM pg_tables WHERE schemaname = $1", detail::kDataSchema)) {
+      auto name = r[0].as<std::string>();
+      bool foreign = false;
+      for (const auto& u : unknown_projections) foreign = foreign || name.rfind(u, 0) == 0;
+      if (!keep.count(name) && !foreign) out.push_back(name);
+    }
+    tx.commit();
+    return out;
+  });
+  std::vector<std::string> dropped;
+  for (const auto& t : orphans) {
+    try {
+      pool_.run([&](pqxx::connection& conn) {
+        pqxx::work tx{conn};
+        tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(options_.lock_timeout.count()) + "ms'");
+        drop_tables(tx, {t});
+        tx.commit();
+      });
+      dropped.push_back(t);
+      spdlog::info("dropped orphan table {}.{}", detail::kDataSchema, t);
+    } catch (const pqxx::sql_error& e) {  // in use right now (a runner finishing): next time
+      spdlog::debug("orphan {} not dropped yet: {}", t, e.what());
+    }
+  }
+  return dropped;
+}
+
+// Runs one rebuild while holding its projection's session advisory lock on `conn_`.
+class RebuildManager::Runner {
+ public:
+  Runner(RebuildManager& m, pqxx::connection& conn, RebuildInfo info)
+      : m_(m),
+        conn_(conn),
+        info_(std::move(info)),
+        projection_(m.live_.registry().get(info_.projection, info_.version)),
+        shadow_(detail::physical_tables(projection_, shadow_suffix(info_.id))),
+        rows_(projection_.tables(), nullptr) {}
+
+  void run(std::stop_token stop) {
+    std::int64_t position = resume();
+    RebuildState state = info_.state == RebuildState::kPromoting ? RebuildState::kCatchingUp : info_.state;
+    auto reader = detail::connect(m_.pool_.database_url());
+    const auto started = Clock::now();
+    std::int64_t events_since_start = 0, checkpoints = 0;
+    std::vector<Event> batch;
+    while (!stop.stop_requested()) {
+      const std::int64_t up_to = state == RebuildState::kReplaying ? info_.target : tail(*reader);
+      batch.clear();
+      {
+        pqxx::read_transaction rt{*reader};
+        log::stream_events(rt, position, up_to, m_.options_.batch_events, [&](const Event& e) { batch.push_back(e); });
+      }
+      for (const auto& e : batch) projection_.apply(e, rows_);
+      const std::int64_t next = batch.size() < m_.options_.batch_events ? up_to : batch.back().global_position;
+      events_since_start += static_cast<std::int64_t>(batch.size());
+      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      if (!checkpoint(next, static_cast<std::int64_t>(batch.size()), state,
+                      seconds > 0 ? static_cast<double>(events_since_start) / seconds : 0)) {
+        return;  // cancelled meanwhile
+      }
+      position = next;
+      fault(state == RebuildState::kReplaying ? "checkpoint" : "catch_up_checkpoint", ++checkpoints);
+      if (state == RebuildState::kReplaying && position >= info_.target) {
+        finish_replay();
+        state = RebuildState::kCatchingUp;
+        fault("catching_up", 0);
+      }
+      if (state == RebuildState::kCatchingUp && tail(*reader) - position <= m_.options_.promote_lag) {
+        promote(position);
+        return;
+      }
+    }
+  }
+
+ private:
+  std::int64_t tail(pqxx::connection& c) {
+    pqxx::read_transaction tx{c};
+    return log::safe_tail(tx);
+  }
+
+  void fault(std::string_view point, std::int64_t n) {
+    if (m_.options_.fault) m_.options_.fault(point, n);
+  }
+
+  // Reloads the checkpointed shadow into memory (the fold's cross-stream state lives there).
+  std::int64_t resume() {
+    pqxx::work tx{conn_};
+    std::int64_t position = info_.position;
+    if (position > 0) {
+      std::int64_t rows = 0;
+      for (const auto& t : shadow_) {
+        rows += tx.exec("SELECT count(*) FROM " + detail::qualified(tx, t))[0][0].as<std::int64_t>();
+      }
+      const auto recorded = tx.exec_params1("SELECT shadow_rows FROM reproj.rebuilds WHERE id = $1", info_.id)[0]
+                                .as<std::int64_t>();
+      if (rows != recorded) {
+        // UNLOGGED shadows are emptied when PostgreSQL restarts after a crash: start over.
+        spdlog::warn("rebuild {}: shadow holds {} rows, checkpoint recorded {}: replaying from 0", info_.id, rows,
+                     recorded);
+        for (const auto& t : shadow_) tx.exec0("TRUNCATE " + detail::qualified(tx, t));
+        tx.exec_params("UPDATE reproj.rebuilds SET position = 0, shadow_rows = 0, events_replayed = 0, "
+                       "state = 'replaying' WHERE id = $1",
+                       info_.id);
+        info_.state = RebuildState::kReplaying;
+        position = 0;
+      } else {
+        const auto& specs = projection_.tables();
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+          for (const auto& r : tx.exec("SELECT " + detail::column_list(tx, specs[i]) + " FROM " +
+                                       detail::qualified(tx, shadow_[i]))) {
+            rows_.load_persisted(i, detail::decode_row(r, specs[i]));
+          }
+        }
+      }
+      tx.exec_params("UPDATE reproj.rebuilds SET resumes = resumes + 1, resumed_from = $2 WHERE id = $1", info_.id,
+                     position);
+      spdlog::info("rebuild {} resumes from checkpoint {}", info_.id, position);
+    }
+    tx.exec_params("UPDATE reproj.rebuilds SET runner = $2, updated_at = now() WHERE id = $1", info_.id, runner_name());
+    tx.commit();
+    return position;
+  }
+
+  bool checkpoint(std::int64_t position, std::int64_t events, RebuildState state, double rate) {
+    pqxx::work tx{conn_};
+    detail::flush(tx, projection_, rows_, shadow_, true);
+    std::int64_t rows = 0;
+    for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
+    // Shadow rows and the rebuild's watermark commit together: a resume starts exactly here.
+    auto r = tx.exec_params(
+        "UPDATE reproj.rebuilds SET position = $2, events_replayed = events_replayed + $3, shadow_rows = $4, "
+        "events_per_second = $5, updated_at = now() WHERE id = $1 AND state = $6 RETURNING id",
+        info_.id, position, events, rows, rate, std::string{to_string(state)});
+    if (r.empty()) {
+      tx.abort();
+      drop_shadow();
+      return false;
+    }
+    tx.commit();
+    return true;
+  }
+
+  void finish_replay() {
+    // Slow work happens here, before the swap, never inside it.
+    pqxx::work tx{conn_};
+    const auto& specs = projection_.tables();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      detail::create_indexes(tx, specs[i], shadow_[i]);
+      tx.exec0("ALTER TABLE " + detail::qualified(tx, shadow_[i]) + " SET LOGGED");
+    }
+    tx.exec_params("UPDATE reproj.rebuilds SET state = 'catching_up', updated_at = now() "
+                   "WHERE id = $1 AND state = 'replaying'",
+                   info_.id);
+    tx.commit();
+  }
+
+  void drop_shadow() {
+    pqxx::work tx{conn_};
+    drop_tables(tx, shadow_);
+    tx.commit();
+  }
+
+  void promote(std::int64_t position) {
+    const auto deadline = Clock::now() + m_.options_.swap_budget;
+    auto backoff = std::chrono::milliseconds{20};
+    std::mt19937 jitter{std::random_device{}()};
+    for (std::int64_t attempt = 1;; ++attempt) {
+      try {
+        pqxx::work tx{conn_};
+        tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(m_.options_.lock_timeout.count()) + "ms'");
+        if (tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'promoting', updated_at = now() "
+                                       "WHERE id = $1 AND state IN "} +
+                               kRunningStates + " RETURNING id",
+                           info_.id)
+                .empty()) {
+          tx.abort();
+          drop_shadow();
+          return;
+        }
+        auto meta = tx.exec_params1(
+            "SELECT active_version, last_replayed FROM reproj.projections WHERE name = $1 FOR UPDATE",
+            info_.projection);
+        const int old_version = meta[0].as<int>();
+        const std::int64_t old_position = meta[1].as<std::int64_t>();
+        // The last catch-up happens here, holding the metadata row lock that every live applier
+        // and sync read takes: nothing can commit to P between "caught up" and the swap, so no
+        // event falls between the two versions.
+        const std::int64_t tail = log::safe_tail(tx);
+        auto applied = detail::apply_range(tx, projection_, shadow_, position, tail,
+                                           std::numeric_limits<std::size_t>::max(), m_.live_.options().chunk_events);
+        fault("promote", attempt);
+        const Projection& old = m_.live_.registry().get(info_.projection, old_version);
+        rename_tables(tx, detail::physical_tables(old), detail::physical_tables(old, retired_suffix(info_.id)));
+        rename_tables(tx, shadow_, detail::physical_tables(projection_));
+        tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', "
+                       "error = NULL, updated_at = now() WHERE name = $1",
+                       info_.projection, info_.version, tail);
+        tx.exec_params("UPDATE reproj.rebuilds SET state = 'done', position = $2, events_replayed = events_replayed + $3, "
+                       "retired_version = $4, retired_position = $5, finished_at = now(), updated_at = now() "
+                       "WHERE id = $1",
+                       info_.id, tail, applied.events, old_version, old_position);
+        tx.commit();
+        spdlog::info("rebuild {} promoted {} version {} at position {} (attempt {})", info_.id, info_.projection,
+                     info_.version, tail, attempt);
+        break;
+      } catch (const pqxx::sql_error& e) {
+        if (!is_lock_timeout(e)) throw;
+        if (Clock::now() + backoff > deadline) {
+          throw LockTimeout("could not take the swap locks within " +
+                            std::to_string(m_.options_.swap_budget.count()) + " ms; live is unchanged");
+        }
+        spdlog::info("rebuild {}: swap lock busy (attempt {}), retrying in {} ms", info_.id, attempt, backoff.count());
+        std::this_thread::sleep_for(backoff + std::chrono::milliseconds{jitter() % 20});
+        backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
+      }
+    }
+    m_.retire_old(info_.projection);
+  }
+
+  RebuildManager& m_;
+  pqxx::connection& conn_;
+  RebuildInfo info_;
+  const Projection& projection_;
+  const std::vector<std::string> shadow_;
+  RowSet rows_;  // the whole projection: memory is authoritative during a replay
+};
+
+std::optional<RebuildInfo> RebuildManager::run(std::int64_t id, std::stop_token stop) {
+  auto conn = detail::connect(pool_.database_url());
+  std::optional<RebuildInfo> info;
+  {
+    pqxx::read_transaction tx{*conn};
+    info = load(tx, id);
+  }
+  if (!info) throw NotFound("no rebuild " + std::to_string(id));
+  if (!is_running(info->state)) return info;
+  // Session-level: held while this connection lives, so a runner that dies releases it and
+  // another process picks the rebuild up from its checkpoint.
+  {
+    pqxx::nontransaction tx{*conn};
+    if (!tx.exec_params1("SELECT pg_try_advisory_lock(hashtext('reproj.rebuild:' || $1))", info->projection)[0]
+             .as<bool>()) {
+      return std::nullopt;
+    }
+  }
+  {
+    pqxx::read_transaction tx{*conn};
+    info = load(tx, id);  // it may have moved on before we got the lock
+  }
+  if (!is_running(info->state)) return info;
+  try {
+    detail::translate_errors([&] {
+      Runner runner{*this, *conn, *info};
+      runner.run(stop);
+    });
+  } catch (const DatabaseUnavailable&) {
+    throw;  // resumable: the next runner continues from the checkpoint
+  } catch (const std::exception& e) {
+    // A poison event or an unexpected error: record it, drop the shadow, leave live untouched.
+    spdlog::error("rebuild {} failed: {}", id, e.what());
+    pool_.run([&](pqxx::connection& c) {
+      pqxx::work tx{c};
+      tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'failed', error = $2, finished_at = now(), "
+                                 "updated_at = now() WHERE id = $1 AND state IN "} +
+                         kRunningStates,
+                     id, std::string{e.what()});
+      tx.commit();
+    });
+    drop_orphans();
+  }
+  return get(id);
+}
+
+void RebuildManager::retire_old(const std::string& projection) {
+  pool_.run([&](pqxx::connection& conn) {
+    pqxx::work tx{conn};
+    tx.exec_params(
+        "UPDATE reproj.rebuilds SET retired_version = NULL WHERE projection = $1 AND retired_version IS NOT NULL "
+        "AND id NOT IN (SELECT id FROM reproj.rebuilds WHERE projection = $1 AND retired_version IS NOT NULL "
+        "ORDER BY id DESC LIMIT $2)",
+        projection, options_.retain_retired);
+    tx.commit();
+  });
+  drop_orphans();
+}
+
+RebuildInfo RebuildManager::rollback(const std::string& projection) {
+  if (!live_.registry().has(projection)) throw UnknownProjection("unknown projection '" + projection + "'");
+  const auto deadline = Clock::now() + options_.swap_budget;
+  auto backoff = std::chrono::milliseconds{20};
+  while (true) {
+    try {
+      return pool_.run([&](pqxx::connection& conn) {
+        pqxx::work tx{conn};
+        tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(options_.lock_timeout.count()) + "ms'");
+        auto meta = tx.exec_params1(
+            "SELECT active_version, last_replayed FROM reproj.projections WHERE name = $1 FOR UPDATE", projection);
+        auto rec = tx.exec_params(std::string{"SELECT "} + kInfoColumns + ", retired_position FROM reproj.rebuilds "
+                                  "WHERE projection = $1 AND retired_version IS NOT NULL ORDER BY id DESC LIMIT 1",
+                                  projection);
+        if (rec.empty()) throw StateConflict("projection '" + projection + "' has no retained version to roll back to");
+        auto info = info_from(rec[0]);
+        const int current_version = meta[0].as<int>();
+        const std::int64_t current_position = meta[1].as<std::int64_t>();
+        const Projection& current = live_.registry().get(projection, current_version);
+        const Projection& retired = live_.registry().get(projection, *info.retired_version);
+        const auto retired_tables = detail::physical_tables(retired, retired_suffix(info.id));
+        // Catch the retired version up under the same lock the swap takes, then swap names.
+        const std::int64_t tail = log::safe_tail(tx);
+        detail::apply_range(tx, retired, retired_tables, rec[0][13].as<std::int64_t>(), tail,
+                            std::numeric_limits<std::size_t>::max(), live_.options().chunk_events);
+        const auto parked = detail::physical_tables(retired, "t" + std::to_string(info.id));
+        rename_tables(tx, retired_tables, parked);
+        rename_tables(tx, detail::physical_tables(current), detail::physical_tables(current, retired_suffix(info.id)));
+        rename_tables(tx, parked, detail::physical_tables(retired));
+        tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', "
+                       "error = NULL, updated_at = now() WHERE name = $1",
+                       projection, *info.retired_version, tail);
+        tx.exec_params("UPDATE reproj.rebuilds SET retired_version = $2, retired_position = $3, updated_at = now() "
+                       "WHERE id = $1",
+                       info.id, current_version, current_position);
+        auto after = load(tx, info.id);
+        tx.commit();
+        spdlog::info("{} rolled back to version {} at position {}", projection, *info.retired_version, tail);
+        return *after;
+      });
+    } catch (const pqxx::sql_error& e) {
+      if (!is_lock_timeout(e) || Clock::now() + backoff > deadline) throw;
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
+    }
+  }
+}
+
+void RebuildManager::start_supervisor(std::chrono::milliseconds poll) {
+  for (const auto& name : live_.registry().names()) {
+    supervisors_.emplace_back([this, name, poll](std::stop_token stop) { supervise(stop, name, poll); });
+  }
+}
+
+void RebuildManager::supervise(std::stop_token stop, std::string projection, std::chrono::milliseconds poll) {
+  bool swept = false;
+  while (!stop.stop_requested()) {
+    try {
+      if (!swept) {
+        drop_orphans();  // tables left by a crash or a failed start
+        swept = true;
+      }
+      if (auto r = running(projection)) run(r->id, stop);
+    } catch (const std::exception& e) {
+      spdlog::warn("rebuild supervisor for {}: {}", projection, e.what());
+    }
+    sleep_for(stop, poll);
+  }
+}
+
+}  // namespace reproj::engine

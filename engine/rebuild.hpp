@@ -1,0 +1,111 @@
+#pragma once
+// Online rebuilds: replay the log into shadow tables of a projection version while the live one
+// serves, then promote the shadow in one short transaction.
+//
+// Lifecycle: replaying -> catching_up -> promoting -> done; failed or cancelled from any running
+// state. A failed or cancelled rebuild changes nothing live and leaves no table behind.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "engine/live_projections.hpp"
+
+namespace reproj::engine {
+
+class ConnectionPool;
+
+enum class RebuildState { kReplaying, kCatchingUp, kPromoting, kDone, kFailed, kCancelled };
+std::string_view to_string(RebuildState state);
+bool is_running(RebuildState state);
+
+struct RebuildOptions {
+  // Events per batch and checkpoint. Larger batches replay faster and make checkpoints (so
+  // resumes) coarser; the projection's rows are held in memory either way.
+  std::size_t batch_events = 50'000;
+  // Promote once the shadow is at most this many positions behind the tail; what is left is
+  // applied inside the swap, under the lock.
+  std::int64_t promote_lag = 2'000;
+  // Per attempt to take the swap's locks: a waiting ACCESS EXCLUSIVE request blocks every later
+  // reader of the table, so it must give up quickly and retry.
+  std::chrono::milliseconds lock_timeout{100};
+  // Total time the swap keeps retrying before the rebuild fails (live stays untouched).
+  std::chrono::milliseconds swap_budget{60'000};
+  // Retired table sets kept per projection for rollback.
+  int retain_retired = 1;
+  // Test hook: called at named points ("checkpoint", "catching_up", "promote") with a count.
+  std::function<void(std::string_view point, std::int64_t count)> fault;
+};
+
+/// A rebuild's record and progress.
+struct RebuildInfo {
+  std::int64_t id = 0;
+  std::string projection;
+  int version = 0;
+  RebuildState state = RebuildState::kReplaying;
+  std::int64_t position = 0;
+  std::int64_t target = 0;
+  std::int64_t events_replayed = 0;
+  double events_per_second = 0;
+  std::optional<double> eta_seconds;
+  int resumes = 0;
+  std::optional<std::int64_t> resumed_from;
+  std::string runner;
+  std::string error;
+  std::optional<int> retired_version;
+};
+
+/// Starts, runs, cancels and rolls back rebuilds. Thread-safe. Any process sharing the database
+/// may run a rebuild; a session advisory lock per projection makes exactly one of them do it.
+class RebuildManager {
+ public:
+  RebuildManager(ConnectionPool& pool, LiveProjections& live, RebuildOptions options = {});
+  ~RebuildManager();
+  RebuildManager(const RebuildManager&) = delete;
+  RebuildManager& operator=(const RebuildManager&) = delete;
+
+  /// Records a rebuild of `projection` to `version` (target = the safe tail now) and creates its
+  /// shadow tables. Throws UnknownProjection, StateConflict carrying the running rebuild's id.
+  RebuildInfo start(const std::string& projection, int version);
+  std::optional<RebuildInfo> get(std::int64_t id);
+  std::vector<RebuildInfo> list();
+  /// The running rebuild of `projection`, if any.
+  std::optional<RebuildInfo> running(const std::string& projection);
+  /// Stops a running rebuild and drops its shadow. Throws StateConflict if it is not running.
+  RebuildInfo cancel(std::int64_t id);
+  /// Swaps back to the retained previous version, caught up first. Throws StateConflict when
+  /// nothing is retained.
+  RebuildInfo rollback(const std::string& projection);
+
+  /// Runs rebuild `id` on this thread until it is done, failed or cancelled, or `stop` is asked
+  /// (then it stays resumable). Returns nullopt when another process holds the projection's
+  /// rebuild lock.
+  std::optional<RebuildInfo> run(std::int64_t id, std::stop_token stop = {});
+
+  /// Drops every table in the projection schema that is not live, a running rebuild's shadow or a
+  /// retained retired set. Returns the names dropped.
+  std::vector<std::string> drop_orphans();
+
+  /// Background: one thread per projection that picks up running rebuilds (new or interrupted
+  /// anywhere) and runs them when it gets the lock. Stops on destruction.
+  void start_supervisor(std::chrono::milliseconds poll = std::chrono::milliseconds{500});
+
+ private:
+  class Runner;
+  void retire_old(const std::string& projection);
+  void supervise(std::stop_token stop, std::string projection, std::chrono::milliseconds poll);
+
+  ConnectionPool& pool_;
+  LiveProjections& live_;
+  const RebuildOptions options_;
+  std::vector<std::jthread> supervisors_;
+};
+
+}  // namespace reproj::engine
