@@ -56,6 +56,8 @@ struct Engine {
     }
     engine::RebuildOptions options;
     options.fault = fault_from_env();
+    // Tuning knob (tests use small batches to get many checkpoints).
+    if (auto batch = env_or("REPROJ_REBUILD_BATCH", ""); !batch.empty()) options.batch_events = std::stoul(batch);
     rebuilds = std::make_unique<engine::RebuildManager>(pool, live, options);
   }
   engine::ProjectionRegistry registry;

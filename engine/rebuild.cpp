@@ -492,6 +492,11 @@ std::optional<RebuildInfo> RebuildManager::run(std::int64_t id, std::stop_token 
   } catch (const DatabaseUnavailable&) {
     throw;  // resumable: the next runner continues from the checkpoint
   } catch (const std::exception& e) {
+    if (auto now = get(id); now && now->state == RebuildState::kCancelled) {
+      spdlog::info("rebuild {} stopped: it was cancelled", id);
+      drop_orphans();
+      return now;
+    }
     // A poison event or an unexpected error: record it, drop the shadow, leave live untouched.
     spdlog::error("rebuild {} failed: {}", id, e.what());
     pool_.run([&](pqxx::connection& c) {

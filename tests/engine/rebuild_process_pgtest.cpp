@@ -1,0 +1,151 @@
+// Rebuilds across real processes: SIGKILL at several points then resume, and two instances
+// sharing one database with exactly one running the rebuild.
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "engine/rebuild.hpp"
+#include "tests/support/live_fixture.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/seed.hpp"
+
+using namespace reproj;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct KillPoint {
+  const char* fault;              // REPROJ_FAULT of the first run
+  engine::RebuildState left_in;   // the state the killed rebuild is found in
+  bool expect_resume_mid_replay;  // the second run must resume from a checkpoint > 0
+};
+
+class RebuildProcessTest : public test::LiveTest {
+ protected:
+  void SetUp() override { SetUpLive(1); }
+  std::vector<std::string> env() { return {"DATABASE_URL=" + db_->url(), "REPROJ_REBUILD_BATCH=1000"}; }
+  std::set<std::string> data_tables() {
+    pqxx::connection c{db_->url()};
+    pqxx::read_transaction tx{c};
+    std::set<std::string> out;
+    for (const auto& r : tx.exec("SELECT tablename FROM pg_tables WHERE schemaname = 'reproj_data'")) {
+      out.insert(r[0].as<std::string>());
+    }
+    return out;
+  }
+};
+
+class ResumeAfterKill : public RebuildProcessTest, public ::testing::WithParamInterface<KillPoint> {};
+
+}  // namespace
+
+TEST_P(ResumeAfterKill, KilledRebuildResumesFromItsCheckpointAndMatchesTheFold) {
+  const auto point = GetParam();
+  test::seed_events(*store_, 20'000);
+  engine::RebuildManager rebuilds{*pool_, *live_};
+  const auto id = rebuilds.start("cars", 2).id;
+  test::seed_events(*store_, 3'000, 8, 42);  // past the target: work for the catch-up phase
+
+  {
+    auto env = this->env();
+    env.push_back(std::string{"REPROJ_FAULT="} + point.fault);
+    test::Child child{{"rebuild", "cars", "--version", "2"}, env};
+    const int status = child.wait();
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "the child was not killed at " << point.fault;
+  }
+  auto killed = rebuilds.get(id);
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(killed->state, point.left_in) << point.fault;
+  EXPECT_GT(killed->position, 0) << "no checkpoint before the kill";
+  for (const auto& s : live_->status()) {
+    if (s.name == "cars") {
+      EXPECT_EQ(s.active_version, 1) << "a killed rebuild changed live";
+    }
+  }
+  EXPECT_EQ(live_->get("cars", "car-100-1", {}).version, 1) << "live serves through the crash";
+
+  test::Child again{{"rebuild", "cars", "--version", "2"}, env()};
+  const int status = again.wait();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the resumed rebuild did not finish";
+  auto done = rebuilds.get(id);
+  ASSERT_EQ(done->state, engine::RebuildState::kDone) << done->error;
+  EXPECT_EQ(done->resumes, point.expect_resume_mid_replay || killed->position > 0 ? 1 : 0);
+  ASSERT_TRUE(done->resumed_from.has_value());
+  EXPECT_EQ(*done->resumed_from, killed->position) << "did not resume from the checkpoint";
+  if (point.expect_resume_mid_replay) {
+    EXPECT_GT(*done->resumed_from, 0);
+    EXPECT_LT(*done->resumed_from, done->target) << "the kill was not mid-replay";
+  }
+  std::int64_t position = 0;
+  auto rows = test::all_rows(*live_, "cars", &position);
+  EXPECT_EQ(position, store_->safe_tail());
+  EXPECT_TRUE(test::cars_match(rows, test::fold(*store_, 2, position)));
+  EXPECT_EQ(data_tables(), (std::set<std::string>{"cars", "cars__customer_names", "customers",
+                                                  "cars__r" + std::to_string(id),
+                                                  "cars__customer_names__r" + std::to_string(id)}))
+      << "orphan tables";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KillPoints, ResumeAfterKill,
+    ::testing::Values(KillPoint{"checkpoint:5", engine::RebuildState::kReplaying, true},
+                      KillPoint{"catch_up_checkpoint:1", engine::RebuildState::kCatchingUp, false},
+                      KillPoint{"promote:1", engine::RebuildState::kCatchingUp, false}),
+    [](const auto& param_info) {
+      std::string name = param_info.param.fault;
+      return name.substr(0, name.find(':'));
+    });
+
+TEST_F(RebuildProcessTest, TwoInstancesExactlyOneReplaysAndTheOtherFinishesAfterAKill) {
+  test::seed_events(*store_, 40'000);
+  auto env = this->env();
+  env.push_back("REPROJ_REBUILD_BATCH=500");
+  test::Child a{{"work"}, env};
+  test::Child b{{"work"}, env};
+  std::this_thread::sleep_for(1s);  // both up, both polling for rebuilds
+
+  engine::RebuildManager rebuilds{*pool_, *live_};
+  const auto id = rebuilds.start("cars", 2).id;
+  std::string first_runner;
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = rebuilds.get(id);
+    if (r->position > 0 && !r->runner.empty()) {
+      first_runner = r->runner;
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_FALSE(first_runner.empty()) << "nobody picked the rebuild up";
+  for (int i = 0; i < 10; ++i) {  // exactly one runs it: the runner never changes while it lives
+    auto r = rebuilds.get(id);
+    ASSERT_TRUE(engine::is_running(r->state)) << "finished too early to test the hand-over";
+    EXPECT_EQ(r->runner, first_runner);
+    EXPECT_EQ(r->resumes, 0);
+    std::this_thread::sleep_for(50ms);
+  }
+  const auto pid_of = [](const std::string& runner) { return std::stoi(runner.substr(runner.rfind(':') + 1)); };
+  test::Child& victim = pid_of(first_runner) == a.pid() ? a : b;
+  test::Child& survivor = &victim == &a ? b : a;
+  ASSERT_TRUE(pid_of(first_runner) == a.pid() || pid_of(first_runner) == b.pid()) << first_runner;
+  victim.kill(SIGKILL);
+  victim.wait();
+
+  std::optional<engine::RebuildInfo> done;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    done = rebuilds.get(id);
+    if (!engine::is_running(done->state)) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(done->state, engine::RebuildState::kDone) << done->error;
+  EXPECT_EQ(pid_of(done->runner), survivor.pid()) << "the survivor did not take over";
+  EXPECT_EQ(done->resumes, 1);
+  EXPECT_GT(done->resumed_from.value_or(0), 0) << "the survivor started over instead of resuming";
+  survivor.kill(SIGTERM);
+  int status = 0;
+  EXPECT_TRUE(survivor.wait_for(10s, &status)) << "reproj work did not stop on SIGTERM";
+
+  std::int64_t position = 0;
+  auto rows = test::all_rows(*live_, "cars", &position);
+  EXPECT_TRUE(test::cars_match(rows, test::fold(*store_, 2, position)));
+}
