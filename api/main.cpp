@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <thread>
 
@@ -11,6 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/http_client.hpp"
+#include "api/json_mapping.hpp"
+#include "api/metrics.hpp"
+#include "api/server.hpp"
 #include "engine/catch_up.hpp"
 #include "engine/connection_pool.hpp"
 #include "engine/errors.hpp"
@@ -44,11 +49,16 @@ std::function<void(std::string_view, std::int64_t)> fault_from_env() {
   };
 }
 
+engine::ProjectionRegistry make_registry() {
+  engine::ProjectionRegistry registry;
+  projections::register_all(registry);
+  return registry;
+}
+
 // Everything a command needs, built in dependency order.
 struct Engine {
   explicit Engine(const std::string& url, std::size_t pool_size, const std::map<std::string, int>& initial_versions)
-      : pool(url, pool_size), store(pool), live(pool, registry) {
-    projections::register_all(registry);
+      : registry(make_registry()), pool(url, pool_size), store(pool), live(pool, registry) {
     engine::migrate(url);
     for (const auto& name : registry.names()) {
       auto it = initial_versions.find(name);
@@ -67,17 +77,33 @@ struct Engine {
   std::unique_ptr<engine::RebuildManager> rebuilds;
 };
 
-nlohmann::json to_json(const engine::RebuildInfo& r) {
-  nlohmann::json j{{"rebuild_id", r.id},
-                   {"projection", r.projection},
-                   {"version", r.version},
-                   {"state", engine::to_string(r.state)},
-                   {"position", r.position},
-                   {"target", r.target},
-                   {"events_per_second", r.events_per_second},
-                   {"eta_seconds", r.eta_seconds ? nlohmann::json(*r.eta_seconds) : nlohmann::json(nullptr)}};
-  if (!r.error.empty()) j["error"] = r.error;
-  return j;
+nlohmann::json to_json(const engine::RebuildInfo& r) { return api::rebuild_to_json(r); }
+
+// One progress update: a redrawn bar on a terminal, one JSON line otherwise.
+void print_progress(const nlohmann::json& r, bool tty) {
+  if (!tty) {
+    std::cout << r.dump() << std::endl;
+    return;
+  }
+  const double position = r.value("position", 0.0), target = std::max(r.value("target", 0.0), 1.0);
+  const double fraction = std::min(position / target, 1.0);
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(fraction * kWidth);
+  std::string bar = std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(kWidth - filled), '.');
+  char line[256];
+  const auto eta = r.contains("eta_seconds") && r["eta_seconds"].is_number() ? r["eta_seconds"].get<double>() : -1.0;
+  std::snprintf(line, sizeof line, "\r[%s] %5.1f%%  %lld/%lld  %.0f ev/s  ETA %s  %-12s", bar.c_str(), fraction * 100,
+                static_cast<long long>(position), static_cast<long long>(target), r.value("events_per_second", 0.0),
+                eta < 0 ? "-" : (std::to_string(static_cast<long long>(eta)) + "s").c_str(),
+                r.value("state", std::string{}).c_str());
+  std::cout << line << std::flush;
+}
+
+std::string random_token() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 32; ++i) out += "0123456789abcdef"[rd() % 16];
+  return out;
 }
 
 std::atomic<bool> g_stop{false};
@@ -87,15 +113,30 @@ extern "C" void on_signal(int) { g_stop = true; }
 
 int main(int argc, char** argv) {
   CLI::App app{"reproj: rebuilds event-sourced projections in PostgreSQL while they keep serving.\n"
-               "migrate, import, rebuild, status and work talk straight to the database."};
+               "serve runs the HTTP server. migrate, import and work talk straight to the database.\n"
+               "rebuild and status talk to a running server with --server URL (and the admin token),\n"
+               "or straight to the database without it."};
   app.require_subcommand(1);
   std::string database_url = env_or("DATABASE_URL", "");
   std::vector<std::string> initial_version_args;
+  std::string server_url, token = env_or("REPROJ_ADMIN_TOKEN", "");
   auto add_db = [&](CLI::App* cmd) {
     cmd->add_option("--database-url", database_url, "PostgreSQL URL (default: $DATABASE_URL)");
     cmd->add_option("--initial-version", initial_version_args,
                     "PROJECTION=V: version a projection is created at on a fresh database (default: latest)");
   };
+  auto add_server = [&](CLI::App* cmd) {
+    cmd->add_option("--server", server_url, "talk to a running server, e.g. http://127.0.0.1:8080");
+    cmd->add_option("--token", token, "admin token for --server (default: $REPROJ_ADMIN_TOKEN)");
+  };
+
+  auto* serve_cmd = app.add_subcommand("serve", "Migrate, catch up, resume interrupted rebuilds and serve HTTP");
+  add_db(serve_cmd);
+  std::string listen = env_or("REPROJ_LISTEN", "127.0.0.1:8080");
+  long read_timeout_ms = 30'000;
+  serve_cmd->add_option("--listen", listen, "address:port to bind (default: $REPROJ_LISTEN or 127.0.0.1:8080)");
+  serve_cmd->add_option("--admin-token", token, "token for /admin routes (default: $REPROJ_ADMIN_TOKEN, else generated)");
+  serve_cmd->add_option("--read-timeout-ms", read_timeout_ms, "drop a client silent this long mid-request (default 30000)");
 
   auto* migrate_cmd = app.add_subcommand("migrate", "Apply pending migrations");
   add_db(migrate_cmd);
@@ -111,37 +152,96 @@ int main(int argc, char** argv) {
   int rebuild_version = 0;
   bool follow = false;
   auto* rebuild_cmd = app.add_subcommand(
-      "rebuild", "Rebuild a projection online and promote it; runs here unless another process already runs it");
+      "rebuild", "Rebuild a projection online and promote it. Without --server it runs here (or follows the process "
+                 "that already runs it); with --server the server runs it");
   add_db(rebuild_cmd);
+  add_server(rebuild_cmd);
   rebuild_cmd->add_option("PROJECTION", rebuild_projection, "cars or customers")->required();
   rebuild_cmd->add_option("--version", rebuild_version, "version to build (default: latest)");
-  rebuild_cmd->add_flag("--follow", follow, "print progress until the rebuild ends");
+  rebuild_cmd->add_flag("--follow", follow,
+                        "show progress until the rebuild ends: a bar on a terminal, one JSON line per update otherwise");
 
   auto* status_cmd = app.add_subcommand("status", "Projections and recent rebuilds, as JSON");
   add_db(status_cmd);
+  add_server(status_cmd);
 
   auto* work_cmd = app.add_subcommand("work", "Run the catch-up worker and the rebuild supervisor until SIGTERM (no HTTP)");
   add_db(work_cmd);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(env_or("REPROJ_LOG", "info") == "debug" ? spdlog::level::debug : spdlog::level::info);
+  const bool tty = isatty(STDOUT_FILENO) != 0;
 
-  if (database_url.empty()) {
-    std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
-    return 2;
-  }
-  std::map<std::string, int> initial_versions;
-  for (const auto& arg : initial_version_args) {
-    auto eq = arg.find('=');
-    try {
-      if (eq == std::string::npos) throw std::invalid_argument(arg);
-      initial_versions[arg.substr(0, eq)] = std::stoi(arg.substr(eq + 1));
-    } catch (const std::exception&) {
-      std::cerr << "error: --initial-version expects PROJECTION=VERSION, got '" << arg << "'\n";
+  try {
+    // ---- through a running server ----
+    if (!server_url.empty() && (*rebuild_cmd || *status_cmd)) {
+      const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + token}};
+      auto call = [&](const std::string& method, const std::string& target, const std::string& body = "") {
+        auto reply = api::http_call(server_url, method, target, body, auth);
+        auto json = nlohmann::json::parse(reply.body, nullptr, false);
+        return std::pair{reply.status, json};
+      };
+      if (*status_cmd) {
+        auto [status, projections] = call("GET", "/admin/projections");
+        auto [status2, rebuilds] = call("GET", "/admin/rebuilds");
+        if (status != 200) {
+          std::cerr << "error: " << status << " " << projections.dump() << "\n";
+          return 1;
+        }
+        projections["rebuilds"] = rebuilds.value("rebuilds", nlohmann::json::array());
+        std::cout << projections.dump(2) << "\n";
+        return 0;
+      }
+      nlohmann::json body = nlohmann::json::object();
+      if (rebuild_version) body["version"] = rebuild_version;
+      auto [status, started] = call("POST", "/admin/projections/" + rebuild_projection + "/rebuild", body.dump());
+      std::int64_t id = 0;
+      if (status == 202) {
+        id = started["rebuild_id"].get<std::int64_t>();
+      } else if (status == 409 && started.contains("rebuild_id")) {
+        id = started["rebuild_id"].get<std::int64_t>();
+        std::cerr << "rebuild " << id << " is already running; following it\n";
+      } else {
+        std::cerr << "error: " << status << " " << started.dump() << "\n";
+        return 1;
+      }
+      if (!follow) {
+        std::cout << nlohmann::json{{"rebuild_id", id}, {"status_url", "/admin/rebuilds/" + std::to_string(id)}}.dump()
+                  << "\n";
+        return 0;
+      }
+      while (true) {
+        auto [s, info] = call("GET", "/admin/rebuilds/" + std::to_string(id));
+        if (s != 200) {
+          std::cerr << "\nerror: " << s << " " << info.dump() << "\n";
+          return 1;
+        }
+        print_progress(info, tty);
+        const auto state = info.value("state", std::string{});
+        if (state == "done" || state == "failed" || state == "cancelled") {
+          if (tty) std::cout << "\n" << info.dump() << "\n";
+          return state == "done" ? 0 : 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+    }
+
+    // ---- straight to the database ----
+    if (database_url.empty()) {
+      std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
       return 2;
     }
-  }
-  try {
+    std::map<std::string, int> initial_versions;
+    for (const auto& arg : initial_version_args) {
+      auto eq = arg.find('=');
+      try {
+        if (eq == std::string::npos) throw std::invalid_argument(arg);
+        initial_versions[arg.substr(0, eq)] = std::stoi(arg.substr(eq + 1));
+      } catch (const std::exception&) {
+        std::cerr << "error: --initial-version expects PROJECTION=VERSION, got '" << arg << "'\n";
+        return 2;
+      }
+    }
     if (*migrate_cmd) {
       auto report = engine::migrate(database_url);
       std::cout << "migrations: " << report.applied.size() << " applied, schema at version " << report.latest_version
@@ -163,6 +263,36 @@ int main(int argc, char** argv) {
                 << report.last_position << ") in " << seconds << " s\n";
       return 0;
     }
+    if (*serve_cmd) {
+      const auto colon = listen.rfind(':');
+      if (colon == std::string::npos) {
+        std::cerr << "error: --listen expects ADDRESS:PORT, got '" << listen << "'\n";
+        return 2;
+      }
+      api::ServerOptions options;
+      options.address = listen.substr(0, colon);
+      options.port = static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)));
+      options.read_timeout = std::chrono::milliseconds{read_timeout_ms};
+      const bool generated = token.empty();
+      if (generated) token = random_token();
+
+      std::signal(SIGTERM, on_signal);
+      std::signal(SIGINT, on_signal);
+      Engine e{database_url, static_cast<std::size_t>(options.db_threads) + 2, initial_versions};
+      engine::CatchUpWorker worker{e.live, e.registry.names()};
+      e.rebuilds->start_supervisor();
+      api::RequestMetrics metrics;
+      api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, token};
+      api::Server server{services, options};
+      const auto port = server.start();
+      std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";
+      if (generated) std::cout << "admin token (generated): " << token << "\n";
+      std::cout << std::flush;
+      while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      spdlog::info("stopping: draining requests");
+      server.stop();
+      return 0;
+    }
     Engine e{database_url, 4, initial_versions};
     if (*status_cmd) {
       nlohmann::json out{{"safe_tail", e.store.safe_tail()}, {"projections", nlohmann::json::array()},
@@ -170,7 +300,7 @@ int main(int argc, char** argv) {
       for (const auto& p : e.live.status()) {
         out["projections"].push_back({{"name", p.name},
                                       {"active_version", p.active_version},
-                                      {"last_replayed", p.last_replayed},
+                                      {"watermark", p.last_replayed},
                                       {"state", p.failed ? "failed" : "live"},
                                       {"error", p.failed ? nlohmann::json(p.error) : nlohmann::json(nullptr)}});
       }
@@ -191,13 +321,13 @@ int main(int argc, char** argv) {
       } else {
         info = e.rebuilds->start(rebuild_projection, version);
       }
-      std::cout << to_json(info).dump() << std::endl;
+      if (!tty || !follow) std::cout << to_json(info).dump() << std::endl;
       std::jthread progress;
       if (follow) {
         progress = std::jthread([&, id = info.id](std::stop_token stop) {
           while (!stop.stop_requested()) {
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
-            if (auto r = e.rebuilds->get(id)) std::cout << to_json(*r).dump() << std::endl;
+            if (auto r = e.rebuilds->get(id)) print_progress(to_json(*r), tty);
           }
         });
       }
@@ -213,6 +343,7 @@ int main(int argc, char** argv) {
         progress.request_stop();
         progress.join();
       }
+      if (tty && follow) print_progress(to_json(*final_info), tty), std::cout << "\n";
       std::cout << to_json(*final_info).dump() << std::endl;
       return final_info->state == engine::RebuildState::kDone ? 0 : 1;
     }
@@ -227,6 +358,9 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const engine::Error& ex) {
+    std::cerr << "error: " << ex.what() << "\n";
+    return 1;
+  } catch (const std::exception& ex) {
     std::cerr << "error: " << ex.what() << "\n";
     return 1;
   }

@@ -165,6 +165,7 @@ std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::i
   Event event;
   std::size_t count = 0;
   while (in.get_raw_line(line)) {
+    if (!line.empty() && line.back() == '\n') line.pop_back();  // libpqxx 6.4 keeps the newline
     detail::decode_copy_line(line, fields, nulls);
     if (fields.size() != 8) throw Error("unexpected COPY row from reproj.events: " + line);
     event.global_position = std::stoll(fields[0]);

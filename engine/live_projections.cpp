@@ -47,6 +47,7 @@ constexpr const char* kLockMetadata =
 
 LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options)
     : pool_(pool), registry_(registry), options_(options) {
+  if (registry_.names().empty()) throw std::logic_error("LiveProjections needs a filled registry");
   for (const auto& name : registry_.names()) counters_.emplace(name, std::make_unique<Counters>());
 }
 
@@ -212,7 +213,9 @@ std::vector<ProjectionStatus> LiveProjections::status() {
 }
 
 std::int64_t LiveProjections::applied_events(const std::string& name, ApplyMode mode) const {
-  const auto& c = *counters_.at(name);
+  auto it = counters_.find(name);
+  if (it == counters_.end()) return 0;
+  const auto& c = *it->second;
   return mode == ApplyMode::kWorker ? c.worker.load() : c.read.load();
 }
 

@@ -86,12 +86,6 @@ void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tab
 
 bool is_lock_timeout(const pqxx::sql_error& e) { return e.sqlstate() == "55P03"; }
 
-void sleep_for(std::stop_token stop, std::chrono::milliseconds d) {
-  std::mutex m;
-  std::unique_lock lock{m};
-  std::condition_variable_any cv;
-  cv.wait_for(lock, stop, d, [] { return false; });
-}
 
 }  // namespace
 
@@ -591,8 +585,11 @@ void RebuildManager::supervise(std::stop_token stop, std::string projection, std
     } catch (const std::exception& e) {
       spdlog::warn("rebuild supervisor for {}: {}", projection, e.what());
     }
-    sleep_for(stop, poll);
+    std::unique_lock lock{wake_mutex_};
+    wake_.wait_for(lock, stop, poll, [] { return false; });
   }
 }
+
+void RebuildManager::wake() { wake_.notify_all(); }
 
 }  // namespace reproj::engine

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,6 +98,8 @@ class RebuildManager {
   /// Background: one thread per projection that picks up running rebuilds (new or interrupted
   /// anywhere) and runs them when it gets the lock. Stops on destruction.
   void start_supervisor(std::chrono::milliseconds poll = std::chrono::milliseconds{500});
+  /// Makes the supervisors look for work now (after a start) instead of at their next poll.
+  void wake();
 
  private:
   class Runner;
@@ -105,7 +109,9 @@ class RebuildManager {
   ConnectionPool& pool_;
   LiveProjections& live_;
   const RebuildOptions options_;
-  std::vector<std::jthread> supervisors_;
+  std::mutex wake_mutex_;
+  std::condition_variable_any wake_;
+  std::vector<std::jthread> supervisors_;  // last: joined before the members above go
 };
 
 }  // namespace reproj::engine

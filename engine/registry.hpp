@@ -13,6 +13,9 @@ namespace reproj::engine {
 /// read-only afterwards, so safe to share between threads.
 class ProjectionRegistry {
  public:
+  ProjectionRegistry() = default;
+  ProjectionRegistry(ProjectionRegistry&&) = default;
+  ProjectionRegistry& operator=(ProjectionRegistry&&) = default;
   /// Throws std::logic_error on a duplicate (name, version).
   void add(std::unique_ptr<Projection> projection);
   /// Throws UnknownProjection naming what is missing.

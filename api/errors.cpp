@@ -1,0 +1,63 @@
+#include "api/errors.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "engine/errors.hpp"
+
+namespace reproj::api {
+
+Response json_error(http::status status, const std::string& code, const std::string& message) {
+  Response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"error", code}, {"message", message}}.dump(-1, ' ', false,
+                                                                            nlohmann::json::error_handler_t::replace);
+  res.prepare_payload();
+  return res;
+}
+
+namespace {
+Response with(Response res, const char* key, nlohmann::json value) {
+  auto body = nlohmann::json::parse(res.body());
+  body[key] = std::move(value);
+  res.body() = body.dump();
+  res.prepare_payload();
+  return res;
+}
+}  // namespace
+
+Response error_from_current_exception() {
+  using namespace engine;
+  try {
+    throw;
+  } catch (const HttpError& e) {
+    return json_error(e.status(), e.code(), e.what());
+  } catch (const VersionConflict& e) {
+    return with(json_error(http::status::conflict, "version_conflict", e.what()), "actual_version", e.actual_version());
+  } catch (const EventIdConflict& e) {
+    return with(json_error(http::status::conflict, "event_id_conflict", e.what()), "event_id", e.event_id());
+  } catch (const StateConflict& e) {
+    auto res = json_error(http::status::conflict, "conflict", e.what());
+    return e.holder() ? with(std::move(res), "rebuild_id", *e.holder()) : res;
+  } catch (const InvalidInput& e) {
+    return json_error(http::status::bad_request, "invalid_input", e.what());
+  } catch (const UnknownProjection& e) {
+    return json_error(http::status::not_found, "unknown_projection", e.what());
+  } catch (const NotFound& e) {
+    return json_error(http::status::not_found, "not_found", e.what());
+  } catch (const LockTimeout& e) {
+    auto res = json_error(http::status::service_unavailable, "busy", e.what());
+    res.set(http::field::retry_after, "1");
+    return res;
+  } catch (const DatabaseUnavailable& e) {
+    auto res = json_error(http::status::service_unavailable, "database_unavailable", e.what());
+    res.set(http::field::retry_after, "1");
+    return res;
+  } catch (const std::exception& e) {
+    // Anything else is a bug or an unexpected database state: log it, never crash the server.
+    spdlog::error("internal error: {}", e.what());
+    return json_error(http::status::internal_server_error, "internal", "internal error; see the server log");
+  }
+}
+
+}  // namespace reproj::api

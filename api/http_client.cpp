@@ -1,0 +1,57 @@
+#include "api/http_client.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "api/asio.hpp"
+
+namespace reproj::api {
+
+ClientReply http_call(const std::string& base, const std::string& method, const std::string& target,
+                      const std::string& body, const std::map<std::string, std::string>& headers) {
+  std::string rest = base;
+  if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error("server must be http://host:port, got " + base);
+  const std::string host = rest.substr(0, colon), port = rest.substr(colon + 1);
+
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver{io};
+  beast::tcp_stream stream{io};
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(host, port, ec);
+  if (ec) throw std::runtime_error("cannot resolve " + host + ": " + ec.message());
+  stream.expires_after(std::chrono::seconds(60));
+  stream.connect(endpoints, ec);
+  if (ec) throw std::runtime_error("cannot reach " + base + ": " + ec.message());
+
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, host);
+  for (const auto& [k, v] : headers) req.set(k, v);
+  if (!body.empty() || method == "POST") {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  http::write(stream, req, ec);
+  if (ec) throw std::runtime_error("cannot send to " + base + ": " + ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 << 20);
+  http::read(stream, buffer, parser, ec);
+  if (ec) throw std::runtime_error("no answer from " + base + ": " + ec.message());
+  ClientReply out;
+  const auto& res = parser.get();
+  out.status = res.result_int();
+  out.body = res.body();
+  for (const auto& f : res) {
+    std::string name{f.name_string()};
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    out.headers[name] = std::string{f.value()};
+  }
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  return out;
+}
+
+}  // namespace reproj::api

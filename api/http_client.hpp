@@ -1,0 +1,20 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace reproj::api {
+
+/// A reply as the client saw it.
+struct ClientReply {
+  unsigned status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+/// A minimal blocking HTTP/1.1 client for the CLI's --server mode and the tests.
+/// `base` is "http://host:port". Throws std::runtime_error when the server cannot be reached.
+ClientReply http_call(const std::string& base, const std::string& method, const std::string& target,
+                      const std::string& body = "", const std::map<std::string, std::string>& headers = {});
+
+}  // namespace reproj::api

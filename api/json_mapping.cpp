@@ -1,0 +1,55 @@
+#include "api/json_mapping.hpp"
+
+namespace reproj::api {
+
+using Json = nlohmann::json;
+
+Json row_to_json(const engine::TableSpec& table, const engine::Row& row) {
+  Json out = Json::object();
+  for (std::size_t i = 0; i < table.columns.size() && i < row.values.size(); ++i) {
+    const auto& v = row.values[i];
+    Json value = nullptr;
+    if (const auto* s = std::get_if<std::string>(&v)) value = *s;
+    if (const auto* b = std::get_if<bool>(&v)) value = *b;
+    if (const auto* n = std::get_if<std::int64_t>(&v)) value = *n;
+    out[table.columns[i].name] = std::move(value);
+  }
+  return out;
+}
+
+namespace {
+// PostgreSQL's text timestamptz ("2026-11-23 10:48:19.865+00") as ISO 8601.
+std::string iso8601(std::string ts) {
+  if (auto sp = ts.find(' '); sp != std::string::npos) ts[sp] = 'T';
+  const auto sign = ts.find_last_of("+-");
+  if (sign != std::string::npos && sign > 10 && ts.size() - sign == 3) ts += ":00";
+  return ts;
+}
+}  // namespace
+
+Json event_to_json(const engine::Event& e) {
+  return {{"global_position", e.global_position},
+          {"event_id", e.event_id},
+          {"stream_id", e.stream_id},
+          {"stream_version", e.stream_version},
+          {"type", e.type},
+          {"data", Json::parse(e.data, nullptr, false)},
+          {"metadata", Json::parse(e.metadata, nullptr, false)},
+          {"recorded_at", iso8601(e.recorded_at)}};
+}
+
+Json rebuild_to_json(const engine::RebuildInfo& r) {
+  Json j{{"rebuild_id", r.id},
+         {"projection", r.projection},
+         {"version", r.version},
+         {"state", engine::to_string(r.state)},
+         {"position", r.position},
+         {"target", r.target},
+         {"events_per_second", r.events_per_second},
+         {"eta_seconds", r.eta_seconds ? Json(*r.eta_seconds) : Json(nullptr)},
+         {"resumes", r.resumes}};
+  if (!r.error.empty()) j["error"] = r.error;
+  return j;
+}
+
+}  // namespace reproj::api

@@ -1,0 +1,36 @@
+#include "api/metrics.hpp"
+
+#include <sstream>
+
+namespace reproj::api {
+
+void RequestMetrics::observe(const std::string& route, unsigned status, std::chrono::duration<double> seconds) {
+  const double s = seconds.count();
+  std::scoped_lock lock{mutex_};
+  auto& series = series_[{route, status}];
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (s <= kBuckets[i]) ++series.buckets[i];
+  }
+  ++series.count;
+  series.sum += s;
+}
+
+std::string RequestMetrics::render() const {
+  std::ostringstream out;
+  out << "# HELP reproj_http_request_duration_seconds HTTP request latency by route and status.\n"
+         "# TYPE reproj_http_request_duration_seconds histogram\n";
+  std::scoped_lock lock{mutex_};
+  for (const auto& [key, s] : series_) {
+    const std::string labels = "route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"";
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      out << "reproj_http_request_duration_seconds_bucket{" << labels << ",le=\"" << kBuckets[i] << "\"} "
+          << s.buckets[i] << "\n";
+    }
+    out << "reproj_http_request_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << s.count << "\n"
+        << "reproj_http_request_duration_seconds_sum{" << labels << "} " << s.sum << "\n"
+        << "reproj_http_request_duration_seconds_count{" << labels << "} " << s.count << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace reproj::api

@@ -1,0 +1,136 @@
+#include "api/server.hpp"
+
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "api/errors.hpp"
+
+namespace reproj::api {
+
+namespace {
+
+// Runs `work` on the database pool and resumes the coroutine on its own strand. In Boost 1.74
+// co_spawn needs a default-constructible result, which Routed is.
+template <class Work>
+asio::awaitable<std::invoke_result_t<Work&>> on_db(asio::thread_pool& pool, Work work) {
+  using Result = std::invoke_result_t<Work&>;
+  co_return co_await asio::co_spawn(
+      pool.get_executor(), [work = std::move(work)]() mutable -> asio::awaitable<Result> { co_return work(); },
+      asio::use_awaitable);
+}
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::debug("session ended: {}", ex.what());
+  }
+}
+
+}  // namespace
+
+Server::Server(Services& services, ServerOptions options)
+    : services_(services),
+      options_(std::move(options)),
+      io_(options_.io_threads),
+      db_pool_(static_cast<std::size_t>(options_.db_threads)),
+      acceptor_(io_) {}
+
+Server::~Server() { stop(); }
+
+unsigned short Server::start() {
+  const asio::ip::tcp::endpoint endpoint{asio::ip::make_address(options_.address), options_.port};
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  const auto port = acceptor_.local_endpoint().port();
+  asio::co_spawn(io_, listen(), log_exception);
+  for (int i = 0; i < options_.io_threads; ++i) io_threads_.emplace_back([this] { io_.run(); });
+  return port;
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  asio::post(io_, [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  // In-flight requests finish; idle keep-alive connections are not waited for.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  io_.stop();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  db_pool_.join();
+}
+
+asio::awaitable<void> Server::listen() {
+  while (!stopping_) {
+    beast::error_code ec;
+    // Each connection gets its own strand: its coroutine never runs on two threads at once.
+    auto socket = co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("accept: {}", ec.message());
+      continue;
+    }
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, serve(beast::tcp_stream{std::move(socket)}), log_exception);
+  }
+}
+
+asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
+  beast::flat_buffer buffer;
+  while (!stopping_) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(options_.body_limit);
+    stream.expires_after(options_.read_timeout);
+    beast::error_code ec;
+    co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // A bad request gets an answer naming the problem before the connection closes.
+      std::optional<Response> reply;
+      if (ec == http::error::body_limit) {
+        reply = json_error(http::status::payload_too_large, "payload_too_large",
+                           "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
+      } else if (ec == http::error::header_limit) {
+        reply = json_error(http::status::request_header_fields_too_large, "headers_too_large",
+                           "request headers are too large");
+      } else if (ec != http::error::end_of_stream && ec != beast::error::timeout && ec != asio::error::eof &&
+                 ec != asio::error::connection_reset && ec != asio::error::operation_aborted &&
+                 ec != http::error::partial_message) {
+        reply = json_error(http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
+      }
+      if (reply) {
+        reply->keep_alive(false);
+        stream.expires_after(std::chrono::seconds(5));
+        co_await http::async_write(stream, *reply, asio::redirect_error(asio::use_awaitable, ec));
+      }
+      break;
+    }
+    ++in_flight_;
+    Request req = parser.release();
+    const auto started = std::chrono::steady_clock::now();
+    Routed routed = co_await on_db(db_pool_, [this, &req] { return handle(req, services_); });
+    services_.metrics.observe(routed.route, routed.response.result_int(), std::chrono::steady_clock::now() - started);
+    Response& res = routed.response;
+    res.version(req.version());
+    res.keep_alive(req.keep_alive() && !stopping_);
+    res.set(http::field::server, "reproj");
+    stream.expires_after(options_.read_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    --in_flight_;
+    if (ec || !res.keep_alive()) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace reproj::api

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/asio.hpp"
+#include "api/router.hpp"
+
+namespace reproj::api {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;  // 0: any free port (start() returns it)
+  // I/O threads only parse and write; handlers run on the database threads. On 2 cores one I/O
+  // thread keeps up with the database.
+  int io_threads = 1;
+  // Blocking libpqxx work runs here; match the connection pool size.
+  int db_threads = 8;
+  // Per request: a client that is slow or silent for this long while sending headers or a body
+  // (or idle between keep-alive requests) is disconnected.
+  std::chrono::milliseconds read_timeout{30'000};
+  std::size_t body_limit = 1 << 20;
+};
+
+/// The HTTP server: Boost.Beast on Asio, one strand and one coroutine per connection.
+/// start() binds and serves on background threads; stop() stops accepting, lets in-flight
+/// requests finish (bounded) and joins every thread. Not copyable; `services` must outlive it.
+class Server {
+ public:
+  Server(Services& services, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Throws std::system_error when the address cannot be bound. Returns the bound port.
+  unsigned short start();
+  void stop();
+
+ private:
+  asio::awaitable<void> listen();
+  asio::awaitable<void> serve(beast::tcp_stream stream);
+
+  Services& services_;
+  const ServerOptions options_;
+  asio::io_context io_;
+  asio::thread_pool db_pool_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::thread> io_threads_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+}  // namespace reproj::api
