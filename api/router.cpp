@@ -505,6 +505,12 @@ bool match(const Route& route, const std::vector<std::string>& segments, Service
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> route_table() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : routes()) out.emplace_back(std::string{http::to_string(r.method)}, r.pattern);
+  return out;
+}
+
 Routed handle(const Request& req, Services& s) {
   Routed out;
   try {

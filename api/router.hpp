@@ -2,6 +2,8 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/asio.hpp"
 #include "api/metrics.hpp"
@@ -34,6 +36,10 @@ struct Routed {
 /// Request -> response, apart from any socket. Blocks on the database: call it off the I/O
 /// threads. Never throws: every failure becomes a JSON error response.
 Routed handle(const Request& request, Services& services);
+
+/// Every route as (method, pattern), e.g. ("GET", "/{projection}/{id}"): the OpenAPI test checks
+/// the document against this table.
+std::vector<std::pair<std::string, std::string>> route_table();
 
 /// The dashboard page and the OpenAPI document, compiled in (see api/CMakeLists.txt).
 std::string_view dashboard_html();

@@ -1,0 +1,349 @@
+// The HTTP API over real HTTP against a server on the throwaway cluster: every route, every
+// documented error status, the seed scenario end to end, and the OpenAPI document.
+#include <atomic>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/asio.hpp"
+#include "api/http_client.hpp"
+#include "api/router.hpp"
+#include "api/server.hpp"
+#include "engine/catch_up.hpp"
+#include "engine/rebuild.hpp"
+#include "tests/support/live_fixture.hpp"
+
+using namespace reproj;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kToken = "s3cret-token";
+
+class ApiTest : public test::LiveTest {
+ protected:
+  void SetUp() override {
+    SetUpLive(1);
+    engine::RebuildOptions options;
+    // A test can hold a rebuild mid-replay to see it running.
+    options.fault = [this](std::string_view point, std::int64_t) {
+      while (point == "checkpoint" && hold_) std::this_thread::sleep_for(10ms);
+    };
+    options.batch_events = 2;
+    rebuilds_ = std::make_unique<engine::RebuildManager>(*pool_, *live_, options);
+    rebuilds_->start_supervisor(50ms);
+    worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},
+                                                      engine::CatchUpOptions{.batch_events = 1000, .idle_wait = 50ms});
+    services_ = std::make_unique<api::Services>(
+        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken});
+    api::ServerOptions so;
+    so.port = 0;
+    so.db_threads = 4;
+    so.read_timeout = 2s;
+    server_ = std::make_unique<api::Server>(*services_, so);
+    base_ = "http://127.0.0.1:" + std::to_string(server_->start());
+  }
+  void TearDown() override {
+    hold_ = false;
+    server_.reset();
+    worker_.reset();
+    rebuilds_.reset();
+  }
+  api::ClientReply call(const std::string& method, const std::string& target, const std::string& body = "",
+                        bool admin = false) {
+    std::map<std::string, std::string> headers;
+    if (admin) headers["Authorization"] = std::string{"Bearer "} + kToken;
+    return api::http_call(base_, method, target, body, headers);
+  }
+  Json json(const api::ClientReply& r) { return Json::parse(r.body); }
+  api::ClientReply append(const std::string& stream, const Json& expected, const std::vector<Json>& events) {
+    Json body = Json::object();
+    body["expected_version"] = expected;
+    body["events"] = events;
+    return call("POST", "/streams/" + stream + "/events", body.dump());
+  }
+  std::string wait_rebuild(std::int64_t id, std::chrono::seconds timeout = 30s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::string state;
+    while (std::chrono::steady_clock::now() < until) {
+      state = json(call("GET", "/admin/rebuilds/" + std::to_string(id), "", true))["state"];
+      if (state == "done" || state == "failed" || state == "cancelled") break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return state;
+  }
+
+  std::atomic<bool> hold_{false};
+  std::unique_ptr<engine::RebuildManager> rebuilds_;
+  std::unique_ptr<engine::CatchUpWorker> worker_;
+  api::RequestMetrics metrics_;
+  std::unique_ptr<api::Services> services_;
+  std::unique_ptr<api::Server> server_;
+  std::string base_;
+};
+
+Json ev(const std::string& id, const std::string& type, Json data) {
+  return {{"event_id", id}, {"type", type}, {"data", std::move(data)}};
+}
+
+}  // namespace
+
+TEST_F(ApiTest, SeedScenarioEndToEndThroughHttp) {
+  EXPECT_EQ(append("hrxs21", "no_stream", {ev("qcwbf2", "car.created", {{"by", "Alice"}, {"color", "blue"}})}).status, 201u);
+  EXPECT_EQ(append("hrxs21", 1, {ev("e1owui", "car.repainted", {{"color", "red"}})}).status, 201u);
+  EXPECT_EQ(append("tye24p", "no_stream", {ev("fjr4io", "car.created", {{"by", "Alice"}, {"color", "blue"}})}).status, 201u);
+  EXPECT_EQ(append("b2dhuw", "no_stream", {ev("fhreui", "customer.created", {{"name", "Bob"}})}).status, 201u);
+  EXPECT_EQ(append("hrxs21", 2, {ev("urioe7", "car.sold", {{"to", "b2dhuw"}})}).status, 201u);
+  auto sixth = append("b2dhuw", 1, {ev("k2lq9x", "customer.renamed", {{"name", "Charlie"}})});
+  ASSERT_EQ(sixth.status, 201u) << sixth.body;
+  EXPECT_EQ(json(sixth)["last_position"], 6);
+
+  auto car = call("GET", "/cars/hrxs21");
+  ASSERT_EQ(car.status, 200u) << car.body;
+  EXPECT_EQ(json(car), (Json{{"car_id", "hrxs21"}, {"creator", "Alice"}, {"color", "red"}, {"sold", true},
+                             {"customer_id", "b2dhuw"}, {"customer_name", "Bob"}}));
+  EXPECT_EQ(car.headers["x-projection-version"], "1");
+  EXPECT_EQ(car.headers["x-projection-position"], "6");
+
+  auto started = call("POST", "/admin/projections/cars/rebuild", R"({"version": 2})", true);
+  ASSERT_EQ(started.status, 202u) << started.body;
+  const auto id = json(started)["rebuild_id"].get<std::int64_t>();
+  EXPECT_EQ(json(started)["status_url"], "/admin/rebuilds/" + std::to_string(id));
+  // 7..9 while the rebuild runs.
+  EXPECT_EQ(append("hrxs21", 3, {ev("p7aaaa", "car.repainted", {{"color", "orange"}})}).status, 201u);
+  EXPECT_EQ(append("wuionx", "no_stream", {ev("p8bbbb", "customer.created", {{"name", "Dan"}})}).status, 201u);
+  auto ninth = append("tye24p", 1, {ev("p9cccc", "car.sold", {{"to", "wuionx"}})});
+  EXPECT_EQ(ninth.status, 201u);
+  EXPECT_EQ(wait_rebuild(id), "done");
+
+  auto cars = call("GET", "/cars");
+  ASSERT_EQ(cars.status, 200u);
+  EXPECT_EQ(cars.headers["x-projection-version"], "2");
+  EXPECT_EQ(cars.headers["x-projection-position"], "9");
+  EXPECT_EQ(json(cars), (Json{{"items",
+                               {{{"car_id", "hrxs21"}, {"creator", "Alice"}, {"color", "orange"}, {"sold", true},
+                                 {"customer_id", "b2dhuw"}, {"customer_name", "Charlie"}},
+                                {{"car_id", "tye24p"}, {"creator", "Alice"}, {"color", "blue"}, {"sold", true},
+                                 {"customer_id", "wuionx"}, {"customer_name", "Dan"}}}},
+                              {"next", nullptr}}));
+  auto projections = json(call("GET", "/admin/projections", "", true));
+  EXPECT_EQ(projections["projections"][0]["name"], "cars");
+  EXPECT_EQ(projections["projections"][0]["active_version"], 2);
+}
+
+TEST_F(ApiTest, AppendStatusesAndReadYourWrites) {
+  auto first = append("s1", "any", {ev("a1", "car.created", {{"by", "X"}, {"color", "c"}})});
+  ASSERT_EQ(first.status, 201u);
+  EXPECT_EQ(json(first), (Json{{"stream_id", "s1"}, {"first_position", 1}, {"last_position", 1}, {"next_expected_version", 1}}));
+  auto again = append("s1", "any", {ev("a1", "car.created", {{"by", "X"}, {"color", "c"}})});
+  EXPECT_EQ(again.status, 200u) << "idempotent re-append";
+  EXPECT_EQ(json(again)["first_position"], 1);
+  auto conflict = append("s1", 5, {ev("a2", "car.repainted", {{"color", "d"}})});
+  EXPECT_EQ(conflict.status, 409u);
+  EXPECT_EQ(json(conflict)["error"], "version_conflict");
+  EXPECT_EQ(json(conflict)["actual_version"], 1);
+  auto reused = append("other", "any", {ev("a1", "car.created", {{"by", "Y"}, {"color", "c"}})});
+  EXPECT_EQ(reused.status, 409u);
+  EXPECT_EQ(json(reused)["error"], "event_id_conflict");
+  EXPECT_EQ(append("s1", "no_stream", {ev("a3", "x", Json::object())}).status, 409u);
+
+  // Read-your-writes: the position from the append's answer.
+  auto w = append("s1", 1, {ev("a4", "car.repainted", {{"color", "teal"}})});
+  const auto pos = json(w)["last_position"].get<std::int64_t>();
+  auto r = call("GET", "/cars/s1?min_position=" + std::to_string(pos));
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(json(r)["color"], "teal");
+  EXPECT_GE(std::stoll(r.headers["x-projection-position"]), pos);
+  EXPECT_EQ(call("GET", "/cars/s1?consistency=eventual").status, 200u);
+}
+
+TEST_F(ApiTest, BadInputGetsItsDocumentedStatusAndChangesNothing) {
+  struct Case {
+    std::string method, target, body;
+    unsigned status;
+  };
+  const std::string long_id(201, 'x');
+  const std::vector<Case> cases{
+      {"POST", "/streams/s/events", "{not json", 400},
+      {"POST", "/streams/s/events", "[]", 400},
+      {"POST", "/streams/s/events", R"({"events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "maybe", "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": -1, "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": []})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": {}})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": 5, "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a", "data": "x"}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a"}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {}, "metadata": 3}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"event_id": 7, "type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {}}, {"type": "b", "data": []}]})", 400},
+      {"POST", "/streams/" + long_id + "/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/%00bad/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/%ff%fe/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", std::string(1100 * 1024, ' '), 413},
+      {"POST", "/streams/s/events", std::string(100, '[') + std::string(100, ']'), 400},
+      {"GET", "/cars/x?consistency=sometimes", "", 400},
+      {"GET", "/cars/x?min_position=-1", "", 400},
+      {"GET", "/cars/x?min_position=abc", "", 400},
+      {"GET", "/cars/x?min_position=99999999999999999999999", "", 400},
+      {"GET", "/cars/x?min_position=5000", "", 400},
+      {"GET", "/cars?limit=0", "", 400},
+      {"GET", "/cars?limit=1001", "", 400},
+      {"GET", "/events?after=-5", "", 400},
+      {"GET", "/nothing/here/at/all", "", 404},
+      {"GET", "/trucks/1", "", 404},
+      {"GET", "/cars/nope", "", 404},
+      {"PUT", "/cars/x", "", 405},
+      {"DELETE", "/streams/s/events", "", 405},
+      {"GET", "/admin/rebuilds/abc", "", 401},
+  };
+  for (const auto& c : cases) {
+    auto r = call(c.method, c.target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target.substr(0, 80) << " -> " << r.body.substr(0, 200);
+    auto body = Json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(body.is_object()) << c.target.substr(0, 80);
+    EXPECT_TRUE(body.contains("error") && body.contains("message")) << r.body;
+    if (c.status == 405) {
+      EXPECT_FALSE(r.headers["allow"].empty()) << "405 without Allow";
+    }
+  }
+  EXPECT_EQ(store_->safe_tail(), 0) << "a refused request wrote events";
+  EXPECT_EQ(call("GET", "/healthz").status, 200u) << "the server stopped serving";
+}
+
+TEST_F(ApiTest, AdminRoutesNeedTheTokenAndManageRebuilds) {
+  for (int i = 0; i < 40; ++i) append("c" + std::to_string(i), "any", {ev("e" + std::to_string(i), "car.created", {{"by", "A"}, {"color", "b"}})});
+  EXPECT_EQ(call("GET", "/admin/projections").status, 401u);
+  EXPECT_EQ(api::http_call(base_, "GET", "/admin/projections", "", {{"Authorization", "Bearer wrong"}}).status, 403u);
+  EXPECT_EQ(api::http_call(base_, "GET", "/admin/projections", "", {{"Authorization", "Basic abc"}}).status, 401u);
+  EXPECT_EQ(call("POST", "/admin/projections/cars/rebuild", "{}").status, 401u);
+  EXPECT_EQ(call("POST", "/admin/projections/trucks/rebuild", "{}", true).status, 404u);
+  EXPECT_EQ(call("POST", "/admin/projections/cars/rebuild", R"({"version": 9})", true).status, 404u);
+  EXPECT_EQ(call("POST", "/admin/projections/cars/rebuild", R"({"version": "2"})", true).status, 400u);
+  EXPECT_EQ(call("POST", "/admin/projections/cars/rollback", "", true).status, 409u) << "nothing retained yet";
+  EXPECT_EQ(call("GET", "/admin/rebuilds/999", "", true).status, 404u);
+  EXPECT_EQ(call("GET", "/admin/rebuilds/abc", "", true).status, 400u);
+
+  hold_ = true;
+  auto started = call("POST", "/admin/projections/cars/rebuild", "", true);
+  ASSERT_EQ(started.status, 202u) << started.body;
+  const auto id = json(started)["rebuild_id"].get<std::int64_t>();
+  auto second = call("POST", "/admin/projections/cars/rebuild", R"({"version": 2})", true);
+  EXPECT_EQ(second.status, 409u);
+  EXPECT_EQ(json(second)["rebuild_id"], id);
+  auto info = json(call("GET", "/admin/rebuilds/" + std::to_string(id), "", true));
+  for (const char* key : {"rebuild_id", "projection", "version", "state", "position", "target", "events_per_second", "eta_seconds"}) {
+    EXPECT_TRUE(info.contains(key)) << key;
+  }
+  auto projections = json(call("GET", "/admin/projections", "", true));
+  EXPECT_EQ(projections["projections"][0]["rebuild"]["rebuild_id"], id);
+  for (const char* key : {"name", "active_version", "watermark", "safe_tail", "lag", "state", "rebuild"}) {
+    EXPECT_TRUE(projections["projections"][0].contains(key)) << key;
+  }
+  auto cancelled = call("DELETE", "/admin/rebuilds/" + std::to_string(id), "", true);
+  EXPECT_EQ(cancelled.status, 200u);
+  EXPECT_EQ(json(cancelled)["state"], "cancelled");
+  hold_ = false;
+  EXPECT_EQ(call("DELETE", "/admin/rebuilds/" + std::to_string(id), "", true).status, 409u);
+  EXPECT_EQ(call("DELETE", "/admin/rebuilds/999", "", true).status, 404u);
+
+  auto again = call("POST", "/admin/projections/cars/rebuild", R"({"version": 2})", true);
+  ASSERT_EQ(again.status, 202u);
+  EXPECT_EQ(wait_rebuild(json(again)["rebuild_id"]), "done");
+  auto back = call("POST", "/admin/projections/cars/rollback", "", true);
+  EXPECT_EQ(back.status, 200u) << back.body;
+  EXPECT_EQ(json(back)["active_version"], 1);
+  EXPECT_EQ(call("GET", "/cars/c1").headers["x-projection-version"], "1");
+  EXPECT_EQ(json(call("GET", "/admin/rebuilds", "", true))["rebuilds"].size(), 2u);
+}
+
+TEST_F(ApiTest, ListsPageByIdAndEventsPageByPosition) {
+  for (int i = 0; i < 5; ++i) append("car" + std::to_string(i), "any", {ev("e" + std::to_string(i), "car.created", {{"by", "A"}, {"color", "b"}})});
+  auto page1 = json(call("GET", "/cars?limit=2"));
+  ASSERT_EQ(page1["items"].size(), 2u);
+  EXPECT_EQ(page1["next"], "car1");
+  auto page3 = json(call("GET", "/cars?limit=2&after=car3"));
+  ASSERT_EQ(page3["items"].size(), 1u);
+  EXPECT_EQ(page3["items"][0]["car_id"], "car4");
+  EXPECT_TRUE(page3["next"].is_null());
+  EXPECT_EQ(json(call("GET", "/customers"))["items"].size(), 0u);
+
+  auto events = json(call("GET", "/events?after=1&limit=3"));
+  ASSERT_EQ(events["events"].size(), 3u);
+  EXPECT_EQ(events["events"][0]["global_position"], 2);
+  EXPECT_EQ(events["next"], 4);
+  for (const char* key : {"global_position", "event_id", "stream_id", "stream_version", "type", "data", "metadata", "recorded_at"}) {
+    EXPECT_TRUE(events["events"][0].contains(key)) << key;
+  }
+  auto rest = json(call("GET", "/events?after=4"));
+  EXPECT_EQ(rest["events"].size(), 1u);
+  EXPECT_EQ(rest["next"], 5);
+}
+
+TEST_F(ApiTest, HealthReadinessMetricsDashboardAndOpenApi) {
+  EXPECT_EQ(call("GET", "/healthz").status, 200u);
+  ASSERT_TRUE(worker_->wait_caught_up(10s));
+  auto ready = call("GET", "/readyz");
+  EXPECT_EQ(ready.status, 200u) << ready.body;
+  EXPECT_TRUE(json(ready).contains("safe_tail"));
+  call("GET", "/cars/x");
+  auto metrics = call("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200u);
+  for (const char* series : {"reproj_events_applied_total{projection=\"cars\",mode=\"worker\"}", "reproj_projection_lag{",
+                             "reproj_http_request_duration_seconds_bucket{route=\"/{projection}/{id}\",status=\"404\""}) {
+    EXPECT_NE(metrics.body.find(series), std::string::npos) << series;
+  }
+  auto page = call("GET", "/admin");
+  EXPECT_EQ(page.status, 200u);
+  EXPECT_NE(page.headers["content-type"].find("text/html"), std::string::npos);
+  EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the dashboard must not load anything from outside";
+
+  // The OpenAPI document and the route table describe the same routes.
+  auto doc = json(call("GET", "/openapi.json"));
+  std::set<std::pair<std::string, std::string>> documented, routed;
+  const std::regex param{R"(\{[^}]*\})"};
+  for (const auto& [path, methods] : doc["paths"].items()) {
+    for (const auto& [method, _] : methods.items()) {
+      std::string m = method;
+      std::transform(m.begin(), m.end(), m.begin(), ::toupper);
+      documented.emplace(m, std::regex_replace(path, param, "{}"));
+    }
+  }
+  for (const auto& [method, pattern] : api::route_table()) {
+    std::vector<std::string> paths{pattern};
+    if (pattern.rfind("/{projection}", 0) == 0) {  // one documented path per projection
+      paths = {"/cars" + pattern.substr(13), "/customers" + pattern.substr(13)};
+    }
+    for (const auto& p : paths) routed.emplace(method, std::regex_replace(p, param, "{}"));
+  }
+  EXPECT_EQ(documented, routed);
+}
+
+TEST_F(ApiTest, ReadinessIsUnavailableWhenAProjectionStopped) {
+  append("c1", "any", {ev("ok", "car.created", {{"by", "A"}, {"color", "b"}})});
+  append("c1", "any", {ev("bad", "car.sold", Json::object())});
+  EXPECT_EQ(call("GET", "/cars/c1").status, 200u) << "keeps serving what it has";
+  EXPECT_EQ(call("GET", "/cars/c1").headers["x-projection-state"], "failed");
+  auto ready = call("GET", "/readyz");
+  EXPECT_EQ(ready.status, 503u);
+  EXPECT_NE(ready.body.find("bad"), std::string::npos) << ready.body;
+}
+
+TEST_F(ApiTest, SilentClientIsDisconnectedAndOthersAreServed) {
+  asio::io_context io;
+  asio::ip::tcp::socket silent{io};
+  silent.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(std::stoi(base_.substr(base_.rfind(':') + 1)))});
+  asio::write(silent, asio::buffer(std::string{"GET /cars/x HTTP/1.1\r\nHost: x\r\n"}));  // never finishes
+  EXPECT_EQ(call("GET", "/healthz").status, 200u) << "a silent client blocks others";
+  std::this_thread::sleep_for(2500ms);  // read_timeout is 2 s in this fixture
+  char byte;
+  boost::system::error_code ec;
+  silent.read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << "still open: " << ec.message();
+}
