@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/event_generator.hpp"
 #include "api/http_client.hpp"
 #include "api/json_mapping.hpp"
 #include "api/metrics.hpp"
@@ -165,6 +166,12 @@ int main(int argc, char** argv) {
   add_db(status_cmd);
   add_server(status_cmd);
 
+  long generate_events = 1000;
+  unsigned generate_seed = 1;
+  auto* generate_cmd = app.add_subcommand("generate", "Print N deterministic demo events as NDJSON (for import and benchmarks)");
+  generate_cmd->add_option("--events", generate_events, "how many (default 1000)");
+  generate_cmd->add_option("--seed", generate_seed, "seed (default 1)");
+
   auto* work_cmd = app.add_subcommand("work", "Run the catch-up worker and the rebuild supervisor until SIGTERM (no HTTP)");
   add_db(work_cmd);
 
@@ -173,6 +180,19 @@ int main(int argc, char** argv) {
   const bool tty = isatty(STDOUT_FILENO) != 0;
 
   try {
+    if (*generate_cmd) {
+      // Eight interleaved writers, so streams interleave in the log as they do in production.
+      std::vector<api::EventGenerator> writers;
+      for (int w = 0; w < 8; ++w) writers.emplace_back(w, generate_seed * 7919u + static_cast<unsigned>(w));
+      std::string line;
+      for (long i = 0; i < generate_events; ++i) {
+        auto [stream, e] = writers[static_cast<std::size_t>(i % 8)].next();
+        line = nlohmann::json{{"stream_id", stream}, {"type", e.type}, {"data", e.data}}.dump();
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stdout);
+      }
+      return 0;
+    }
     // ---- through a running server ----
     if (!server_url.empty() && (*rebuild_cmd || *status_cmd)) {
       const std::map<std::string, std::string> auth{{"Authorization", "Bearer " + token}};

@@ -69,7 +69,7 @@ TEST_P(LiveConcurrency, ReadersWritersAndWorkerAgreeWithTheFold) {
         while (writers_left > 0) {
           const bool cars = rng() % 3 != 0;
           const std::string key = cars ? "car-" + std::to_string(rng() % kWriters) + "-" + std::to_string(rng() % 40)
-                                       : "cust-" + std::to_string(rng() % 40);
+                                       : "cust-" + std::to_string(rng() % kWriters) + "-" + std::to_string(rng() % 30);
           auto res = live_->get(cars ? "cars" : "customers", key, {});
           mine.push_back({cars ? "cars" : "customers", key,
                           res.rows.empty() ? std::nullopt : std::optional<engine::Row>{res.rows[0]}, res.position});

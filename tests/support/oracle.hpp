@@ -4,12 +4,12 @@
 
 #include <map>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "api/event_generator.hpp"
 #include "engine/event.hpp"
 #include "engine/projection.hpp"
 
@@ -75,36 +75,6 @@ class Oracle {
   std::int64_t position_ = 0;
 };
 
-/// Generates a realistic mix of the five event types for one writer. Car ids are the writer's own;
-/// customers are shared, and sales may name a customer created only later.
-class EventGenerator {
- public:
-  EventGenerator(int writer, unsigned seed) : writer_(writer), rng_(seed) {}
-  /// The next (stream_id, event) to append.
-  std::pair<std::string, engine::NewEvent> next() {
-    const auto roll = rng_() % 100;
-    auto customer = [&] { return "cust-" + std::to_string(rng_() % 40); };
-    if (cars_ == 0 || roll < 25) {
-      auto id = "car-" + std::to_string(writer_) + "-" + std::to_string(cars_++);
-      return {id, ev("car.created", {{"by", pick({"Alice", "Bob", "Eve"})}, {"color", pick({"blue", "red", "green"})}})};
-    }
-    const auto car = "car-" + std::to_string(writer_) + "-" + std::to_string(rng_() % static_cast<unsigned>(cars_));
-    if (roll < 55) return {car, ev("car.repainted", {{"color", pick({"orange", "black", "white", "teal"})}})};
-    if (roll < 75) return {car, ev("car.sold", {{"to", customer()}})};
-    if (roll < 85) return {customer(), ev("customer.created", {{"name", pick({"Bob", "Dan", "Fay"})}})};
-    return {customer(), ev("customer.renamed", {{"name", pick({"Charlie", "Gus", "Hal", "Ivy"}) + std::to_string(rng_() % 9)}})};
-  }
-
- private:
-  engine::NewEvent ev(std::string type, nlohmann::json data) {
-    return engine::NewEvent{std::nullopt, std::move(type), std::move(data), nlohmann::json::object()};
-  }
-  std::string pick(std::initializer_list<const char*> options) {
-    return *(options.begin() + static_cast<std::ptrdiff_t>(rng_() % options.size()));
-  }
-  int writer_;
-  std::mt19937 rng_;
-  int cars_ = 0;
-};
+using EventGenerator = api::EventGenerator;
 
 }  // namespace reproj::test

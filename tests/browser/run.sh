@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Browser test of the dashboard: a fresh database on the throwaway cluster, a real `reproj serve`,
+# Debian's chromium driven by playwright-core. Needs DATABASE_URL (scripts/test sets it).
+#   run.sh REPROJ_BINARY SCREENSHOT_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$1
+shots=$2
+: "${DATABASE_URL:?run through scripts/test}"
+
+db="reproj_browser_$$"
+psql -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
+url="${DATABASE_URL%/*}/$db"
+log=$(mktemp)
+cleanup() {
+  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
+  rm -f "$log" "${events:-}"
+}
+trap cleanup EXIT
+
+events=$(mktemp)
+"$bin" generate --events 60000 --seed 3 >"$events"
+DATABASE_URL="$url" "$bin" import "$events" --initial-version cars=1 >/dev/null
+# Small batches: the rebuild takes a few seconds, so the progress bar can be seen moving.
+REPROJ_REBUILD_BATCH=1500 DATABASE_URL="$url" "$bin" serve --listen 127.0.0.1:0 --admin-token browser-token \
+  --initial-version cars=1 >"$log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true)
+  [ -n "$base" ] && break
+  sleep 0.1
+done
+[ -n "$base" ] || { cat "$log"; echo "server did not start"; exit 1; }
+mkdir -p "$shots"
+REPROJ_URL="$base" REPROJ_TOKEN=browser-token REPROJ_SHOTS="$shots" node "$here/dashboard.test.mjs"
