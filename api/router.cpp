@@ -378,13 +378,18 @@ Response readyz(Call& c) {
     res.set(http::field::retry_after, "1");
     return res;
   };
-  if (c.s.worker && !c.s.worker->database_reachable()) return not_ready("the database is unreachable");
+  // A stopped projection is named first: it will not catch up by waiting. Reading the status
+  // also proves the database answers (else DatabaseUnavailable: 503 with Retry-After).
+  const auto status = c.s.live.status();
+  for (const auto& p : status) {
+    if (p.failed) return not_ready("projection " + p.name + " stopped: " + p.error);
+  }
   if (c.s.worker && !c.s.worker->caught_up()) {
     return not_ready("catching up with the history (start tail " + std::to_string(c.s.worker->start_tail()) + ")");
   }
+  if (c.s.worker && !c.s.worker->database_reachable()) return not_ready("the catch-up worker cannot reach the database");
   Json projections = Json::array();
-  for (const auto& p : c.s.live.status()) {
-    if (p.failed) return not_ready("projection " + p.name + " stopped: " + p.error);
+  for (const auto& p : status) {
     projections.push_back({{"name", p.name}, {"active_version", p.active_version}, {"watermark", p.last_replayed}});
   }
   return json_response(http::status::ok, {{"ready", true},

@@ -98,7 +98,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(RebuildProcessTest, TwoInstancesExactlyOneReplaysAndTheOtherFinishesAfterAKill) {
   test::seed_events(*store_, 40'000);
   auto env = this->env();
-  env.push_back("REPROJ_REBUILD_BATCH=500");
+  env.push_back("REPROJ_REBUILD_BATCH=250");  // ~160 checkpoints: time to watch the hand-over
   test::Child a{{"work"}, env};
   test::Child b{{"work"}, env};
   std::this_thread::sleep_for(1s);  // both up, both polling for rebuilds
