@@ -68,7 +68,12 @@ struct Engine {
     engine::RebuildOptions options;
     options.fault = fault_from_env();
     // Tuning knob (tests use small batches to get many checkpoints).
-    if (auto batch = env_or("REPROJ_REBUILD_BATCH", ""); !batch.empty()) options.batch_events = std::stoul(batch);
+    // Tuning knobs (tests use small batches to get many checkpoints): REPROJ_REBUILD_BATCH reads and
+    // checkpoints every N events unless REPROJ_CHECKPOINT_EVENTS says otherwise.
+    if (auto batch = env_or("REPROJ_REBUILD_BATCH", ""); !batch.empty()) {
+      options.batch_events = options.checkpoint_events = std::stoul(batch);
+    }
+    if (auto every = env_or("REPROJ_CHECKPOINT_EVENTS", ""); !every.empty()) options.checkpoint_events = std::stoul(every);
     rebuilds = std::make_unique<engine::RebuildManager>(pool, live, options);
   }
   engine::ProjectionRegistry registry;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -271,24 +272,47 @@ class RebuildManager::Runner {
     RebuildState state = info_.state == RebuildState::kPromoting ? RebuildState::kCatchingUp : info_.state;
     auto reader = detail::connect(m_.pool_.database_url());
     const auto started = Clock::now();
-    std::int64_t events_since_start = 0, checkpoints = 0;
+    std::int64_t events_since_start = 0, checkpoints = 0, unflushed = 0;
+    auto fetch = [&](std::int64_t from, std::int64_t up_to) {
+      std::vector<Event> events;
+      events.reserve(std::min<std::size_t>(m_.options_.batch_events, 1 << 20));
+      pqxx::read_transaction rt{*reader};
+      log::stream_events(rt, from, up_to, m_.options_.batch_events, [&](const Event& e) { events.push_back(e); });
+      return events;
+    };
+    // While replaying to a fixed target, the next batch streams in (PostgreSQL and the reader
+    // thread on one core) while this thread folds the current one.
+    std::future<std::vector<Event>> prefetched;
     std::vector<Event> batch;
     while (!stop.stop_requested()) {
       const std::int64_t up_to = state == RebuildState::kReplaying ? info_.target : tail(*reader);
-      batch.clear();
-      {
-        pqxx::read_transaction rt{*reader};
-        log::stream_events(rt, position, up_to, m_.options_.batch_events, [&](const Event& e) { batch.push_back(e); });
+      const auto t_read = Clock::now();
+      batch = prefetched.valid() ? prefetched.get() : fetch(position, up_to);
+      const bool full = batch.size() >= m_.options_.batch_events;
+      if (state == RebuildState::kReplaying && full && batch.back().global_position < up_to) {
+        prefetched = std::async(std::launch::async, fetch, batch.back().global_position, up_to);
       }
+      const auto t_fold = Clock::now();
       for (const auto& e : batch) projection_.apply(e, rows_);
-      const std::int64_t next = batch.size() < m_.options_.batch_events ? up_to : batch.back().global_position;
+      const auto t_flush = Clock::now();
+      const std::int64_t next = full ? batch.back().global_position : up_to;
       events_since_start += static_cast<std::int64_t>(batch.size());
+      unflushed += static_cast<std::int64_t>(batch.size());
+      position = next;
+      const bool replay_done = state == RebuildState::kReplaying && position >= info_.target;
+      if (state == RebuildState::kReplaying && !replay_done &&
+          unflushed < static_cast<std::int64_t>(m_.options_.checkpoint_events)) {
+        continue;  // fold on in memory; the next checkpoint writes these rows once
+      }
       const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-      if (!checkpoint(next, static_cast<std::int64_t>(batch.size()), state,
-                      seconds > 0 ? static_cast<double>(events_since_start) / seconds : 0)) {
+      if (!checkpoint(position, unflushed, state, seconds > 0 ? static_cast<double>(events_since_start) / seconds : 0)) {
         return;  // cancelled meanwhile
       }
-      position = next;
+      unflushed = 0;
+      spdlog::debug("rebuild {}: {} events read {:.0f} ms, fold {:.0f} ms, checkpoint {:.0f} ms", info_.id, batch.size(),
+                    std::chrono::duration<double, std::milli>(t_fold - t_read).count(),
+                    std::chrono::duration<double, std::milli>(t_flush - t_fold).count(),
+                    std::chrono::duration<double, std::milli>(Clock::now() - t_flush).count());
       fault(state == RebuildState::kReplaying ? "checkpoint" : "catch_up_checkpoint", ++checkpoints);
       if (state == RebuildState::kReplaying && position >= info_.target) {
         finish_replay();
@@ -353,7 +377,20 @@ class RebuildManager::Runner {
 
   bool checkpoint(std::int64_t position, std::int64_t events, RebuildState state, double rate) {
     pqxx::work tx{conn_};
-    detail::flush(tx, projection_, rows_, shadow_, true);
+    if (state == RebuildState::kReplaying && mostly_rewritten()) {
+      // Memory holds the whole projection and the shadow is UNLOGGED without secondary indexes:
+      // rewriting it with COPY beats upserting most of its rows (measured ~5x per row).
+      const auto& specs = projection_.tables();
+      for (std::size_t i = 0; i < specs.size(); ++i) {
+        tx.exec0("TRUNCATE " + detail::qualified(tx, shadow_[i]));
+        std::vector<const Row*> all;
+        rows_.for_each_row(i, [&](const Row& r) { all.push_back(&r); });
+        detail::copy_rows(tx, specs[i], shadow_[i], all);
+      }
+      rows_.mark_flushed();
+    } else {
+      detail::flush(tx, projection_, rows_, shadow_, true);
+    }
     std::int64_t rows = 0;
     for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
     // Shadow rows and the rebuild's watermark commit together: a resume starts exactly here.
@@ -368,6 +405,16 @@ class RebuildManager::Runner {
     }
     tx.commit();
     return true;
+  }
+
+  // True when more than a fifth of the persisted rows changed since the last checkpoint.
+  bool mostly_rewritten() const {
+    std::size_t total = 0, changed = 0;
+    for (std::size_t i = 0; i < shadow_.size(); ++i) {
+      total += rows_.size(i);
+      changed += rows_.dirty_persisted(i);
+    }
+    return changed * 5 > total;
   }
 
   void finish_replay() {

@@ -32,6 +32,10 @@ struct RebuildOptions {
   // Events per batch and checkpoint. Larger batches replay faster and make checkpoints (so
   // resumes) coarser; the projection's rows are held in memory either way.
   std::size_t batch_events = 50'000;
+  // Events between checkpoints while replaying (catching up checkpoints every batch). A row
+  // changed in several batches is written once per checkpoint, so fewer checkpoints write less;
+  // a crash loses at most this much replay work.
+  std::size_t checkpoint_events = 200'000;
   // Promote once the shadow is at most this many positions behind the tail; what is left is
   // applied inside the swap, under the lock.
   std::int64_t promote_lag = 2'000;

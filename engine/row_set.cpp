@@ -141,6 +141,18 @@ void RowSet::for_each_dirty(std::size_t table, const std::function<void(const Ro
   }
 }
 
+void RowSet::for_each_row(std::size_t table, const std::function<void(const Row&)>& visit) const {
+  for (const auto& [key, e] : tables_.at(table).rows) {
+    if (e.row) visit(*e.row);
+  }
+}
+
+std::size_t RowSet::dirty_persisted(std::size_t table) const {
+  std::size_t n = 0;
+  for (const auto& [key, e] : tables_.at(table).rows) n += e.dirty && e.persisted && e.row ? 1u : 0u;
+  return n;
+}
+
 void RowSet::mark_flushed() {
   for (auto& t : tables_) {
     for (auto& [key, e] : t.rows) {

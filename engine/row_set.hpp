@@ -44,6 +44,10 @@ class RowSet final : public Sink {
   /// Calls `visit(row, persisted)` for each changed row of `table`; persisted rows came from (or
   /// were already flushed to) the target table, so they need an upsert rather than an insert.
   void for_each_dirty(std::size_t table, const std::function<void(const Row&, bool persisted)>& visit) const;
+  /// Calls `visit` for every present row of `table`.
+  void for_each_row(std::size_t table, const std::function<void(const Row&)>& visit) const;
+  /// Changed rows of `table` that were already persisted (they need an upsert).
+  std::size_t dirty_persisted(std::size_t table) const;
   /// After a flush: every row is now persisted and clean.
   void mark_flushed();
   /// Forgets every row (after a flush, to bound memory when a source can reload them).

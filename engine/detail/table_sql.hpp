@@ -35,9 +35,12 @@ Row decode_row(const pqxx::row& r, const TableSpec& spec, pqxx::row::size_type o
 /// Upserts rows (one statement, rows passed as one jsonb parameter).
 void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                  const std::vector<const Row*>& rows);
-/// Appends rows with COPY (none may exist yet).
+/// Appends rows with COPY (none may exist yet). `in_data_schema` false: `physical` is a temp table.
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
-               const std::vector<const Row*>& rows);
+               const std::vector<const Row*>& rows, bool in_data_schema = true);
+/// Upserts many rows: COPY into a temporary staging table, then one INSERT ... ON CONFLICT.
+void staged_upsert(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
+                   const std::vector<const Row*>& rows);
 
 /// Writes every dirty row of `set`: inserts through COPY when `copy_new` (rows never persisted),
 /// everything else through upsert. Marks the set flushed. Returns rows written.

@@ -34,7 +34,7 @@ class ApiTest : public test::LiveTest {
     options.fault = [this](std::string_view point, std::int64_t) {
       while (point == "checkpoint" && hold_) std::this_thread::sleep_for(10ms);
     };
-    options.batch_events = 2;
+    options.batch_events = options.checkpoint_events = 2;
     rebuilds_ = std::make_unique<engine::RebuildManager>(*pool_, *live_, options);
     rebuilds_->start_supervisor(50ms);
     worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},

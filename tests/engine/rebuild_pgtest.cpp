@@ -199,7 +199,7 @@ TEST_F(RebuildTest, CancelStopsTheRebuildDropsItsShadowAndChangesNothingLive) {
   std::unique_ptr<engine::RebuildManager> rebuilds;
   std::int64_t id = 0;
   engine::RebuildOptions options;
-  options.batch_events = 1000;
+  options.batch_events = options.checkpoint_events = 1000;
   options.fault = [&](std::string_view point, std::int64_t n) {
     if (point == "checkpoint" && n == 3) rebuilds->cancel(id);
   };

@@ -1,0 +1,72 @@
+// Keeps the dependency direction of the tree: api -> engine <- projections. Scans #include lines.
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Include {
+  std::string file;  // relative to the source root
+  std::string target;
+};
+
+std::vector<Include> includes_under(const std::string& folder) {
+  std::vector<Include> out;
+  const fs::path root{REPROJ_SOURCE_DIR};
+  const std::regex include_re{R"(^\s*#\s*include\s*[<"]([^>"]+)[>"])"};
+  for (const auto& entry : fs::recursive_directory_iterator(root / folder)) {
+    const auto ext = entry.path().extension();
+    if (!entry.is_regular_file() || (ext != ".hpp" && ext != ".cpp")) continue;
+    std::ifstream in{entry.path()};
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+      if (std::regex_search(line, m, include_re)) {
+        out.push_back({fs::relative(entry.path(), root).string(), m[1].str()});
+      }
+    }
+  }
+  return out;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+TEST(Layout, EngineKnowsNoHttpNoJsonWireFormatAndNoProjection) {
+  for (const auto& inc : includes_under("engine")) {
+    EXPECT_FALSE(starts_with(inc.target, "api/")) << inc.file << " includes " << inc.target;
+    EXPECT_FALSE(starts_with(inc.target, "projections/")) << inc.file << " includes " << inc.target;
+    EXPECT_FALSE(starts_with(inc.target, "boost/")) << inc.file << " includes " << inc.target;
+  }
+}
+
+TEST(Layout, ProjectionsSeeOnlyTheProjectionInterface) {
+  const std::set<std::string> allowed{"engine/projection.hpp", "engine/event.hpp", "engine/errors.hpp",
+                                      "engine/registry.hpp"};
+  for (const auto& inc : includes_under("projections")) {
+    if (starts_with(inc.target, "projections/")) continue;
+    if (inc.target.find('/') == std::string::npos && inc.target.find('.') == std::string::npos) continue;  // std
+    if (starts_with(inc.target, "nlohmann/")) continue;
+    EXPECT_TRUE(allowed.count(inc.target)) << inc.file << " includes " << inc.target;
+  }
+}
+
+TEST(Layout, DetailHeadersStayInsideTheirFolder) {
+  for (const char* folder : {"api", "projections"}) {
+    for (const auto& inc : includes_under(folder)) {
+      EXPECT_EQ(inc.target.find("/detail/"), std::string::npos) << inc.file << " includes " << inc.target;
+    }
+  }
+}
+
+TEST(Layout, ApiReachesTheDatabaseOnlyThroughTheEngine) {
+  for (const auto& inc : includes_under("api")) {
+    EXPECT_FALSE(starts_with(inc.target, "pqxx/")) << inc.file << " includes " << inc.target;
+  }
+}
