@@ -68,11 +68,10 @@ void LiveProjections::ensure(const std::string& name, int version) {
   });
 }
 
-Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
-                                      std::size_t max_events) {
+Applied LiveProjections::lock_metadata(pqxx::transaction_base& tx, const std::string& name) {
   auto meta = tx.exec_params(kLockMetadata, name);
   if (meta.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
-  // Appliers (catch-up worker, sync reads, the swap) serialize on this row lock, and the
+  // Appliers (catch-up worker, sync reads, the swap, rollback) serialize on this row lock, and the
   // watermark read here, after the lock was granted, is the only one they trust: so no event is
   // applied twice or skipped however many of them race.
   Applied a;
@@ -80,6 +79,12 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
   a.position = meta[0][1].as<std::int64_t>();
   a.failed = meta[0][2].as<bool>();
   a.error = meta[0][3].as<std::string>();
+  return a;
+}
+
+Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
+                                      std::size_t max_events) {
+  Applied a = lock_metadata(tx, name);
   if (a.failed || a.position >= up_to || max_events == 0) return a;
 
   const Projection& p = registry_.get(name, a.version);

@@ -82,6 +82,12 @@ class LiveProjections {
                    std::size_t max_events = std::numeric_limits<std::size_t>::max(),
                    const std::function<void(pqxx::transaction_base&, const Applied&)>& then = {});
 
+  /// The door itself: locks P's metadata row inside `tx` (FOR UPDATE, waiting at most the
+  /// transaction's lock_timeout) and returns the version and watermark read after the lock.
+  /// Whoever changes P's live tables or their metadata holds this lock until commit.
+  /// Throws UnknownProjection when P is not set up.
+  Applied lock_metadata(pqxx::transaction_base& tx, const std::string& name);
+
   /// The door's body for callers holding their own transaction (the swap).
   Applied apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
                        std::size_t max_events = std::numeric_limits<std::size_t>::max());

@@ -454,11 +454,9 @@ class RebuildManager::Runner {
           drop_shadow();
           return;
         }
-        auto meta = tx.exec_params1(
-            "SELECT active_version, last_replayed FROM reproj.projections WHERE name = $1 FOR UPDATE",
-            info_.projection);
-        const int old_version = meta[0].as<int>();
-        const std::int64_t old_position = meta[1].as<std::int64_t>();
+        const auto meta = m_.live_.lock_metadata(tx, info_.projection);
+        const int old_version = meta.version;
+        const std::int64_t old_position = meta.position;
         // The last catch-up happens here, holding the metadata row lock that every live applier
         // and sync read takes: nothing can commit to P between "caught up" and the swap, so no
         // event falls between the two versions.
@@ -575,15 +573,14 @@ RebuildInfo RebuildManager::rollback(const std::string& projection) {
       return pool_.run([&](pqxx::connection& conn) {
         pqxx::work tx{conn};
         tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(options_.lock_timeout.count()) + "ms'");
-        auto meta = tx.exec_params1(
-            "SELECT active_version, last_replayed FROM reproj.projections WHERE name = $1 FOR UPDATE", projection);
+        const auto meta = live_.lock_metadata(tx, projection);
         auto rec = tx.exec_params(std::string{"SELECT "} + kInfoColumns + ", retired_position FROM reproj.rebuilds "
                                   "WHERE projection = $1 AND retired_version IS NOT NULL ORDER BY id DESC LIMIT 1",
                                   projection);
         if (rec.empty()) throw StateConflict("projection '" + projection + "' has no retained version to roll back to");
         auto info = info_from(rec[0]);
-        const int current_version = meta[0].as<int>();
-        const std::int64_t current_position = meta[1].as<std::int64_t>();
+        const int current_version = meta.version;
+        const std::int64_t current_position = meta.position;
         const Projection& current = live_.registry().get(projection, current_version);
         const Projection& retired = live_.registry().get(projection, *info.retired_version);
         const auto retired_tables = detail::physical_tables(retired, retired_suffix(info.id));

@@ -24,15 +24,7 @@ class RebuildTest : public test::LiveTest {
   std::unique_ptr<engine::RebuildManager> manager(engine::RebuildOptions options = {}) {
     return std::make_unique<engine::RebuildManager>(*pool_, *live_, std::move(options));
   }
-  std::set<std::string> data_tables() {
-    pqxx::connection c{db_->url()};
-    pqxx::read_transaction tx{c};
-    std::set<std::string> out;
-    for (const auto& r : tx.exec("SELECT tablename FROM pg_tables WHERE schemaname = 'reproj_data'")) {
-      out.insert(r[0].as<std::string>());
-    }
-    return out;
-  }
+  std::set<std::string> data_tables() { return test::data_tables(db_->url()); }
   int active_version(const std::string& name) {
     for (const auto& s : live_->status()) {
       if (s.name == name) return s.active_version;

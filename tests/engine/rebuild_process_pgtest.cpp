@@ -23,15 +23,7 @@ class RebuildProcessTest : public test::LiveTest {
  protected:
   void SetUp() override { SetUpLive(1); }
   std::vector<std::string> env() { return {"DATABASE_URL=" + db_->url(), "REPROJ_REBUILD_BATCH=1000"}; }
-  std::set<std::string> data_tables() {
-    pqxx::connection c{db_->url()};
-    pqxx::read_transaction tx{c};
-    std::set<std::string> out;
-    for (const auto& r : tx.exec("SELECT tablename FROM pg_tables WHERE schemaname = 'reproj_data'")) {
-      out.insert(r[0].as<std::string>());
-    }
-    return out;
-  }
+  std::set<std::string> data_tables() { return test::data_tables(db_->url()); }
 };
 
 class ResumeAfterKill : public RebuildProcessTest, public ::testing::WithParamInterface<KillPoint> {};

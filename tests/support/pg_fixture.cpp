@@ -16,6 +16,16 @@ std::string with_database(const std::string& url, const std::string& dbname) {
   return url.substr(0, slash + 1) + dbname + (query == std::string::npos ? "" : url.substr(query));
 }
 
+std::set<std::string> data_tables(const std::string& url) {
+  pqxx::connection c{url};
+  pqxx::read_transaction tx{c};
+  std::set<std::string> out;
+  for (const auto& r : tx.exec("SELECT tablename FROM pg_tables WHERE schemaname = 'reproj_data'")) {
+    out.insert(r[0].as<std::string>());
+  }
+  return out;
+}
+
 TestDatabase::TestDatabase() {
   const char* url = std::getenv("DATABASE_URL");
   if (!url || !*url) throw std::runtime_error("DATABASE_URL is not set: run the tests through scripts/test");

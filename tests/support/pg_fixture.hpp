@@ -3,6 +3,7 @@
 // gets a database of its own, created here and dropped after.
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -26,6 +27,9 @@ class TestDatabase {
   std::string name_;
   std::string url_;
 };
+
+/// Tables in the projection schema (live, shadow, retired) of the database at `url`.
+std::set<std::string> data_tables(const std::string& url);
 
 /// `url` with its database name replaced by `dbname`.
 std::string with_database(const std::string& url, const std::string& dbname);
