@@ -48,7 +48,25 @@ constexpr const char* kLockMetadata =
 LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options)
     : pool_(pool), registry_(registry), options_(options) {
   if (registry_.names().empty()) throw std::logic_error("LiveProjections needs a filled registry");
-  for (const auto& name : registry_.names()) counters_.emplace(name, std::make_unique<Counters>());
+  for (const auto& name : registry_.names()) {
+    counters_.emplace(name, std::make_unique<Counters>());
+    // Metadata, tail and rows in one statement. The key column keeps its name across versions and
+    // the served table keeps the projection's name, so one text serves every version.
+    const auto key = detail::quote_ident(served_table(registry_.latest(name)).columns[0].name);
+    const auto table = std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
+    const std::string head =
+        "SELECT p.active_version, p.last_replayed, p.state = 'failed', coalesce(p.error, ''), "
+        "(SELECT coalesce(max(global_position), 0) FROM reproj.events), ";
+    const std::string tail = " FROM reproj.projections p WHERE p.name = $1";
+    const std::size_t n = reads_.size();
+    reads_.emplace(name, std::pair{
+        ReadStatement{"reproj_get_" + std::to_string(n),
+                      head + "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key + " = $2)" + tail},
+        ReadStatement{"reproj_list_" + std::to_string(n),
+                      head + "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key +
+                          "), '[]'::jsonb)::text FROM (SELECT * FROM " + table + " WHERE " + key + " > $2 ORDER BY " +
+                          key + " LIMIT $3::int) t)" + tail}});
+  }
 }
 
 void LiveProjections::ensure(const std::string& name, int version) {
@@ -133,17 +151,16 @@ Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, A
   throw LockTimeout("could not apply events to projection '" + name + "' after 3 attempts");
 }
 
-ReadResult LiveProjections::read(const std::string& name, const std::string& sql_rows,
+ReadResult LiveProjections::read(const std::string& name, const ReadStatement& statement,
                                  const std::vector<std::string>& args, const ReadOptions& options) {
-  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
-  // Metadata, tail and rows in one statement: one snapshot, taken after the statement's table
-  // locks, so a concurrent swap is seen entirely or not at all. Caught up, this is the only trip.
-  const std::string sql =
-      "SELECT p.active_version, p.last_replayed, p.state = 'failed', coalesce(p.error, ''), "
-      "(SELECT coalesce(max(global_position), 0) FROM reproj.events), " +
-      sql_rows + " FROM reproj.projections p WHERE p.name = $1";
+  // One snapshot for metadata, tail and rows, taken after the statement's table locks: a
+  // concurrent swap is seen entirely or not at all. Caught up, this is the only round trip.
+  // Prepared once per connection (planning dominated the cost); its result type never changes,
+  // and PostgreSQL re-plans it against the new table after a swap's rename.
   auto run = [&](pqxx::transaction_base& tx) {
-    auto r = args.size() == 1 ? tx.exec_params(sql, name, args[0]) : tx.exec_params(sql, name, args[0], args[1]);
+    tx.conn().prepare(statement.name, statement.sql);  // no-op when this connection has it already
+    auto r = args.size() == 1 ? tx.exec_prepared(statement.name, name, args[0])
+                              : tx.exec_prepared(statement.name, name, args[0], args[1]);
     if (r.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
     return r;
   };
@@ -186,22 +203,16 @@ ReadResult LiveProjections::read(const std::string& name, const std::string& sql
 }
 
 ReadResult LiveProjections::get(const std::string& name, const std::string& key, const ReadOptions& options) {
-  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
-  // The key column keeps its name across versions; the served table keeps the projection's name.
-  const auto key_col = detail::quote_ident(served_table(registry_.latest(name)).columns[0].name);
-  const auto table = std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
-  return read(name, "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key_col + " = $2)", {key}, options);
+  auto it = reads_.find(name);
+  if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
+  return read(name, it->second.first, {key}, options);
 }
 
 ReadResult LiveProjections::list(const std::string& name, const std::string& after, std::size_t limit,
                                  const ReadOptions& options) {
-  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
-  const auto key_col = detail::quote_ident(served_table(registry_.latest(name)).columns[0].name);
-  const auto table = std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
-  return read(name,
-              "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key_col + "), '[]'::jsonb)::text FROM (SELECT * FROM " +
-                  table + " WHERE " + key_col + " > $2 ORDER BY " + key_col + " LIMIT $3::int) t)",
-              {after, std::to_string(limit)}, options);
+  auto it = reads_.find(name);
+  if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
+  return read(name, it->second.second, {after, std::to_string(limit)}, options);
 }
 
 std::vector<ProjectionStatus> LiveProjections::status() {

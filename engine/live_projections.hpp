@@ -106,7 +106,11 @@ class LiveProjections {
   ConnectionPool& pool() { return pool_; }
 
  private:
-  ReadResult read(const std::string& name, const std::string& sql_rows, const std::vector<std::string>& args,
+  struct ReadStatement {
+    std::string name;  // prepared statement name
+    std::string sql;
+  };
+  ReadResult read(const std::string& name, const ReadStatement& statement, const std::vector<std::string>& args,
                   const ReadOptions& options);
 
   ConnectionPool& pool_;
@@ -117,6 +121,7 @@ class LiveProjections {
     std::atomic<std::int64_t> read{0};
   };
   std::map<std::string, std::unique_ptr<Counters>> counters_;  // fixed at construction
+  std::map<std::string, std::pair<ReadStatement, ReadStatement>> reads_;  // get, list; fixed at construction
 };
 
 }  // namespace reproj::engine
