@@ -1,6 +1,7 @@
 #include "engine/event_store.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 #include <regex>
 #include <unordered_map>
@@ -136,12 +137,21 @@ std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std:
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::read_transaction tx{conn};
     std::vector<Event> out;
-    log::stream_events(tx, after, up_to, limit, [&](const Event& e) { out.push_back(e); });
+    log::stream_events(tx, after, up_to, limit, [&](Event& e) { out.push_back(std::move(e)); });
     return out;
   });
 }
 
 namespace log {
+
+namespace {
+std::int64_t to_int(const std::string& s) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) throw Error("unexpected number in reproj.events: " + s);
+  return v;
+}
+}  // namespace
 
 std::int64_t safe_tail(pqxx::transaction_base& tx) {
   // Appends commit in position order (see the class comment), so the highest visible position is final.
@@ -149,7 +159,7 @@ std::int64_t safe_tail(pqxx::transaction_base& tx) {
 }
 
 std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,
-                          const std::function<void(const Event&)>& sink) {
+                          const std::function<void(Event&)>& sink) {
   if (up_to <= after || limit == 0) return 0;
   // libpqxx 6.4's stream_from only takes a table name and pastes it unquoted into COPY ... TO STDOUT,
   // so a parenthesized query streams a filtered, ordered range. Only integers are spliced in here.
@@ -168,10 +178,10 @@ std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::i
     if (!line.empty() && line.back() == '\n') line.pop_back();  // libpqxx 6.4 keeps the newline
     detail::decode_copy_line(line, fields, nulls);
     if (fields.size() != 8) throw Error("unexpected COPY row from reproj.events: " + line);
-    event.global_position = std::stoll(fields[0]);
+    event.global_position = to_int(fields[0]);
     event.event_id.swap(fields[1]);
     event.stream_id.swap(fields[2]);
-    event.stream_version = std::stoll(fields[3]);
+    event.stream_version = to_int(fields[3]);
     event.type.swap(fields[4]);
     event.data.swap(fields[5]);
     event.metadata.swap(fields[6]);

@@ -78,8 +78,13 @@ void RowSet::put(std::size_t table, Row row) {
   }
   auto [it, fresh] = t.rows.try_emplace(row.key());
   Entry& e = it->second;
-  if (e.row) index_row(t, *e.row, false);
-  index_row(t, row, true);
+  // Most puts change no indexed column (a repaint never changes the buyer): skip the index then.
+  bool reindex = !e.row || t.index.empty();
+  for (std::size_t c = 0; !reindex && c < t.slot.size(); ++c) {
+    reindex = t.slot[c] >= 0 && e.row->values[c] != row.values[c];
+  }
+  if (reindex && e.row) index_row(t, *e.row, false);
+  if (reindex) index_row(t, row, true);
   e.row = std::move(row);
   mark_dirty(e);
 }

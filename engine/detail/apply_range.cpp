@@ -22,7 +22,7 @@ RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projectio
   while (out.position < up_to && static_cast<std::size_t>(out.events) < max_events) {
     const std::size_t want = std::min(chunk_events, max_events - static_cast<std::size_t>(out.events));
     chunk.clear();
-    log::stream_events(tx, out.position, up_to, want, [&](const Event& e) { chunk.push_back(e); });
+    log::stream_events(tx, out.position, up_to, want, [&](Event& e) { chunk.push_back(std::move(e)); });
     // A speculative pass learns which rows the chunk touches, so they load in one query per table
     // instead of one round trip per event.
     RowSet recorded{projection.tables(), nullptr, true};

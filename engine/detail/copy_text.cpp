@@ -1,5 +1,7 @@
 #include "engine/detail/copy_text.hpp"
 
+#include <cstring>
+
 namespace reproj::engine::detail {
 
 void decode_copy_line(std::string_view line, std::vector<std::string>& fields, std::vector<bool>& nulls) {
@@ -17,6 +19,15 @@ void decode_copy_line(std::string_view line, std::vector<std::string>& fields, s
       nulls[count] = true;
       i += 2;
     } else {
+      // Fast path: most fields hold no backslash; copy them in one go.
+      const char* begin = line.data() + i;
+      const std::size_t rest = line.size() - i;
+      const void* tab = std::memchr(begin, '\t', rest);
+      const std::size_t len = tab ? static_cast<std::size_t>(static_cast<const char*>(tab) - begin) : rest;
+      if (!std::memchr(begin, '\\', len)) {
+        out.assign(begin, len);
+        i += len;
+      }
       while (i < line.size() && line[i] != '\t') {
         std::size_t run = i;
         while (run < line.size() && line[run] != '\t' && line[run] != '\\') ++run;
