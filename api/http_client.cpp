@@ -35,11 +35,13 @@ ClientReply http_call(const std::string& base, const std::string& method, const 
   }
   req.prepare_payload();
   http::write(stream, req, ec);
-  if (ec) throw std::runtime_error("cannot send to " + base + ": " + ec.message());
+  // A server may answer (e.g. 413) and stop reading before the body is sent: read its answer anyway.
+  const auto write_error = ec;
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   http::read(stream, buffer, parser, ec);
+  if (ec && write_error) throw std::runtime_error("cannot send to " + base + ": " + write_error.message());
   if (ec) throw std::runtime_error("no answer from " + base + ": " + ec.message());
   ClientReply out;
   const auto& res = parser.get();

@@ -1,5 +1,6 @@
 #include "api/server.hpp"
 
+#include <array>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -109,9 +110,23 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
         reply = json_error(http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message());
       }
       if (reply) {
+        const bool unread_body = ec == http::error::body_limit;
         reply->keep_alive(false);
         stream.expires_after(std::chrono::seconds(5));
         co_await http::async_write(stream, *reply, asio::redirect_error(asio::use_awaitable, ec));
+        if (unread_body) {
+          // Lingering close: closing with the client's body unread would reset the connection and
+          // the client could lose the 413. Drain what it still sends, bounded in bytes and time.
+          beast::error_code ignored;
+          stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+          std::array<char, 16384> sink;
+          std::size_t drained = 0;
+          stream.expires_after(std::chrono::seconds(2));
+          while (drained < (16u << 20)) {
+            drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ignored));
+            if (ignored) break;
+          }
+        }
       }
       break;
     }

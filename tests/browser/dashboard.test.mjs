@@ -57,7 +57,9 @@ try {
   const drawn = await carsRow.locator(".progress-bar").evaluate((el) => el.getBoundingClientRect().width /
                                                                       el.parentElement.getBoundingClientRect().width);
   assert.ok(drawn > 0.95, `the finished progress bar is drawn at ${(drawn * 100).toFixed(0)}% of its track`);
-  assert.ok(seen.size >= 3, `the progress bar did not move (saw ${[...seen].join(", ")})`);
+  // Moved: a partial bar was seen while running, then the full bar was drawn (checked above).
+  const partial = [...seen].filter((p) => Number(p) > 0 && Number(p) < 100);
+  assert.ok(partial.length >= 1, `no partial progress was shown while rebuilding (saw ${[...seen].join(", ")})`);
   assert.ok(apiCalls.length > 0 && apiCalls.every((h) => h === "Bearer " + token), "dashboard API calls carry the token");
   console.log(`browser test passed: progress values seen ${[...seen].join(" ")}; version 2; screenshots in ${shots}`);
 } finally {

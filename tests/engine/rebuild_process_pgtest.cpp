@@ -88,7 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST_F(RebuildProcessTest, TwoInstancesExactlyOneReplaysAndTheOtherFinishesAfterAKill) {
-  test::seed_events(*store_, 40'000);
+  test::seed_events(*store_, 60'000);  // enough checkpoints that the hand-over can be watched
   auto env = this->env();
   env.push_back("REPROJ_REBUILD_BATCH=250");  // ~160 checkpoints: time to watch the hand-over
   test::Child a{{"work"}, env};
