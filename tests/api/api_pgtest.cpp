@@ -1,6 +1,7 @@
 // The HTTP API over real HTTP against a server on the throwaway cluster: every route, every
 // documented error status, the seed scenario end to end, and the OpenAPI document.
 #include <atomic>
+#include <iostream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -162,6 +163,14 @@ TEST_F(ApiTest, AppendStatusesAndReadYourWrites) {
   EXPECT_EQ(call("GET", "/cars/s1?consistency=eventual").status, 200u);
 }
 
+namespace {
+std::string many_events(int n) {
+  Json events = Json::array();
+  for (int i = 0; i < n; ++i) events.push_back({{"type", "a"}, {"data", Json::object()}});
+  return Json{{"expected_version", "any"}, {"events", events}}.dump();
+}
+}  // namespace
+
 TEST_F(ApiTest, BadInputGetsItsDocumentedStatusAndChangesNothing) {
   struct Case {
     std::string method, target, body;
@@ -202,18 +211,66 @@ TEST_F(ApiTest, BadInputGetsItsDocumentedStatusAndChangesNothing) {
       {"PUT", "/cars/x", "", 405},
       {"DELETE", "/streams/s/events", "", 405},
       {"GET", "/admin/rebuilds/abc", "", 401},
+      // numbers out of range or of the wrong kind
+      {"POST", "/streams/s/events", R"({"expected_version": 99999999999999999999, "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": 2147483648, "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": 1.5, "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": 1e30, "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": null, "events": [{"type": "a", "data": {}}]})", 400},
+      {"GET", "/cars?limit=1e3", "", 400},
+      {"GET", "/cars?limit=", "", 400},
+      {"GET", "/cars/x?min_position=1.5", "", 400},
+      {"GET", "/events?limit=-1", "", 400},
+      {"GET", "/events?after=18446744073709551616", "", 400},
+      {"GET", "/cars/x?consistency=STRONG", "", 400},
+      // SQL metacharacters in every path and query parameter: plain data, never SQL
+      {"GET", "/cars/x'%3B%20DROP%20TABLE%20reproj.events%3B--", "", 404},
+      {"GET", "/customers/%22%20OR%201%3D1--", "", 404},
+      {"GET", "/cars?after=%27%20OR%20%271%27%3D%271", "", 200},
+      {"GET", "/cars/x?min_position=1%3B%20DELETE", "", 400},
+      {"GET", "/events?after=0%20OR%201%3D1", "", 400},
+      {"POST", "/admin/projections/cars'%3B--/rebuild", "{}", 401},
+      {"GET", "/admin/rebuilds/1%3BDROP", "", 401},
+      // text that cannot be stored or is not text
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {"x": "nul\u0000"}}]})", 400},
+      {"POST", "/streams/s/events", "{\"expected_version\": \"any\", \"events\": [{\"type\": \"a\xff\", \"data\": {}}]}", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a\u0001b", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"event_id": "", "type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"event_id": ")" + long_id + R"(", "type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"event_id": "d", "type": "a", "data": {}}, {"event_id": "d", "type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/%zz/events", R"({"expected_version": "any", "events": [{"type": "a", "data": {}}]})", 400},
+      {"POST", "/streams/s/events", "null", 400},
+      {"POST", "/streams/s/events", R"("just a string")", 400},
+      {"POST", "/streams/s/events", "", 400},
+      {"POST", "/streams/s/events", R"({"expected_version": "any", "events": [{"type": "a", "data": )" + std::string(70, '[') +
+                                        std::string(70, ']') + "}]}", 400},
+      {"POST", "/streams/s/events", many_events(1001), 400},
+      // wrong methods
+      {"PATCH", "/cars", "", 405},
+      {"POST", "/cars/x", "{}", 405},
+      {"GET", "/streams/s/events", "", 405},
+      {"PUT", "/admin/rebuilds/1", "", 405},
   };
   for (const auto& c : cases) {
     auto r = call(c.method, c.target, c.body);
     EXPECT_EQ(r.status, c.status) << c.method << " " << c.target.substr(0, 80) << " -> " << r.body.substr(0, 200);
     auto body = Json::parse(r.body, nullptr, false);
     ASSERT_TRUE(body.is_object()) << c.target.substr(0, 80);
-    EXPECT_TRUE(body.contains("error") && body.contains("message")) << r.body;
+    if (c.status >= 400) {
+      EXPECT_TRUE(body.contains("error") && body.contains("message")) << r.body;
+    }
     if (c.status == 405) {
       EXPECT_FALSE(r.headers["allow"].empty()) << "405 without Allow";
     }
   }
+  for (const char* body : {"not json", "[]", R"({"version": 0})", R"({"version": -1})", R"({"version": 1.5})",
+                           R"({"version": 99999999999})"}) {
+    auto r = call("POST", "/admin/projections/cars/rebuild", body, true);
+    EXPECT_EQ(r.status, 400u) << body << " -> " << r.body;
+  }
+  EXPECT_EQ(json(call("GET", "/admin/rebuilds", "", true))["rebuilds"].size(), 0u) << "a refused request started a rebuild";
   EXPECT_EQ(store_->safe_tail(), 0) << "a refused request wrote events";
+  std::cout << "bad requests tried: " << cases.size() + 6 << "\n";
   EXPECT_EQ(call("GET", "/healthz").status, 200u) << "the server stopped serving";
 }
 
