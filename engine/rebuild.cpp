@@ -299,20 +299,22 @@ class RebuildManager::Runner {
       events_since_start += static_cast<std::int64_t>(batch.size());
       unflushed += static_cast<std::int64_t>(batch.size());
       position = next;
+      spdlog::debug("rebuild {}: {} events read {:.0f} ms, fold {:.0f} ms", info_.id, batch.size(),
+                    std::chrono::duration<double, std::milli>(t_fold - t_read).count(),
+                    std::chrono::duration<double, std::milli>(t_flush - t_fold).count());
       const bool replay_done = state == RebuildState::kReplaying && position >= info_.target;
       if (state == RebuildState::kReplaying && !replay_done &&
           unflushed < static_cast<std::int64_t>(m_.options_.checkpoint_events)) {
         continue;  // fold on in memory; the next checkpoint writes these rows once
       }
-      const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      const auto t_checkpoint = Clock::now();
+      const double seconds = std::chrono::duration<double>(t_checkpoint - started).count();
       if (!checkpoint(position, unflushed, state, seconds > 0 ? static_cast<double>(events_since_start) / seconds : 0)) {
         return;  // cancelled meanwhile
       }
       unflushed = 0;
-      spdlog::debug("rebuild {}: {} events read {:.0f} ms, fold {:.0f} ms, checkpoint {:.0f} ms", info_.id, batch.size(),
-                    std::chrono::duration<double, std::milli>(t_fold - t_read).count(),
-                    std::chrono::duration<double, std::milli>(t_flush - t_fold).count(),
-                    std::chrono::duration<double, std::milli>(Clock::now() - t_flush).count());
+      spdlog::debug("rebuild {}: checkpoint at {} took {:.0f} ms", info_.id, position,
+                    std::chrono::duration<double, std::milli>(Clock::now() - t_checkpoint).count());
       fault(state == RebuildState::kReplaying ? "checkpoint" : "catch_up_checkpoint", ++checkpoints);
       if (state == RebuildState::kReplaying && position >= info_.target) {
         finish_replay();

@@ -30,18 +30,18 @@ Row current_car(engine::Sink& sink, const std::string& car_id) {
 
 bool apply_car_event(const engine::Event& event, engine::Sink& sink) {
   if (event.type == "car.created") {
-    auto data = data_of(event);
-    sink.put(kCarsTable, Row{{event.stream_id, required_string(event, data, "by"),
-                              required_string(event, data, "color"), false, std::monostate{}, std::monostate{}}});
+    const EventData data{event};
+    sink.put(kCarsTable, Row{{event.stream_id, data.required_string("by"),
+                              data.required_string("color"), false, std::monostate{}, std::monostate{}}});
   } else if (event.type == "car.repainted") {
-    auto data = data_of(event);
-    auto color = required_string(event, data, "color");
+    const EventData data{event};
+    auto color = data.required_string("color");
     Row car = current_car(sink, event.stream_id);
     car.values[kColor] = std::move(color);
     sink.put(kCarsTable, std::move(car));
   } else if (event.type == "car.sold") {
-    auto data = data_of(event);
-    auto buyer = required_string(event, data, "to");
+    const EventData data{event};
+    auto buyer = data.required_string("to");
     engine::Value buyer_name = std::monostate{};
     if (const Row* customer = sink.find(kCustomerNamesTable, buyer)) buyer_name = customer->values[1];
     Row car = current_car(sink, event.stream_id);

@@ -11,8 +11,8 @@ const std::vector<engine::TableSpec>& CarsV1::tables() const {
 void CarsV1::apply(const engine::Event& event, engine::Sink& sink) const {
   if (detail::apply_car_event(event, sink)) return;
   if (event.type == "customer.created") {
-    auto data = data_of(event);
-    sink.put(kCustomerNamesTable, engine::Row{{event.stream_id, required_string(event, data, "name")}});
+    const EventData data{event};
+    sink.put(kCustomerNamesTable, engine::Row{{event.stream_id, data.required_string("name")}});
   }
   // The bug v1 keeps on purpose: customer.renamed is not handled.
 }

@@ -11,8 +11,8 @@ const std::vector<engine::TableSpec>& CarsV2::tables() const {
 void CarsV2::apply(const engine::Event& event, engine::Sink& sink) const {
   if (detail::apply_car_event(event, sink)) return;
   if (event.type != "customer.created" && event.type != "customer.renamed") return;
-  auto data = data_of(event);
-  std::string name = required_string(event, data, "name");
+  const EventData data{event};
+  std::string name = data.required_string("name");
   sink.put(kCustomerNamesTable, engine::Row{{event.stream_id, name}});
   // Every car this customer bought, including ones sold before the customer was created.
   sink.update_where(kCarsTable, kCustomerId, event.stream_id,

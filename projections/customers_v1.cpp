@@ -14,8 +14,8 @@ const std::vector<engine::TableSpec>& CustomersV1::tables() const {
 
 void CustomersV1::apply(const engine::Event& event, engine::Sink& sink) const {
   if (event.type != "customer.created" && event.type != "customer.renamed") return;
-  auto data = data_of(event);
-  sink.put(0, engine::Row{{event.stream_id, required_string(event, data, "name")}});
+  const EventData data{event};
+  sink.put(0, engine::Row{{event.stream_id, data.required_string("name")}});
 }
 
 }  // namespace reproj::projections
