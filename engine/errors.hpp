@@ -76,6 +76,12 @@ class UnknownProjection : public Error {
   using Error::Error;
 };
 
+/// Something asked for by id that does not exist (a rebuild id).
+class NotFound : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A lock could not be taken within its bounded wait.
 class LockTimeout : public Error {
  public:
@@ -97,16 +103,6 @@ class StateConflict : public Error {
 
  private:
   std::optional<std::int64_t> holder_;
-};
-
-}  // namespace reproj::engine
-
-namespace reproj::engine {
-
-/// Something asked for by id that does not exist (a rebuild id).
-class NotFound : public Error {
- public:
-  using Error::Error;
 };
 
 }  // namespace reproj::engine

@@ -37,12 +37,7 @@ void RowSet::index_row(Table& t, const Row& row, bool add) {
   }
 }
 
-void RowSet::mark_dirty(Entry& e) {
-  if (!e.dirty) {
-    e.dirty = true;
-    ++dirty_;
-  }
-}
+void RowSet::mark_dirty(Entry& e) { e.dirty = true; }
 
 void RowSet::insert_loaded(Table& t, Row row) {
   auto [it, fresh] = t.rows.try_emplace(row.key());
@@ -167,16 +162,6 @@ void RowSet::mark_flushed() {
       }
     }
   }
-  dirty_ = 0;
-}
-
-void RowSet::clear() {
-  for (auto& t : tables_) {
-    t.rows.clear();
-    for (auto& b : t.index) b.clear();
-    for (auto& l : t.loaded_where) l.clear();
-  }
-  dirty_ = 0;
 }
 
 }  // namespace reproj::engine

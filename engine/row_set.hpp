@@ -50,9 +50,6 @@ class RowSet final : public Sink {
   std::size_t dirty_persisted(std::size_t table) const;
   /// After a flush: every row is now persisted and clean.
   void mark_flushed();
-  /// Forgets every row (after a flush, to bound memory when a source can reload them).
-  void clear();
-  std::size_t dirty_rows() const { return dirty_; }
   std::size_t size(std::size_t table) const { return tables_[table].rows.size(); }
   /// Adds a row known to be in the target table already (a resumed rebuild reloading its shadow).
   void load_persisted(std::size_t table, Row row);
@@ -79,7 +76,6 @@ class RowSet final : public Sink {
   std::vector<Table> tables_;
   RowSource* source_;
   bool record_;
-  std::size_t dirty_ = 0;
 };
 
 }  // namespace reproj::engine

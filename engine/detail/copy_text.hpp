@@ -1,7 +1,6 @@
 #pragma once
 // PostgreSQL COPY text format: one row a line, fields split by tabs, \N for NULL, backslash escapes.
 
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>

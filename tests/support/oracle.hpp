@@ -46,7 +46,6 @@ class Oracle {
         }
       }
     }
-    position_ = e.global_position;
   }
   /// The row the cars table should hold for `id`, as engine values, or nullopt.
   std::optional<engine::Row> car(const std::string& id) const {
@@ -72,7 +71,6 @@ class Oracle {
   std::map<std::string, OracleCar> cars_;
   std::map<std::string, std::string> customers_;
   std::map<std::string, std::string> names_;  // what cars know of customer names
-  std::int64_t position_ = 0;
 };
 
 using EventGenerator = api::EventGenerator;
