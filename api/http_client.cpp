@@ -1,5 +1,8 @@
 #include "api/http_client.hpp"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -8,7 +11,8 @@
 namespace reproj::api {
 
 ClientReply http_call(const std::string& base, const std::string& method, const std::string& target,
-                      const std::string& body, const std::map<std::string, std::string>& headers) {
+                      const std::string& body, const std::map<std::string, std::string>& headers,
+                      int timeout_seconds) {
   std::string rest = base;
   if (rest.rfind("http://", 0) == 0) rest = rest.substr(7);
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -22,9 +26,12 @@ ClientReply http_call(const std::string& base, const std::string& method, const 
   beast::error_code ec;
   auto endpoints = resolver.resolve(host, port, ec);
   if (ec) throw std::runtime_error("cannot resolve " + host + ": " + ec.message());
-  stream.expires_after(std::chrono::seconds(60));
   stream.connect(endpoints, ec);
   if (ec) throw std::runtime_error("cannot reach " + base + ": " + ec.message());
+  // Synchronous Beast calls ignore tcp_stream's expiry: a socket timeout makes a hung server an error.
+  const timeval tv{timeout_seconds, 0};
+  ::setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(stream.socket().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host);

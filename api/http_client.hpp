@@ -13,8 +13,10 @@ struct ClientReply {
 };
 
 /// A minimal blocking HTTP/1.1 client for the CLI's --server mode and the tests.
-/// `base` is "http://host:port". Throws std::runtime_error when the server cannot be reached.
+/// `base` is "http://host:port". Throws std::runtime_error when the server cannot be reached or
+/// sends or reads nothing for `timeout_seconds`.
 ClientReply http_call(const std::string& base, const std::string& method, const std::string& target,
-                      const std::string& body = "", const std::map<std::string, std::string>& headers = {});
+                      const std::string& body = "", const std::map<std::string, std::string>& headers = {},
+                      int timeout_seconds = 60);
 
 }  // namespace reproj::api

@@ -601,6 +601,7 @@ RebuildInfo RebuildManager::rollback(const std::string& projection) {
                        "WHERE id = $1",
                        info.id, current_version, current_position);
         auto after = load(tx, info.id);
+        if (options_.fault) options_.fault("rollback", 1);
         tx.commit();
         spdlog::info("{} rolled back to version {} at position {}", projection, *info.retired_version, tail);
         return *after;

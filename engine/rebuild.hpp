@@ -47,7 +47,8 @@ struct RebuildOptions {
   std::chrono::milliseconds swap_budget{60'000};
   // Retired table sets kept per projection for rollback.
   int retain_retired = 1;
-  // Test hook: called at named points ("checkpoint", "catching_up", "promote") with a count.
+  // Test hook: called at named points ("checkpoint", "catch_up_checkpoint", "catching_up", "promote",
+  // "rollback") with a count.
   std::function<void(std::string_view point, std::int64_t count)> fault;
 };
 

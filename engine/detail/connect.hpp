@@ -17,6 +17,13 @@ std::unique_ptr<pqxx::connection> connect(const std::string& database_url);
 /// Runs one statement outside any transaction object (autocommit), e.g. session advisory locks.
 pqxx::result exec_session(pqxx::connection& conn, const std::string& sql);
 
+/// A server shutting down or restarting (SQLSTATE 57P01-03) or a connection exception (class 08)
+/// arrives as an SQL error before the socket closes: it is an outage, not a bad statement.
+inline bool is_connection_loss(const pqxx::sql_error& e) {
+  const std::string& s = e.sqlstate();
+  return s.rfind("08", 0) == 0 || s.rfind("57P", 0) == 0;
+}
+
 /// Runs `work`, turning connection loss into DatabaseUnavailable so callers outside engine/
 /// never see pqxx types.
 template <class Work>
@@ -27,6 +34,9 @@ auto translate_errors(Work&& work) -> decltype(work()) {
     throw DatabaseUnavailable(std::string{"database connection lost: "} + e.what());
   } catch (const pqxx::in_doubt_error& e) {
     throw DatabaseUnavailable(std::string{"database connection lost during commit: "} + e.what());
+  } catch (const pqxx::sql_error& e) {
+    if (is_connection_loss(e)) throw DatabaseUnavailable(std::string{"database going away: "} + e.what());
+    throw;
   }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Child processes of the reproj binary (REPROJ_BINARY, set by scripts/test), for crash tests.
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -20,7 +21,8 @@ namespace reproj::test {
 class Child {
  public:
   /// Starts REPROJ_BINARY with `args`; `env` entries ("K=V") are added to this process's environment.
-  Child(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  /// With `log_path`, the child's stdout and stderr are appended to that file instead of ours.
+  Child(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& log_path = "") {
     const char* bin = std::getenv("REPROJ_BINARY");
     if (!bin || !*bin) throw std::runtime_error("REPROJ_BINARY is not set: run the tests through scripts/test");
     std::vector<std::string> argv_s{bin};
@@ -47,9 +49,15 @@ class Child {
     argv.push_back(nullptr);
     for (auto& e : env_s) envp.push_back(e.data());
     envp.push_back(nullptr);
-    if (posix_spawn(&pid_, bin, nullptr, nullptr, argv.data(), envp.data()) != 0) {
-      throw std::runtime_error(std::string{"cannot start "} + bin);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (!log_path.empty()) {
+      posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      posix_spawn_file_actions_adddup2(&actions, 1, 2);
     }
+    const int rc = posix_spawn(&pid_, bin, &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error(std::string{"cannot start "} + bin);
   }
   ~Child() {
     if (pid_ > 0 && !reaped_) {
@@ -72,14 +80,14 @@ class Child {
   /// Waits up to `timeout`; true if it exited.
   bool wait_for(std::chrono::milliseconds timeout, int* status) {
     const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
+    while (true) {  // polls at least once, so a zero timeout asks "has it exited?"
       if (waitpid(pid_, status, WNOHANG) == pid_) {
         reaped_ = true;
         return true;
       }
+      if (std::chrono::steady_clock::now() >= until) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    return false;
   }
 
  private:

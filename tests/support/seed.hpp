@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/event_store.hpp"
+#include "engine/live_projections.hpp"
 #include "tests/support/oracle.hpp"
 
 namespace reproj::test {
