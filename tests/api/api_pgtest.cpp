@@ -392,6 +392,92 @@ TEST_F(ApiTest, ReadinessIsUnavailableWhenAProjectionStopped) {
   EXPECT_NE(ready.body.find("bad"), std::string::npos) << ready.body;
 }
 
+// What a raw connection got back: every status line in order, and whether the server closed it.
+struct WireReply {
+  std::vector<unsigned> statuses;
+  std::string text;
+  bool closed = false;
+};
+
+// Sends `chunks` over one raw connection, `gap` apart, then reads until the server closes or
+// `wait` passes in silence.
+WireReply wire(const std::string& base, const std::vector<std::string>& chunks,
+               std::chrono::milliseconds gap = 0ms, std::chrono::milliseconds wait = 4s) {
+  asio::io_context io;
+  asio::ip::tcp::socket s{io};
+  s.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(std::stoi(base.substr(base.rfind(':') + 1)))});
+  const timeval tv{static_cast<time_t>(wait.count() / 1000), static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  WireReply out;
+  boost::system::error_code ec;
+  for (const auto& c : chunks) {
+    asio::write(s, asio::buffer(c), ec);
+    if (ec) break;  // the server already gave up on us: read what it said
+    std::this_thread::sleep_for(gap);
+  }
+  std::array<char, 65536> buf;
+  while (true) {
+    const auto n = s.read_some(asio::buffer(buf), ec);
+    out.text.append(buf.data(), n);
+    if (ec) {
+      out.closed = ec == asio::error::eof || ec == asio::error::connection_reset;
+      break;
+    }
+  }
+  static const std::regex kStatus{R"(HTTP/1\.1 (\d{3}) )"};
+  for (auto it = std::sregex_iterator(out.text.begin(), out.text.end(), kStatus); it != std::sregex_iterator(); ++it) {
+    out.statuses.push_back(static_cast<unsigned>(std::stoi((*it)[1].str())));
+  }
+  return out;
+}
+
+TEST_F(ApiTest, WireLevelAbuseGetsItsStatusOrIsDroppedAndTheServerKeepsServing) {
+  const std::string append_body = R"({"expected_version": "any", "events": [{"type": "a", "data": {}}]})";
+  const auto post = [&](const std::string& length, const std::string& body) {
+    return "POST /streams/s/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + length +
+           "\r\n\r\n" + body;
+  };
+  std::string many_headers = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 10'000; ++i) many_headers += "X-H" + std::to_string(i) + ": v\r\n";
+  many_headers += "\r\n";
+  struct Case {
+    std::string what;
+    std::vector<std::string> chunks;
+    std::vector<unsigned> statuses;  // in order; empty: dropped without an answer
+    std::chrono::milliseconds gap = 0ms;
+  };
+  std::vector<std::string> drip;
+  for (char c : post(std::to_string(append_body.size()), append_body)) drip.emplace_back(1, c);
+  const std::vector<Case> cases{
+      {"10,000 headers", {many_headers}, {431}},
+      {"one 100 KiB header", {"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100 << 10, 'v') + "\r\n\r\n"}, {431}},
+      {"a 100 KiB target", {"GET /cars/" + std::string(100 << 10, 'c') + " HTTP/1.1\r\nHost: x\r\n\r\n"}, {431}},
+      {"pipelined requests answered in order",
+       {"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /cars/nope HTTP/1.1\r\nHost: x\r\n\r\n" + post("2", "{}") +
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"},
+       {200, 404, 400, 200}},
+      // The declared length wins: the first bytes are the body, the rest is not a request.
+      {"a body larger than declared", {post("5", append_body)}, {400, 400}},
+      {"a body shorter than declared, then silence", {post("500", append_body)}, {}},
+      {"a slow-drip body (one byte per 25 ms, past the 2 s read timeout)", drip, {}, 25ms},
+      {"a request line of garbage", {"HELLO\r\n\r\n"}, {400}},
+      {"a header name with a space", {"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n"}, {400}},
+      {"a bad chunk size", {"POST /streams/s/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}, {400}},
+      {"two different Content-Lengths", {"POST /streams/s/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"}, {400}},
+  };
+  for (const auto& c : cases) {
+    const auto r = wire(base_, c.chunks, c.gap);
+    EXPECT_EQ(r.statuses, c.statuses) << c.what << ": " << r.text.substr(0, 300);
+    EXPECT_TRUE(r.closed) << c.what << ": the connection was left open";
+    if (!c.statuses.empty() && c.statuses.back() >= 400) {
+      EXPECT_NE(r.text.find("\"error\""), std::string::npos) << c.what << ": no JSON error body";
+    }
+  }
+  EXPECT_EQ(store_->safe_tail(), 0) << "an abusive request wrote events";
+  EXPECT_EQ(call("GET", "/healthz").status, 200u) << "the server stopped serving";
+  std::cout << "wire-level bad requests tried: " << cases.size() << "\n";
+}
+
 TEST_F(ApiTest, SilentClientIsDisconnectedAndOthersAreServed) {
   asio::io_context io;
   asio::ip::tcp::socket silent{io};
