@@ -70,7 +70,13 @@ TEST_P(LiveConcurrency, ReadersWritersAndWorkerAgreeWithTheFold) {
           const bool cars = rng() % 3 != 0;
           const std::string key = cars ? "car-" + std::to_string(rng() % kWriters) + "-" + std::to_string(rng() % 40)
                                        : "cust-" + std::to_string(rng() % kWriters) + "-" + std::to_string(rng() % 30);
+          const std::int64_t log_at_request = store_->safe_tail();
           auto res = live_->get(cars ? "cars" : "customers", key, {});
+          if (res.position < log_at_request) {
+            ADD_FAILURE() << "a strong read answered at " << res.position << ", staler than the log (at "
+                          << log_at_request << ") when it was asked";
+            ++errors;
+          }
           mine.push_back({cars ? "cars" : "customers", key,
                           res.rows.empty() ? std::nullopt : std::optional<engine::Row>{res.rows[0]}, res.position});
         }
