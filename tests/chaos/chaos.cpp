@@ -73,13 +73,6 @@ struct Options {
   std::string log = "/dev/null";
 };
 
-int free_port() {
-  namespace asio = api::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
-  return acceptor.local_endpoint().port();
-}
-
 api::ClientReply call(const std::string& base, const std::string& method, const std::string& target,
                       const std::string& body = "") {
   return api::http_call(base, method, target, body, {{"Authorization", std::string{"Bearer "} + kToken}}, 30);
@@ -156,7 +149,7 @@ class Chaos {
     if (phase == Phase::kCatchUp) env.back() = "REPROJ_FAULT=catching_up:0";
     if (phase == Phase::kPromote) env.back() = "REPROJ_FAULT=promote:1";
     if (phase == Phase::kRollback && !rollback_commits_) env.back() = "REPROJ_FAULT=rollback:1";
-    const int port = free_port();
+    const int port = test::free_port();
     base_ = "http://127.0.0.1:" + std::to_string(port);
     if (load_) {
       load_->retarget(base_);

@@ -61,13 +61,6 @@ class OwnCluster {
   std::string dir_, url_;
 };
 
-int free_port() {
-  namespace asio = api::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
-  return acceptor.local_endpoint().port();
-}
-
 }  // namespace
 
 TEST(DatabaseRestart, ServingRebuildingAndAppendingSurviveAFastRestart) {
@@ -79,7 +72,7 @@ TEST(DatabaseRestart, ServingRebuildingAndAppendingSurviveAFastRestart) {
     test::seed_events(store, 60'000);
   }
 
-  const int port = free_port();
+  const int port = test::free_port();
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   const std::map<std::string, std::string> admin{{"Authorization", "Bearer t"}};
   test::Child server{{"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--admin-token", "t",

@@ -15,10 +15,19 @@
 #include <utility>
 #include <vector>
 
+#include "api/asio.hpp"
 #include "api/http_client.hpp"
 #include "tests/support/oracle.hpp"
 
 namespace reproj::test {
+
+/// A loopback port free at the moment of asking (for a server child to listen on).
+inline int free_port() {
+  namespace asio = api::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor{io, {asio::ip::make_address("127.0.0.1"), 0}};
+  return acceptor.local_endpoint().port();
+}
 
 class HttpLoad {
  public:
