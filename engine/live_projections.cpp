@@ -87,7 +87,7 @@ void LiveProjections::ensure(const std::string& name, int version) {
 }
 
 Applied LiveProjections::lock_metadata(pqxx::transaction_base& tx, const std::string& name) {
-  auto meta = tx.exec_params(kLockMetadata, name);
+  auto meta = detail::exec_prepared_once(tx, kLockMetadata, "", name);
   if (meta.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
   // Appliers (catch-up worker, sync reads, the swap, rollback) serialize on this row lock, and the
   // watermark read here, after the lock was granted, is the only one they trust: so no event is
@@ -111,7 +111,8 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
   a.events = applied.events;
   const std::int64_t pos = applied.position;
   // Rows and watermark commit in the caller's transaction, together.
-  tx.exec_params("UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1", name, pos);
+  detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
+                             "", name, pos);
   a.position = pos;
   return a;
 }

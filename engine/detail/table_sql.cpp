@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
 
@@ -25,6 +26,13 @@ nlohmann::json to_json(const Value& v) {
   return nullptr;
 }
 
+// The column types, which decide a SELECT's result type.
+std::string shape_of(const TableSpec& spec) {
+  std::string out;
+  for (const auto& c : spec.columns) out += std::to_string(static_cast<int>(c.type)) + ",";
+  return out;
+}
+
 std::vector<Row> select_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                              std::size_t column, const std::vector<std::string>& values) {
   if (values.empty()) return {};
@@ -32,7 +40,9 @@ std::vector<Row> select_rows(pqxx::transaction_base& tx, const TableSpec& spec, 
                           tx.quote_name(spec.columns[column].name) +
                           " IN (SELECT jsonb_array_elements_text($1::jsonb))";
   std::vector<Row> out;
-  for (const auto& r : tx.exec_params(sql, nlohmann::json(values).dump())) out.push_back(decode_row(r, spec));
+  for (const auto& r : exec_prepared_once(tx, sql, shape_of(spec), nlohmann::json(values).dump())) {
+    out.push_back(decode_row(r, spec));
+  }
   return out;
 }
 
@@ -122,7 +132,7 @@ void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::s
   std::string sql = "INSERT INTO " + qualified(tx, physical) + " (" + cols + ") SELECT " + cols +
                     " FROM jsonb_to_recordset($1::jsonb) AS x(" + record_type + ") ON CONFLICT (" +
                     tx.quote_name(spec.columns[0].name) + ") DO " + update_set(tx, spec);
-  tx.exec_params(sql, doc.dump());
+  exec_prepared_once(tx, sql, "", doc.dump());
 }
 
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
