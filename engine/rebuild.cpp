@@ -507,7 +507,7 @@ class RebuildManager::Runner {
   const Projection& projection_;
   const std::vector<std::string> shadow_;
   RowSet rows_;  // the whole projection: memory is authoritative during a replay
-  bool shadow_written_ = false;  // the shadow holds a checkpoint (else the first one is a plain COPY)
+  bool shadow_written_ = false;  // the shadow holds a checkpoint (else the next one rewrites it whole)
 };
 
 std::optional<RebuildInfo> RebuildManager::run(std::int64_t id, std::stop_token stop) {

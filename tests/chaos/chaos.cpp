@@ -1,41 +1,30 @@
-// reproj_chaos: a crash loop. It runs `reproj serve` under HTTP load (appenders
-// and strong readers), SIGKILLs it at chosen moments — mid-replay, at the
-// catch-up switch, inside the promotion and rollback transactions, and while
-// plainly serving — restarts it, and after every restart checks: readiness
-// returns, the interrupted rebuild resumes from its checkpoint, each projection
-// equals an independent fold of the log at its committed watermark, every
-// acknowledged append is in the log at the position it was acknowledged with,
-// and no orphan table survives the janitor.
+// reproj_chaos: a crash loop. It runs `reproj serve` under HTTP load (appenders and strong readers),
+// SIGKILLs it at chosen moments — mid-replay, at the catch-up switch, inside the promotion and
+// rollback transactions, and while plainly serving — restarts it, and after every restart checks:
+// readiness returns, the interrupted rebuild resumes from its checkpoint, each projection equals an
+// independent fold of the log at its committed watermark, every acknowledged append is in the log
+// at the position it was acknowledged with, and no orphan table survives the janitor.
 //
 //   reproj_chaos [--kills N] [--seed S] [--events E] [--log FILE]
-// Needs DATABASE_URL (a cluster it may create a database on) and REPROJ_BINARY;
-// scripts/chaos and CTest (5 kills) provide both. Exit status 0 only if nothing
-// was lost, mismatched or orphaned.
-#include <fmt/core.h>
-
-#include <atomic>
+// Needs DATABASE_URL (a cluster it may create a database on) and REPROJ_BINARY; scripts/chaos and
+// CTest (5 kills) provide both. Exit status 0 only if nothing was lost, mismatched or orphaned.
 #include <chrono>
-#include <cstdio>
 #include <iostream>
-#include <map>
-#include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <pqxx/pqxx>
 #include <random>
-#include <regex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "api/asio.hpp"
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
 #include "api/http_client.hpp"
 #include "engine/connection_pool.hpp"
 #include "engine/event_store.hpp"
 #include "engine/migrations.hpp"
 #include "tests/support/http_load.hpp"
-#include "tests/support/oracle.hpp"
 #include "tests/support/pg_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/seed.hpp"

@@ -8,7 +8,6 @@
 
 #include <gtest/gtest.h>
 
-#include "api/asio.hpp"
 #include "engine/connection_pool.hpp"
 #include "engine/event_store.hpp"
 #include "engine/migrations.hpp"
