@@ -67,9 +67,8 @@ struct Engine {
     }
     engine::RebuildOptions options;
     options.fault = fault_from_env();
-    // Tuning knob (tests use small batches to get many checkpoints).
     // Tuning knobs (tests use small batches to get many checkpoints): REPROJ_REBUILD_BATCH reads and
-    // checkpoints every N events unless REPROJ_CHECKPOINT_EVENTS says otherwise.
+    // checkpoints every N events unless REPROJ_CHECKPOINT_EVENTS says otherwise (0: every 5 s only).
     if (auto batch = env_or("REPROJ_REBUILD_BATCH", ""); !batch.empty()) {
       options.batch_events = options.checkpoint_events = std::stoul(batch);
     }

@@ -15,6 +15,12 @@ void RequestMetrics::observe(const std::string& route, unsigned status, std::chr
   series.sum += s;
 }
 
+void RequestMetrics::observe_point_read_statement(std::size_t reads) {
+  std::scoped_lock lock{mutex_};
+  ++point_read_statements_;
+  point_reads_ += reads;
+}
+
 std::string RequestMetrics::render() const {
   std::ostringstream out;
   out << "# HELP reproj_http_request_duration_seconds HTTP request latency by route and status.\n"
@@ -30,6 +36,14 @@ std::string RequestMetrics::render() const {
         << "reproj_http_request_duration_seconds_sum{" << labels << "} " << s.sum << "\n"
         << "reproj_http_request_duration_seconds_count{" << labels << "} " << s.count << "\n";
   }
+  out << "# HELP reproj_point_read_statements_total Statements that answered point reads (GET /{projection}/{id}).\n"
+         "# TYPE reproj_point_read_statements_total counter\n"
+         "reproj_point_read_statements_total "
+      << point_read_statements_
+      << "\n# HELP reproj_point_reads_total Point reads answered; over statements, the mean batch.\n"
+         "# TYPE reproj_point_reads_total counter\n"
+         "reproj_point_reads_total "
+      << point_reads_ << "\n";
   return out.str();
 }
 

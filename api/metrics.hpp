@@ -16,7 +16,9 @@ class RequestMetrics {
  public:
   /// Records one request: route pattern (e.g. "/cars/{id}"), status code, duration. Thread-safe.
   void observe(const std::string& route, unsigned status, std::chrono::duration<double> seconds);
-  /// The histogram in Prometheus text format.
+  /// Records one statement that answered `reads` point reads (the server batches them).
+  void observe_point_read_statement(std::size_t reads);
+  /// Everything in Prometheus text format.
   std::string render() const;
 
  private:
@@ -29,6 +31,7 @@ class RequestMetrics {
   };
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, unsigned>, Series> series_;  // guarded by mutex_
+  std::uint64_t point_read_statements_ = 0, point_reads_ = 0;    // guarded by mutex_
 };
 
 }  // namespace reproj::api

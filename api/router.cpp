@@ -236,10 +236,7 @@ Response append_events(Call& c) {
                         {"next_expected_version", r.next_expected_version}});
 }
 
-Response get_row(Call& c) {
-  const auto& projection = c.path.at("projection");
-  const auto id = checked_id("id", c.path.at("id"));
-  auto r = c.s.live.get(projection, id, c.read_options());
+Response row_response(const std::string& projection, const std::string& id, const engine::ReadResult& r) {
   if (r.rows.empty()) {
     auto res = json_error(http::status::not_found, "not_found", projection + " '" + id + "' not found");
     res.set("X-Projection-Version", std::to_string(r.version));
@@ -247,6 +244,12 @@ Response get_row(Call& c) {
     return res;
   }
   return read_response(r, row_to_json(*r.table, r.rows[0]));
+}
+
+Response get_row(Call& c) {
+  const auto& projection = c.path.at("projection");
+  const auto id = checked_id("id", c.path.at("id"));
+  return row_response(projection, id, c.s.live.get(projection, id, c.read_options()));
 }
 
 Response list_rows(Call& c) {
@@ -508,6 +511,55 @@ bool match(const Route& route, const std::vector<std::string>& segments, Service
   return true;
 }
 
+// Finds the route for `req` and fills `call` (path and query parameters). Returns null when no
+// route matches; `allow` then lists the methods of routes matching the path. Throws on malformed
+// targets.
+const Route* resolve(const Request& req, Call& call, std::string& allow) {
+  const std::string_view target{req.target().data(), req.target().size()};
+  const auto qpos = target.find('?');
+  const std::string_view path = target.substr(0, qpos);
+  if (path.empty() || path.front() != '/') throw bad_request("request target must be an absolute path");
+  std::vector<std::string> segments;
+  for (std::size_t i = 1; i <= path.size();) {
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    auto seg = percent_decode(path.substr(i, j - i), false);
+    if (!seg) throw bad_request("malformed percent-encoding in the path");
+    segments.push_back(std::move(*seg));
+    i = j + 1;
+  }
+  if (segments.size() > 1 && segments.back().empty()) segments.pop_back();  // trailing slash
+  if (qpos != std::string_view::npos) {
+    std::string_view q = target.substr(qpos + 1);
+    while (!q.empty()) {
+      auto amp = q.find('&');
+      auto part = q.substr(0, amp);
+      auto eq = part.find('=');
+      auto key = percent_decode(part.substr(0, eq), true);
+      auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1), true);
+      if (!key || !value) throw bad_request("malformed percent-encoding in the query");
+      if (!key->empty()) call.query[*key] = *value;
+      if (amp == std::string_view::npos) break;
+      q = q.substr(amp + 1);
+    }
+  }
+  std::map<std::string, std::string> params;
+  for (const auto& route : routes()) {
+    if (!match(route, segments, call.s, params)) continue;
+    if (route.method != req.method()) {
+      const std::string m{http::to_string(route.method)};
+      if (allow.find(m) == std::string::npos) allow += (allow.empty() ? "" : ", ") + m;
+      continue;
+    }
+    call.path = params;
+    return &route;
+  }
+  if (allow.empty()) throw HttpError(http::status::not_found, "not_found", "no route for " + std::string{path});
+  return nullptr;
+}
+
+constexpr const char* kPointReadRoute = "/{projection}/{id}";
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> route_table() {
@@ -519,56 +571,39 @@ std::vector<std::pair<std::string, std::string>> route_table() {
 Routed handle(const Request& req, Services& s) {
   Routed out;
   try {
-    const std::string_view target{req.target().data(), req.target().size()};
-    const auto qpos = target.find('?');
-    const std::string_view path = target.substr(0, qpos);
-    if (path.empty() || path.front() != '/') throw bad_request("request target must be an absolute path");
-    std::vector<std::string> segments;
-    for (std::size_t i = 1; i <= path.size();) {
-      auto j = path.find('/', i);
-      if (j == std::string_view::npos) j = path.size();
-      auto seg = percent_decode(path.substr(i, j - i), false);
-      if (!seg) throw bad_request("malformed percent-encoding in the path");
-      segments.push_back(std::move(*seg));
-      i = j + 1;
-    }
-    if (segments.size() > 1 && segments.back().empty()) segments.pop_back();  // trailing slash
     Call call{req, s, {}, {}};
-    if (qpos != std::string_view::npos) {
-      std::string_view q = target.substr(qpos + 1);
-      while (!q.empty()) {
-        auto amp = q.find('&');
-        auto part = q.substr(0, amp);
-        auto eq = part.find('=');
-        auto key = percent_decode(part.substr(0, eq), true);
-        auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1), true);
-        if (!key || !value) throw bad_request("malformed percent-encoding in the query");
-        if (!key->empty()) call.query[*key] = *value;
-        if (amp == std::string_view::npos) break;
-        q = q.substr(amp + 1);
-      }
-    }
     std::string allow;
-    std::map<std::string, std::string> params;
-    for (const auto& route : routes()) {
-      if (!match(route, segments, s, params)) continue;
-      if (route.method != req.method()) {
-        const std::string m{http::to_string(route.method)};
-        if (allow.find(m) == std::string::npos) allow += (allow.empty() ? "" : ", ") + m;
-        continue;
-      }
-      out.route = route.pattern;
-      call.path = params;
-      out.response = route.handler(call);
+    if (const Route* route = resolve(req, call, allow)) {
+      out.route = route->pattern;
+      out.response = route->handler(call);
       return out;
     }
-    if (!allow.empty()) {
-      out.response = json_error(http::status::method_not_allowed, "method_not_allowed",
-                                std::string{req.method_string()} + " is not allowed here; allowed: " + allow);
-      out.response.set(http::field::allow, allow);
-      return out;
-    }
-    throw HttpError(http::status::not_found, "not_found", "no route for " + std::string{path});
+    out.response = json_error(http::status::method_not_allowed, "method_not_allowed",
+                              std::string{req.method_string()} + " is not allowed here; allowed: " + allow);
+    out.response.set(http::field::allow, allow);
+  } catch (...) {
+    out.response = error_from_current_exception();
+  }
+  return out;
+}
+
+std::optional<PointRead> point_read(const Request& req, Services& s) {
+  try {
+    Call call{req, s, {}, {}};
+    std::string allow;
+    const Route* route = resolve(req, call, allow);
+    if (!route || route->pattern != kPointReadRoute) return std::nullopt;
+    return PointRead{call.path.at("projection"), checked_id("id", call.path.at("id")), call.read_options()};
+  } catch (...) {
+    return std::nullopt;  // handle() answers it with the error
+  }
+}
+
+Routed answer_point_read(const PointRead& read, const std::function<engine::ReadResult()>& result) {
+  Routed out;
+  out.route = kPointReadRoute;
+  try {
+    out.response = row_response(read.projection, read.id, result());
   } catch (...) {
     out.response = error_from_current_exception();
   }

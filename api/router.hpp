@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -7,11 +9,11 @@
 
 #include "api/asio.hpp"
 #include "api/metrics.hpp"
+#include "engine/live_projections.hpp"
 
 namespace reproj::engine {
 class CatchUpWorker;
 class EventStore;
-class LiveProjections;
 class RebuildManager;
 }  // namespace reproj::engine
 
@@ -36,6 +38,21 @@ struct Routed {
 /// Request -> response, apart from any socket. Blocks on the database: call it off the I/O
 /// threads. Never throws: every failure becomes a JSON error response.
 Routed handle(const Request& request, Services& services);
+
+/// A read of one row, GET /{projection}/{id}, parsed and validated. The server batches these: many
+/// concurrent ones share one statement (see ReadBatcher).
+struct PointRead {
+  std::string projection;
+  std::string id;
+  engine::ReadOptions options;
+};
+
+/// `request` as a point read, or nullopt for any other request and for a malformed point read
+/// (handle() answers those, with the error).
+std::optional<PointRead> point_read(const Request& request, Services& services);
+
+/// What handle() answers for `read`, given its result or the exception `result` throws.
+Routed answer_point_read(const PointRead& read, const std::function<engine::ReadResult()>& result);
 
 /// Every route as (method, pattern), e.g. ("GET", "/{projection}/{id}"): the OpenAPI test checks
 /// the document against this table.

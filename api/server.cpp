@@ -37,6 +37,7 @@ Server::Server(Services& services, ServerOptions options)
       options_(std::move(options)),
       io_(options_.io_threads),
       db_pool_(static_cast<std::size_t>(options_.db_threads)),
+      point_reads_(services_.live, db_pool_, services_.metrics, options_.point_reads),
       acceptor_(io_) {}
 
 Server::~Server() { stop(); }
@@ -133,7 +134,14 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
     ++in_flight_;
     Request req = parser.release();
     const auto started = std::chrono::steady_clock::now();
-    Routed routed = co_await on_db(db_pool_, [this, &req] { return handle(req, services_); });
+    // (No co_await inside ?: here: GCC 12 miscompiles it.)
+    std::optional<PointRead> point = req.method() == http::verb::get ? point_read(req, services_) : std::nullopt;
+    Routed routed;
+    if (point) {
+      routed = co_await point_reads_.read(std::move(*point));
+    } else {
+      routed = co_await on_db(db_pool_, [this, &req] { return handle(req, services_); });
+    }
     services_.metrics.observe(routed.route, routed.response.result_int(), std::chrono::steady_clock::now() - started);
     Response& res = routed.response;
     res.version(req.version());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "api/asio.hpp"
+#include "api/read_batcher.hpp"
 #include "api/router.hpp"
 
 namespace reproj::api {
@@ -25,6 +26,7 @@ struct ServerOptions {
   // (or idle between keep-alive requests) is disconnected.
   std::chrono::milliseconds read_timeout{30'000};
   std::size_t body_limit = 1 << 20;
+  ReadBatcher::Options point_reads;
 };
 
 /// The HTTP server: Boost.Beast on Asio, one strand and one coroutine per connection.
@@ -49,6 +51,7 @@ class Server {
   const ServerOptions options_;
   asio::io_context io_;
   asio::thread_pool db_pool_;
+  ReadBatcher point_reads_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;
   std::atomic<int> in_flight_{0};

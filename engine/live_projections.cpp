@@ -59,13 +59,18 @@ LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry&
         "(SELECT coalesce(max(global_position), 0) FROM reproj.events), ";
     const std::string tail = " FROM reproj.projections p WHERE p.name = $1";
     const std::size_t n = reads_.size();
-    reads_.emplace(name, std::pair{
-        ReadStatement{"reproj_get_" + std::to_string(n),
-                      head + "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key + " = $2)" + tail},
-        ReadStatement{"reproj_list_" + std::to_string(n),
-                      head + "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key +
-                          "), '[]'::jsonb)::text FROM (SELECT * FROM " + table + " WHERE " + key + " > $2 ORDER BY " +
-                          key + " LIMIT $3::int) t)" + tail}});
+    const std::string rows_of = "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key + "), '[]'::jsonb)::text FROM ";
+    reads_.emplace(
+        name,
+        ReadStatements{
+            ReadStatement{"reproj_get_" + std::to_string(n),
+                          head + "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key + " = $2)" + tail},
+            ReadStatement{"reproj_list_" + std::to_string(n), head + rows_of + "(SELECT * FROM " + table + " WHERE " +
+                                                                   key + " > $2 ORDER BY " + key + " LIMIT $3::int) t)" +
+                                                                   tail},
+            ReadStatement{"reproj_get_many_" + std::to_string(n),
+                          head + rows_of + table + " t WHERE t." + key +
+                              " IN (SELECT jsonb_array_elements_text($2::jsonb)))" + tail}});
   }
 }
 
@@ -206,14 +211,27 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
 ReadResult LiveProjections::get(const std::string& name, const std::string& key, const ReadOptions& options) {
   auto it = reads_.find(name);
   if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
-  return read(name, it->second.first, {key}, options);
+  return read(name, it->second.get, {key}, options);
+}
+
+ReadResult LiveProjections::get_many(const std::string& name, const std::vector<std::string>& keys,
+                                     const ReadOptions& options) {
+  auto it = reads_.find(name);
+  if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
+  std::string array;
+  try {
+    array = nlohmann::json(keys).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw InvalidInput("a key is not valid UTF-8");
+  }
+  return read(name, it->second.get_many, {array}, options);
 }
 
 ReadResult LiveProjections::list(const std::string& name, const std::string& after, std::size_t limit,
                                  const ReadOptions& options) {
   auto it = reads_.find(name);
   if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
-  return read(name, it->second.second, {after, std::to_string(limit)}, options);
+  return read(name, it->second.list, {after, std::to_string(limit)}, options);
 }
 
 std::vector<ProjectionStatus> LiveProjections::status() {

@@ -97,6 +97,9 @@ class LiveProjections {
   /// trip when already there). Throws UnknownProjection, InvalidInput (min_position past the tail).
   ReadResult get(const std::string& name, const std::string& key, const ReadOptions& options);
   ReadResult list(const std::string& name, const std::string& after, std::size_t limit, const ReadOptions& options);
+  /// Rows for several keys in one statement (absent keys have none), reflecting one position: what
+  /// get() promises for each key, at the cost of one round trip when caught up.
+  ReadResult get_many(const std::string& name, const std::vector<std::string>& keys, const ReadOptions& options);
 
   std::vector<ProjectionStatus> status();
   /// Events applied to P's live tables (committed), by mode.
@@ -121,7 +124,10 @@ class LiveProjections {
     std::atomic<std::int64_t> read{0};
   };
   std::map<std::string, std::unique_ptr<Counters>> counters_;  // fixed at construction
-  std::map<std::string, std::pair<ReadStatement, ReadStatement>> reads_;  // get, list; fixed at construction
+  struct ReadStatements {
+    ReadStatement get, list, get_many;
+  };
+  std::map<std::string, ReadStatements> reads_;  // fixed at construction
 };
 
 }  // namespace reproj::engine

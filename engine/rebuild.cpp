@@ -272,6 +272,7 @@ class RebuildManager::Runner {
     RebuildState state = info_.state == RebuildState::kPromoting ? RebuildState::kCatchingUp : info_.state;
     auto reader = detail::connect(m_.pool_.database_url());
     const auto started = Clock::now();
+    auto last_checkpoint = started;
     std::int64_t events_since_start = 0, checkpoints = 0, unflushed = 0;
     auto fetch = [&](std::int64_t from, std::int64_t up_to) {
       std::vector<Event> events;
@@ -303,8 +304,10 @@ class RebuildManager::Runner {
                     std::chrono::duration<double, std::milli>(t_fold - t_read).count(),
                     std::chrono::duration<double, std::milli>(t_flush - t_fold).count());
       const bool replay_done = state == RebuildState::kReplaying && position >= info_.target;
-      if (state == RebuildState::kReplaying && !replay_done &&
-          unflushed < static_cast<std::int64_t>(m_.options_.checkpoint_events)) {
+      const auto every = m_.options_.checkpoint_events;
+      const bool due = Clock::now() - last_checkpoint >= m_.options_.checkpoint_every ||
+                       (every > 0 && unflushed >= static_cast<std::int64_t>(every));
+      if (state == RebuildState::kReplaying && !replay_done && !due) {
         continue;  // fold on in memory; the next checkpoint writes these rows once
       }
       const auto t_checkpoint = Clock::now();
@@ -314,6 +317,7 @@ class RebuildManager::Runner {
         return;  // cancelled meanwhile
       }
       unflushed = 0;
+      last_checkpoint = Clock::now();
       spdlog::debug("rebuild {}: checkpoint at {} took {:.0f} ms", info_.id, position,
                     std::chrono::duration<double, std::milli>(Clock::now() - t_checkpoint).count());
       fault(state == RebuildState::kReplaying ? "checkpoint" : "catch_up_checkpoint", ++checkpoints);

@@ -75,6 +75,24 @@ TEST_P(SeedScenario, EventualReadSkipsTheCatchUp) {
   EXPECT_EQ(live_->get("cars", "hrxs21", {}).rows.size(), 1u);
 }
 
+TEST_P(SeedScenario, GetManyAnswersEveryKeyFromOneCaughtUpPosition) {
+  append_one_to_six();
+  // Behind by six: one call applies them, then reads every key (absent ones have no row).
+  auto r = live_->get_many("cars", {"tye24p", "nope", "hrxs21", "hrxs21"}, {});
+  EXPECT_EQ(r.position, 6);
+  ASSERT_EQ(r.rows.size(), 2u);
+  EXPECT_EQ(r.rows[0].key(), "hrxs21");
+  EXPECT_EQ(r.rows[1], car("tye24p", "Alice", "blue", false, std::nullopt, std::nullopt));
+  append("tye24p", {event("p9cccc", "car.repainted", {{"color", "pink"}})});
+  auto eventual = live_->get_many("cars", {"tye24p"}, {.strong = false, .min_position = 0});
+  EXPECT_EQ(eventual.position, 6);
+  EXPECT_EQ(std::get<std::string>(eventual.rows.at(0).values[2]), "blue");
+  EXPECT_EQ(std::get<std::string>(live_->get_many("cars", {"tye24p"}, {}).rows.at(0).values[2]), "pink");
+  EXPECT_THROW(live_->get_many("cars", {"a"}, {.strong = true, .min_position = 99}), engine::InvalidInput);
+  EXPECT_THROW(live_->get_many("cars", {"\xff"}, {}), engine::InvalidInput);
+  EXPECT_THROW(live_->get_many("trucks", {"a"}, {}), engine::UnknownProjection);
+}
+
 INSTANTIATE_TEST_SUITE_P(CarsVersions, SeedScenario, ::testing::Values(1, 2));
 
 using LiveProjectionsTest = test::LiveTest;
