@@ -70,7 +70,7 @@ LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry&
                                                                    tail},
             ReadStatement{"reproj_get_many_" + std::to_string(n),
                           head + rows_of + table + " t WHERE t." + key +
-                              " IN (SELECT jsonb_array_elements_text($2::jsonb)))" + tail}});
+                              " = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))" + tail}});  // ANY: see detail::select_rows
   }
 }
 
