@@ -11,6 +11,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/copy_text.hpp"
+#include "engine/detail/connect.hpp"
 #include "engine/detail/copy_writer.hpp"
 #include "engine/errors.hpp"
 
@@ -145,6 +146,9 @@ std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std:
 namespace log {
 
 namespace {
+// Ranges up to this long are read with a prepared SELECT, longer ones stream through COPY.
+constexpr std::int64_t kFewEvents = 500;
+
 std::int64_t to_int(const std::string& s) {
   std::int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -161,6 +165,30 @@ std::int64_t safe_tail(pqxx::transaction_base& tx) {
 std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,
                           const std::function<void(Event&)>& sink) {
   if (up_to <= after || limit == 0) return 0;
+  if (up_to - after <= kFewEvents) {
+    // A live catch-up a few events behind: a prepared statement, where the COPY's query would be
+    // planned every time (its planning cost more than reading the events).
+    std::size_t count = 0;
+    Event event;
+    for (const auto& r : detail::exec_prepared_once(
+             tx,
+             "SELECT global_position, event_id, stream_id, stream_version, event_type, data::text, metadata::text, "
+             "recorded_at::text FROM reproj.events WHERE global_position > $1 AND global_position <= $2 "
+             "ORDER BY global_position LIMIT $3",
+             "", after, up_to, static_cast<std::int64_t>(limit))) {
+      event.global_position = r[0].as<std::int64_t>();
+      event.event_id = r[1].as<std::string>();
+      event.stream_id = r[2].as<std::string>();
+      event.stream_version = r[3].as<std::int64_t>();
+      event.type = r[4].as<std::string>();
+      event.data = r[5].as<std::string>();
+      event.metadata = r[6].as<std::string>();
+      event.recorded_at = r[7].as<std::string>();
+      sink(event);
+      ++count;
+    }
+    return count;
+  }
   // libpqxx 6.4's stream_from only takes a table name and pastes it unquoted into COPY ... TO STDOUT,
   // so a parenthesized query streams a filtered, ordered range. Only integers are spliced in here.
   const std::string query =

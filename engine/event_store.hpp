@@ -60,7 +60,7 @@ class EventStore {
 namespace log {
 /// safe_tail() inside `tx` (its snapshot's view).
 std::int64_t safe_tail(pqxx::transaction_base& tx);
-/// Streams events in (after, up_to] through COPY, in order, calling `sink` for each; at most
+/// Streams events in (after, up_to] (through COPY unless the range is short), in order, calling `sink` for each; at most
 /// `limit` events. Returns the number read. The sink may move from the Event it is given.
 std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,
                           const std::function<void(Event&)>& sink);

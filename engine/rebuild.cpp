@@ -1,5 +1,8 @@
 #include "engine/rebuild.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <unistd.h>
 
 #include <condition_variable>
@@ -416,6 +419,11 @@ class RebuildManager::Runner {
   // written once rather than again by SET LOGGED, and the secondary indexes are built after it.
   void rewrite_shadow(pqxx::work& tx, bool last_replay) {
     const auto& specs = projection_.tables();
+    // Every table is put in key order on its own thread meanwhile (memory is only read here).
+    std::vector<std::future<std::vector<const Row*>>> ordered;
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      ordered.push_back(std::async(std::launch::async, [this, i] { return in_key_order(i); }));
+    }
     for (std::size_t i = 0; i < specs.size(); ++i) {
       const auto table = detail::qualified(tx, shadow_[i]);
       tx.exec0("TRUNCATE " + table);
@@ -425,13 +433,44 @@ class RebuildManager::Runner {
                           .as<std::string>();
       tx.exec0("ALTER TABLE " + table + " DROP CONSTRAINT " + tx.quote_name(pk));
       if (last_replay) tx.exec0("ALTER TABLE " + table + " SET LOGGED");
-      std::vector<const Row*> all;
-      rows_.for_each_row(i, [&](const Row& r) { all.push_back(&r); });
-      detail::copy_rows(tx, specs[i], shadow_[i], all);
+      detail::copy_rows(tx, specs[i], shadow_[i], ordered[i].get());
       tx.exec0("ALTER TABLE " + table + " ADD PRIMARY KEY (" + tx.quote_name(specs[i].columns[0].name) + ")");
       if (last_replay) detail::create_indexes(tx, specs[i], shadow_[i]);
     }
     rows_.mark_flushed();
+  }
+
+  // The rows of table i in key order: the primary key then builds from presorted input, ~2x
+  // faster for the 220k cars of the 1M-event bench (byte order is the C collation's; under another
+  // collation the input is merely less sorted). Sorted by a 16-byte prefix held inline, so most
+  // comparisons touch no row (sorting the pointers by key cost more than it saved).
+  std::vector<const Row*> in_key_order(std::size_t i) const {
+    struct Keyed {
+      std::uint64_t hi = 0, lo = 0;  // the key's first 16 bytes, big-endian, zero-padded
+      const Row* row;
+    };
+    std::vector<Keyed> keyed;
+    keyed.reserve(rows_.size(i));
+    rows_.for_each_row(i, [&](const Row& r) {
+      unsigned char b[16] = {};
+      const auto& key = r.key();
+      std::memcpy(b, key.data(), std::min<std::size_t>(key.size(), sizeof b));
+      Keyed k{0, 0, &r};
+      for (int j = 0; j < 8; ++j) {
+        k.hi = k.hi << 8 | b[j];
+        k.lo = k.lo << 8 | b[j + 8];
+      }
+      keyed.push_back(k);
+    });
+    std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+      if (a.hi != b.hi) return a.hi < b.hi;
+      if (a.lo != b.lo) return a.lo < b.lo;
+      return a.row->key() < b.row->key();
+    });
+    std::vector<const Row*> out;
+    out.reserve(keyed.size());
+    for (const auto& k : keyed) out.push_back(k.row);
+    return out;
   }
 
   // True when more than a fifth of the persisted rows changed since the last checkpoint.

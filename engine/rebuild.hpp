@@ -42,7 +42,7 @@ struct RebuildOptions {
   std::size_t checkpoint_events = 0;
   // Promote once the shadow is at most this many positions behind the tail; what is left is
   // applied inside the swap, under the lock.
-  std::int64_t promote_lag = 2'000;
+  std::int64_t promote_lag = 100;
   // Per attempt to take the swap's locks: a waiting ACCESS EXCLUSIVE request blocks every later
   // reader of the table, so it must give up quickly and retry.
   std::chrono::milliseconds lock_timeout{100};
