@@ -50,6 +50,11 @@ class Sink {
   virtual const Row* find(std::size_t table, const std::string& key) = 0;
   /// Inserts or replaces the row whose key is row.values[0].
   virtual void put(std::size_t table, Row row) = 0;
+  /// Calls `change` on the row of `table` with this key, in place; when there is none, on
+  /// `make()` first (its key must be `key`). The same as find, copy, change and put, without the
+  /// copy: most events change one or two columns of an existing row.
+  virtual void update(std::size_t table, const std::string& key, const std::function<Row()>& make,
+                      const std::function<void(Row&)>& change) = 0;
   /// Calls `change` on every row of `table` whose indexed `column` equals `value` (the
   /// cross-stream case: a customer rename reaching each of its cars), and stores the results.
   virtual void update_where(std::size_t table, std::size_t column, const std::string& value,

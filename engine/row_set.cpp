@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include <absl/container/inlined_vector.h>
+
 namespace reproj::engine {
 
 namespace {
@@ -72,7 +74,10 @@ void RowSet::put(std::size_t table, Row row) {
     throw std::logic_error("row does not match table " + t.spec->name);
   }
   auto [it, fresh] = t.rows.try_emplace(row.key());
-  Entry& e = it->second;
+  store(t, it->second, std::move(row));
+}
+
+void RowSet::store(Table& t, Entry& e, Row row) {
   // Most puts change no indexed column (a repaint never changes the buyer): skip the index then.
   bool reindex = !e.row || t.index.empty();
   for (std::size_t c = 0; !reindex && c < t.slot.size(); ++c) {
@@ -81,6 +86,41 @@ void RowSet::put(std::size_t table, Row row) {
   if (reindex && e.row) index_row(t, *e.row, false);
   if (reindex) index_row(t, row, true);
   e.row = std::move(row);
+  mark_dirty(e);
+}
+
+void RowSet::update(std::size_t table, const std::string& key, const std::function<Row()>& make,
+                    const std::function<void(Row&)>& change) {
+  Table& t = tables_.at(table);
+  if (!find(table, key)) {  // absent (or unknown in record mode): change a new row
+    Row row = make();
+    change(row);
+    put(table, std::move(row));
+    return;
+  }
+  Entry& e = t.rows.find(key)->second;  // find() left it in place
+  if (t.index.empty()) {  // nothing to re-index: change the row where it is
+    change(*e.row);
+    mark_dirty(e);
+    return;
+  }
+  absl::InlinedVector<Value, 2> before;  // the indexed columns, before the change
+  for (std::size_t c = 0; c < t.slot.size(); ++c) {
+    if (t.slot[c] >= 0) before.push_back(e.row->values[c]);
+  }
+  change(*e.row);
+  bool reindex = false;
+  for (std::size_t c = 0, i = 0; c < t.slot.size(); ++c) {
+    if (t.slot[c] >= 0) reindex = reindex || before[i++] != e.row->values[c];
+  }
+  if (reindex) {  // the index is keyed by values: drop the old entries, add the new ones
+    Row old = *e.row;
+    for (std::size_t c = 0, i = 0; c < t.slot.size(); ++c) {
+      if (t.slot[c] >= 0) old.values[c] = std::move(before[i++]);
+    }
+    index_row(t, old, false);
+    index_row(t, *e.row, true);
+  }
   mark_dirty(e);
 }
 

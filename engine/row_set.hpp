@@ -36,6 +36,8 @@ class RowSet final : public Sink {
 
   const Row* find(std::size_t table, const std::string& key) override;
   void put(std::size_t table, Row row) override;
+  void update(std::size_t table, const std::string& key, const std::function<Row()>& make,
+              const std::function<void(Row&)>& change) override;
   void update_where(std::size_t table, std::size_t column, const std::string& value,
                     const std::function<void(Row&)>& change) override;
 
@@ -73,6 +75,7 @@ class RowSet final : public Sink {
     std::vector<std::set<std::string>> missed_where;            // record mode, per slot
   };
   void index_row(Table& t, const Row& row, bool add);
+  void store(Table& t, Entry& e, Row row);
   void insert_loaded(Table& t, Row row);
   void mark_dirty(Entry& e);
 

@@ -22,9 +22,11 @@ std::vector<engine::TableSpec> cars_tables(bool index_customer_id) {
 
 namespace {
 // A car event may arrive for a car whose car.created is missing; start from an empty row then.
-Row current_car(engine::Sink& sink, const std::string& car_id) {
-  if (const Row* row = sink.find(kCarsTable, car_id)) return *row;
-  return Row{{car_id, std::monostate{}, std::monostate{}, false, std::monostate{}, std::monostate{}}};
+void change_car(engine::Sink& sink, const std::string& car_id, const std::function<void(Row&)>& change) {
+  sink.update(
+      kCarsTable, car_id,
+      [&] { return Row{{car_id, std::monostate{}, std::monostate{}, false, std::monostate{}, std::monostate{}}}; },
+      change);
 }
 }  // namespace
 
@@ -36,19 +38,17 @@ bool apply_car_event(const engine::Event& event, engine::Sink& sink) {
   } else if (event.type == "car.repainted") {
     const EventData data{event};
     auto color = data.required_string("color");
-    Row car = current_car(sink, event.stream_id);
-    car.values[kColor] = std::move(color);
-    sink.put(kCarsTable, std::move(car));
+    change_car(sink, event.stream_id, [&](Row& car) { car.values[kColor] = std::move(color); });
   } else if (event.type == "car.sold") {
     const EventData data{event};
     auto buyer = data.required_string("to");
     engine::Value buyer_name = std::monostate{};
     if (const Row* customer = sink.find(kCustomerNamesTable, buyer)) buyer_name = customer->values[1];
-    Row car = current_car(sink, event.stream_id);
-    car.values[kSold] = true;
-    car.values[kCustomerId] = buyer;
-    car.values[kCustomerName] = std::move(buyer_name);
-    sink.put(kCarsTable, std::move(car));
+    change_car(sink, event.stream_id, [&](Row& car) {
+      car.values[kSold] = true;
+      car.values[kCustomerId] = buyer;
+      car.values[kCustomerName] = std::move(buyer_name);
+    });
   } else {
     return false;
   }
