@@ -24,6 +24,14 @@ struct Event {
   std::string recorded_at;
 };
 
+/// The parts of an event a reader may do without; position, event_id, stream_id, type and data
+/// are always read. Left out, they arrive empty (0 for stream_version).
+struct EventExtras {
+  bool stream_version = true;
+  bool metadata = true;
+  bool recorded_at = true;
+};
+
 /// An event to append. A UUID is generated when event_id is empty.
 struct NewEvent {
   std::optional<std::string> event_id;

@@ -166,7 +166,7 @@ std::int64_t safe_tail(pqxx::transaction_base& tx) {
 }
 
 std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,
-                          const std::function<void(Event&)>& sink) {
+                          const std::function<void(Event&)>& sink, const EventExtras& extras) {
   if (up_to <= after || limit == 0) return 0;
   if (up_to - after <= kFewEvents) {
     // A live catch-up a few events behind: a prepared statement, where the COPY's query would be
@@ -194,9 +194,11 @@ std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::i
   }
   // libpqxx 6.4's stream_from only takes a table name and pastes it unquoted into COPY ... TO STDOUT,
   // so a parenthesized query streams a filtered, ordered range. Only integers are spliced in here.
+  // Left-out columns come as constants, so every row decodes the same way.
   const std::string query =
-      "(SELECT global_position, event_id, stream_id, stream_version, event_type, data, metadata, recorded_at "
-      "FROM reproj.events WHERE global_position > " +
+      std::string{"(SELECT global_position, event_id, stream_id, "} + (extras.stream_version ? "stream_version" : "0") +
+      ", event_type, data, " + (extras.metadata ? "metadata" : "''") + ", " + (extras.recorded_at ? "recorded_at" : "''") +
+      " FROM reproj.events WHERE global_position > " +
       std::to_string(after) + " AND global_position <= " + std::to_string(up_to) +
       " ORDER BY global_position LIMIT " + std::to_string(limit) + ")";
   pqxx::stream_from in{tx, query};

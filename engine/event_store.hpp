@@ -63,7 +63,7 @@ std::int64_t safe_tail(pqxx::transaction_base& tx);
 /// Streams events in (after, up_to] (through COPY unless the range is short), in order, calling `sink` for each; at most
 /// `limit` events. Returns the number read. The sink may move from the Event it is given.
 std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,
-                          const std::function<void(Event&)>& sink);
+                          const std::function<void(Event&)>& sink, const EventExtras& extras = {});
 }  // namespace log
 
 /// A random (version 4) UUID in canonical text form.

@@ -281,7 +281,9 @@ class RebuildManager::Runner {
       std::vector<Event> events;
       events.reserve(std::min<std::size_t>(m_.options_.batch_events, 1 << 20));
       pqxx::read_transaction rt{*reader};
-      log::stream_events(rt, from, up_to, m_.options_.batch_events, [&](Event& e) { events.push_back(std::move(e)); });
+      log::stream_events(
+          rt, from, up_to, m_.options_.batch_events, [&](Event& e) { events.push_back(std::move(e)); },
+          projection_.extras());
       return events;
     };
     // While replaying to a fixed target, the next batch streams in (PostgreSQL and the reader

@@ -19,6 +19,7 @@ class CarsV1 final : public engine::Projection {
   int version() const override { return 1; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
+  engine::EventExtras extras() const override { return {false, false, false}; }
 };
 
 /// v2, the fix: customer_name follows every rename of the buyer, also after the sale, and a sale
@@ -29,6 +30,7 @@ class CarsV2 final : public engine::Projection {
   int version() const override { return 2; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
+  engine::EventExtras extras() const override { return {false, false, false}; }
 };
 
 namespace detail {

@@ -11,6 +11,7 @@ class CustomersV1 final : public engine::Projection {
   int version() const override { return 1; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
+  engine::EventExtras extras() const override { return {false, false, false}; }
 };
 
 }  // namespace reproj::projections

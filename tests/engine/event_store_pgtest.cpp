@@ -1,5 +1,7 @@
 #include "engine/event_store.hpp"
 
+#include <tuple>
+
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
@@ -116,4 +118,45 @@ TEST_F(EventStoreTest, LogRefusesUpdateDeleteAndTruncate) {
     EXPECT_THROW(tx.exec(sql), pqxx::sql_error) << sql;
   }
   EXPECT_EQ(store_->safe_tail(), 1);
+}
+
+// Both ways of reading a range (a prepared SELECT for a few events, COPY for many) give the same
+// events, and a reader that leaves out the extras gets them empty and everything else intact.
+TEST_F(EventStoreTest, ShortAndLongRangesReadTheSameEventsAndExtrasCanBeLeftOut) {
+  std::vector<NewEvent> batch;
+  for (int i = 0; i < 700; ++i) batch.push_back(ev("car.repainted", {{"color", "c" + std::to_string(i)}}));
+  batch[3].metadata = {{"by", "ops"}};
+  store_->append("car-1", ExpectedVersion::any(), batch);
+  pqxx::connection conn{db_->url()};
+  pqxx::read_transaction tx{conn};
+  auto read = [&](std::int64_t after, std::int64_t up_to, const engine::EventExtras& extras) {
+    std::vector<engine::Event> out;
+    engine::log::stream_events(
+        tx, after, up_to, 10'000, [&](engine::Event& e) { out.push_back(std::move(e)); }, extras);
+    return out;
+  };
+  const auto many = read(0, 700, {});  // 700 positions: through COPY
+  ASSERT_EQ(many.size(), 700u);
+  for (std::int64_t from : {0, 350}) {
+    const auto few = read(from, from + 10, {});  // through the prepared SELECT
+    ASSERT_EQ(few.size(), 10u);
+    for (std::size_t i = 0; i < few.size(); ++i) {
+      const auto& a = few[i];
+      const auto& b = many[static_cast<std::size_t>(from) + i];
+      EXPECT_EQ(std::tie(a.global_position, a.event_id, a.stream_id, a.stream_version, a.type, a.data, a.metadata,
+                         a.recorded_at),
+                std::tie(b.global_position, b.event_id, b.stream_id, b.stream_version, b.type, b.data, b.metadata,
+                         b.recorded_at));
+    }
+  }
+  EXPECT_EQ(nlohmann::json::parse(many[3].metadata), (nlohmann::json{{"by", "ops"}}));
+  EXPECT_EQ(many[3].stream_version, 4);
+  EXPECT_FALSE(many[3].recorded_at.empty());
+  const auto lean = read(0, 700, {false, false, false});
+  ASSERT_EQ(lean.size(), 700u);
+  EXPECT_EQ(lean[3].stream_version, 0);
+  EXPECT_EQ(lean[3].metadata, "");
+  EXPECT_EQ(lean[3].recorded_at, "");
+  EXPECT_EQ(std::tie(lean[3].global_position, lean[3].event_id, lean[3].stream_id, lean[3].type, lean[3].data),
+            std::tie(many[3].global_position, many[3].event_id, many[3].stream_id, many[3].type, many[3].data));
 }
