@@ -68,6 +68,12 @@ void ReadBatcher::run(const Key& key, std::vector<std::shared_ptr<Waiter>> batch
     error = std::current_exception();  // each read of the batch answers with it
   }
   metrics_.observe_point_read_statement(batch.size());
+  {
+    // The next statement may start now: it overlaps rendering these answers.
+    std::scoped_lock lock{mutex_};
+    --queues_[key].in_flight;
+    dispatch(key);
+  }
 
   const auto rows = std::move(result.rows);
   result.rows.clear();
@@ -85,9 +91,6 @@ void ReadBatcher::run(const Key& key, std::vector<std::shared_ptr<Waiter>> batch
       w->timer.cancel();
     });
   }
-  std::scoped_lock lock{mutex_};
-  --queues_[key].in_flight;
-  dispatch(key);
 }
 
 }  // namespace reproj::api
