@@ -71,8 +71,11 @@ void ReadBatcher::run(const Key& key, std::vector<std::shared_ptr<Waiter>> batch
   {
     // The next statement may start now: it overlaps rendering these answers.
     std::scoped_lock lock{mutex_};
-    --queues_[key].in_flight;
+    auto it = queues_.find(key);
+    --it->second.in_flight;
     dispatch(key);
+    // min_position is the client's: drop idle queues so distinct values cannot pile up.
+    if (it->second.in_flight == 0 && it->second.waiting.empty()) queues_.erase(it);
   }
 
   const auto rows = std::move(result.rows);

@@ -14,6 +14,14 @@ namespace reproj::engine {
 namespace {
 using Clock = std::chrono::steady_clock;
 
+// Sleeps for `d`, or less if a stop is requested meanwhile.
+void sleep_unless_stopped(std::stop_token stop, Clock::duration d) {
+  std::mutex m;
+  std::unique_lock lock{m};
+  std::condition_variable_any cv;
+  cv.wait_for(lock, stop, d, [] { return false; });
+}
+
 class Wakeup final : public pqxx::notification_receiver {
  public:
   explicit Wakeup(pqxx::connection& c) : pqxx::notification_receiver(c, "reproj_events") {}
@@ -90,12 +98,7 @@ void CatchUpWorker::run(std::stop_token stop) {
       // transaction instead of one each (strong reads catch up by themselves meanwhile); an
       // isolated append is applied at once.
       const auto since = Clock::now() - last_round;
-      if (since < options_.min_interval) {
-        std::mutex m;
-        std::unique_lock lock{m};
-        std::condition_variable_any cv;
-        cv.wait_for(lock, stop, options_.min_interval - since, [] { return false; });
-      }
+      if (since < options_.min_interval) sleep_unless_stopped(stop, options_.min_interval - since);
       last_round = Clock::now();
       std::int64_t tail;
       {
@@ -118,10 +121,7 @@ void CatchUpWorker::run(std::stop_token stop) {
       spdlog::warn("catch-up worker: {} (retrying in {} ms)", e.what(), backoff.count());
       wakeup.reset();
       conn.reset();
-      std::mutex m;
-      std::unique_lock lock{m};
-      std::condition_variable_any cv;
-      cv.wait_for(lock, stop, backoff, [] { return false; });
+      sleep_unless_stopped(stop, backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds{5000});
     }
   }

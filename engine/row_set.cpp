@@ -74,10 +74,7 @@ void RowSet::put(std::size_t table, Row row) {
     throw std::logic_error("row does not match table " + t.spec->name);
   }
   auto [it, fresh] = t.rows.try_emplace(row.key());
-  store(t, it->second, std::move(row));
-}
-
-void RowSet::store(Table& t, Entry& e, Row row) {
+  Entry& e = it->second;
   // Most puts change no indexed column (a repaint never changes the buyer): skip the index then.
   bool reindex = !e.row || t.index.empty();
   for (std::size_t c = 0; !reindex && c < t.slot.size(); ++c) {

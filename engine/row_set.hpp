@@ -75,7 +75,6 @@ class RowSet final : public Sink {
     std::vector<std::set<std::string>> missed_where;            // record mode, per slot
   };
   void index_row(Table& t, const Row& row, bool add);
-  void store(Table& t, Entry& e, Row row);
   void insert_loaded(Table& t, Row row);
   void mark_dirty(Entry& e);
 
