@@ -497,6 +497,7 @@ class RebuildManager::Runner {
     std::mt19937 jitter{std::random_device{}()};
     for (std::int64_t attempt = 1;; ++attempt) {
       try {
+        const auto t_swap = Clock::now();
         pqxx::work tx{conn_};
         tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(m_.options_.lock_timeout.count()) + "ms'");
         if (tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'promoting', updated_at = now() "
@@ -529,8 +530,9 @@ class RebuildManager::Runner {
                        "WHERE id = $1",
                        info_.id, tail, applied.events, old_version, old_position);
         tx.commit();
-        spdlog::info("rebuild {} promoted {} version {} at position {} (attempt {})", info_.id, info_.projection,
-                     info_.version, tail, attempt);
+        spdlog::info("rebuild {} promoted {} version {} at position {} (attempt {}, {} events under the lock, {:.1f} ms)",
+                     info_.id, info_.projection, info_.version, tail, attempt, applied.events,
+                     std::chrono::duration<double, std::milli>(Clock::now() - t_swap).count());
         break;
       } catch (const pqxx::sql_error& e) {
         if (!is_lock_timeout(e)) throw;
