@@ -1,11 +1,13 @@
 // Composition root and command line of reproj.
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <iostream>
+#include <random>
+#include <stdexcept>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +35,19 @@ using namespace reproj;
 std::string env_or(const char* name, std::string fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::string{v} : fallback;
+}
+
+// A whole number in [min, max] from the environment, or `fallback` when unset.
+std::size_t env_count(const char* name, std::size_t fallback, std::size_t min, std::size_t max) {
+  const std::string v = env_or(name, "");
+  if (v.empty()) return fallback;
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || end != v.data() + v.size() || n < min || n > max) {
+    throw std::runtime_error(std::string{name} + " must be a whole number from " + std::to_string(min) + " to " +
+                             std::to_string(max) + ", got '" + v + "'");
+  }
+  return n;
 }
 
 // REPROJ_FAULT=point:count makes the process SIGKILL itself there (crash tests only).
@@ -69,10 +84,14 @@ struct Engine {
     options.fault = fault_from_env();
     // Tuning knobs (tests use small batches to get many checkpoints): REPROJ_REBUILD_BATCH reads and
     // checkpoints every N events unless REPROJ_CHECKPOINT_EVENTS says otherwise (0: every 5 s only).
-    if (auto batch = env_or("REPROJ_REBUILD_BATCH", ""); !batch.empty()) {
-      options.batch_events = options.checkpoint_events = std::stoul(batch);
+    if (!env_or("REPROJ_REBUILD_BATCH", "").empty()) {
+      options.batch_events = options.checkpoint_events = env_count("REPROJ_REBUILD_BATCH", 0, 1, std::size_t{1} << 24);
     }
-    if (auto every = env_or("REPROJ_CHECKPOINT_EVENTS", ""); !every.empty()) options.checkpoint_events = std::stoul(every);
+    options.checkpoint_events =
+        env_count("REPROJ_CHECKPOINT_EVENTS", options.checkpoint_events, 0, std::size_t{1} << 40);
+    // PostgreSQL's own range for max_parallel_maintenance_workers.
+    options.index_build_workers = static_cast<int>(env_count(
+        "REPROJ_INDEX_BUILD_WORKERS", static_cast<std::size_t>(options.index_build_workers), 0, 1024));
     rebuilds = std::make_unique<engine::RebuildManager>(pool, live, options);
   }
   engine::ProjectionRegistry registry;

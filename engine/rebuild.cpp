@@ -421,6 +421,7 @@ class RebuildManager::Runner {
   // written once rather than again by SET LOGGED, and the secondary indexes are built after it.
   void rewrite_shadow(pqxx::work& tx, bool last_replay) {
     const auto& specs = projection_.tables();
+    tx.exec0("SET LOCAL max_parallel_maintenance_workers = " + std::to_string(m_.options_.index_build_workers));
     // Every table is put in key order on its own thread meanwhile (memory is only read here).
     std::vector<std::future<std::vector<const Row*>>> ordered;
     for (std::size_t i = 0; i < specs.size(); ++i) {

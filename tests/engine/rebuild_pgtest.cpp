@@ -186,6 +186,18 @@ TEST_F(RebuildTest, RebuildInPlaceOfTheActiveVersionWorks) {
   EXPECT_TRUE(test::cars_match(rows, test::fold(*store_, 1, position)));
 }
 
+TEST_F(RebuildTest, IndexBuildsWithParallelWorkersGiveTheSameProjection) {
+  test::seed_events(*store_, 5'000);
+  engine::RebuildOptions options;
+  options.index_build_workers = 2;  // PostgreSQL's default; reproj's is 0 (serial)
+  auto rebuilds = manager(options);
+  auto info = rebuilds->run(rebuilds->start("cars", 2).id);
+  ASSERT_EQ(info->state, engine::RebuildState::kDone) << info->error;
+  std::int64_t position = 0;
+  auto rows = test::all_rows(*live_, "cars", &position);
+  EXPECT_TRUE(test::cars_match(rows, test::fold(*store_, 2, position)));
+}
+
 TEST_F(RebuildTest, CancelStopsTheRebuildDropsItsShadowAndChangesNothingLive) {
   test::seed_events(*store_, 10'000);
   std::unique_ptr<engine::RebuildManager> rebuilds;

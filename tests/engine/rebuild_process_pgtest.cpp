@@ -1,5 +1,9 @@
 // Rebuilds across real processes: SIGKILL at several points then resume, and two instances
 // sharing one database with exactly one running the rebuild.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
@@ -140,4 +144,23 @@ TEST_F(RebuildProcessTest, TwoInstancesExactlyOneReplaysAndTheOtherFinishesAfter
   std::int64_t position = 0;
   auto rows = test::all_rows(*live_, "cars", &position);
   EXPECT_TRUE(test::cars_match(rows, test::fold(*store_, 2, position)));
+}
+
+TEST_F(RebuildProcessTest, ABadTuningVariableIsRefusedNamingItAndStartsNothing) {
+  test::seed_events(*store_, 1'000);
+  const auto log = std::filesystem::temp_directory_path() / ("reproj_bad_env_" + std::to_string(::getpid()) + ".log");
+  std::filesystem::remove(log);
+  auto env = this->env();
+  env.push_back("REPROJ_INDEX_BUILD_WORKERS=lots");
+  test::Child child{{"rebuild", "cars", "--version", "2"}, env, log.string()};
+  const int status = child.wait();
+  std::ifstream in{log};
+  const std::string out{std::istreambuf_iterator<char>{in}, {}};
+  std::filesystem::remove(log);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_NE(out.find("REPROJ_INDEX_BUILD_WORKERS must be a whole number from 0 to 1024, got 'lots'"), std::string::npos)
+      << out;
+  engine::RebuildManager rebuilds{*pool_, *live_};
+  EXPECT_TRUE(rebuilds.list().empty()) << "a rebuild was recorded anyway";
 }
