@@ -45,9 +45,9 @@ struct RebuildOptions {
   std::int64_t promote_lag = 100;
   // Parallel workers PostgreSQL may add to each index build of the shadow (its
   // max_parallel_maintenance_workers, 2 by default). An online rebuild shares the machine with the
-  // serving path, so its index builds run on the backend alone unless told otherwise: on the 2-core
-  // bench, reads during rebuilds had p99 ~19-21 ms serial against ~27-37 ms parallel, for ~85 ms
-  // more per 1M-event rebuild.
+  // serving path, so its index builds run on the backend alone unless told otherwise. Four A/B bench
+  // runs each on 2 cores, serial vs 2 workers: longest read across a swap 44-57 vs 71-116 ms, read
+  // p99 during rebuilds 21-25 vs 22-27 ms, the 1M-event rebuild ~4% slower.
   int index_build_workers = 0;
   // Per attempt to take the swap's locks: a waiting ACCESS EXCLUSIVE request blocks every later
   // reader of the table, so it must give up quickly and retry.
