@@ -84,8 +84,8 @@ struct Engine {
     options.fault = fault_from_env();
     // Tuning knobs (tests use small batches to get many checkpoints): REPROJ_REBUILD_BATCH reads and
     // checkpoints every N events unless REPROJ_CHECKPOINT_EVENTS says otherwise (0: every 5 s only).
-    if (!env_or("REPROJ_REBUILD_BATCH", "").empty()) {
-      options.batch_events = options.checkpoint_events = env_count("REPROJ_REBUILD_BATCH", 0, 1, std::size_t{1} << 24);
+    if (const auto batch = env_count("REPROJ_REBUILD_BATCH", 0, 1, std::size_t{1} << 24); batch > 0) {  // 0: unset
+      options.batch_events = options.checkpoint_events = batch;
     }
     options.checkpoint_events =
         env_count("REPROJ_CHECKPOINT_EVENTS", options.checkpoint_events, 0, std::size_t{1} << 40);

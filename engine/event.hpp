@@ -25,7 +25,8 @@ struct Event {
 };
 
 /// The parts of an event a reader may do without; position, event_id, stream_id, type and data
-/// are always read. Left out, they arrive empty (0 for stream_version).
+/// are always read. Left out, they may arrive empty (0 for stream_version): a reader that leaves
+/// one out must not use it.
 struct EventExtras {
   bool stream_version = true;
   bool metadata = true;

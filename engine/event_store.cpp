@@ -323,7 +323,7 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
   // Parsing (JSON in, canonical JSON out) is most of the client's work: it runs on every core,
   // in contiguous chunks, before the one COPY.
   const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
-  const std::size_t per_chunk = (raw.size() + workers - 1) / std::max<std::size_t>(workers, 1);
+  const std::size_t per_chunk = (raw.size() + workers - 1) / workers;
   std::vector<std::future<ParsedChunk>> chunks;
   for (std::size_t begin = 0; begin < raw.size(); begin += per_chunk) {
     const std::size_t end = std::min(raw.size(), begin + per_chunk);

@@ -1,11 +1,10 @@
 #include "engine/rebuild.hpp"
 
-#include <algorithm>
-#include <cstring>
-
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <random>

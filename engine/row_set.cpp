@@ -89,13 +89,15 @@ void RowSet::put(std::size_t table, Row row) {
 void RowSet::update(std::size_t table, const std::string& key, const std::function<Row()>& make,
                     const std::function<void(Row&)>& change) {
   Table& t = tables_.at(table);
-  if (!find(table, key)) {  // absent (or unknown in record mode): change a new row
+  auto it = t.rows.find(key);  // the fold's common case, a row held already: one lookup
+  if (it == t.rows.end() && find(table, key)) it = t.rows.find(key);  // just loaded from the source
+  if (it == t.rows.end() || !it->second.row) {  // absent (or unknown in record mode): change a new row
     Row row = make();
     change(row);
     put(table, std::move(row));
     return;
   }
-  Entry& e = t.rows.find(key)->second;  // find() left it in place
+  Entry& e = it->second;
   if (t.index.empty()) {  // nothing to re-index: change the row where it is
     change(*e.row);
     mark_dirty(e);

@@ -2,6 +2,9 @@
 #include "engine/row_set.hpp"
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -42,4 +45,29 @@ TEST(RowSet, UpdateChangesInPlaceAndReindexesWhenAnIndexedColumnChanges) {
   std::size_t dirty = 0;
   rows.for_each_dirty(0, [&](const Row&, bool) { ++dirty; });
   EXPECT_EQ(dirty, 2u);
+}
+
+TEST(RowSet, UpdateChangesARowLoadedFromTheSourceAndRemembersAbsence) {
+  struct Source final : RowSource {
+    std::vector<Row> load(std::size_t, const std::vector<std::string>& keys) override {
+      ++loads;
+      return keys.front() == "c9" ? std::vector<Row>{car("c9", "grey", std::string{"ann"})} : std::vector<Row>{};
+    }
+    std::vector<Row> load_where(std::size_t, std::size_t, const std::vector<std::string>&) override { return {}; }
+    int loads = 0;
+  } source;
+  RowSet rows{cars(), &source};
+  const auto make = [] { return car("new", "none", std::monostate{}); };
+  rows.update(0, "c9", make, [](Row& r) { r.values[2] = std::string{"bob"}; });  // loaded, then changed
+  EXPECT_EQ(*rows.find(0, "c9"), car("c9", "grey", std::string{"bob"}));
+  EXPECT_EQ(cars_of(rows, "bob"), (std::vector<std::string>{"c9"}));
+  rows.update(0, "gone", [] { return car("gone", "none", std::monostate{}); },
+              [](Row& r) { r.values[1] = std::string{"red"}; });  // the source has none: made
+  rows.update(0, "gone", make, [](Row& r) { r.values[1] = std::string{"blue"}; });  // held now: changed
+  EXPECT_EQ(*rows.find(0, "gone"), car("gone", "blue", std::monostate{}));
+  EXPECT_EQ(source.loads, 2) << "a held row or a remembered absence went back to the source";
+  std::vector<std::pair<std::string, bool>> dirty;
+  rows.for_each_dirty(0, [&](const Row& r, bool persisted) { dirty.emplace_back(r.key(), persisted); });
+  std::sort(dirty.begin(), dirty.end());
+  EXPECT_EQ(dirty, (std::vector<std::pair<std::string, bool>>{{"c9", true}, {"gone", false}}));
 }
