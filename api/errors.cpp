@@ -39,6 +39,12 @@ Response error_from_current_exception() {
   } catch (const StateConflict& e) {
     auto res = json_error(http::status::conflict, "conflict", e.what());
     return e.holder() ? with(std::move(res), "rebuild_id", *e.holder()) : res;
+  } catch (const IncompatibleDependents& e) {
+    nlohmann::json dependents = nlohmann::json::array();
+    for (const auto& d : e.dependents()) {
+      dependents.push_back({{"kind", d.kind}, {"object", d.object}, {"problem", d.detail}});
+    }
+    return with(json_error(http::status::conflict, "dependent_objects", e.what()), "dependents", std::move(dependents));
   } catch (const InvalidInput& e) {
     return json_error(http::status::bad_request, "invalid_input", e.what());
   } catch (const UnknownProjection& e) {
@@ -53,6 +59,8 @@ Response error_from_current_exception() {
     auto res = json_error(http::status::service_unavailable, "database_unavailable", e.what());
     res.set(http::field::retry_after, "1");
     return res;
+  } catch (const UnsupportedDeployment& e) {  // refused at start; listed so no engine error falls through
+    return json_error(http::status::service_unavailable, "unsupported_deployment", e.what());
   } catch (const std::exception& e) {
     // Anything else is a bug or an unexpected database state: log it, never crash the server.
     spdlog::error("internal error: {}", e.what());

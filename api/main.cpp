@@ -26,6 +26,7 @@
 #include "engine/live_projections.hpp"
 #include "engine/migrations.hpp"
 #include "engine/rebuild.hpp"
+#include "engine/session_check.hpp"
 #include "projections/all.hpp"
 
 namespace {
@@ -75,6 +76,7 @@ engine::ProjectionRegistry make_registry() {
 struct Engine {
   explicit Engine(const std::string& url, std::size_t pool_size, const std::map<std::string, int>& initial_versions)
       : registry(make_registry()), pool(url, pool_size), store(pool), live(pool, registry) {
+    engine::require_session_connections(url);
     engine::migrate(url);
     for (const auto& name : registry.names()) {
       auto it = initial_versions.find(name);
@@ -129,6 +131,9 @@ std::string random_token() {
   for (int i = 0; i < 32; ++i) out += "0123456789abcdef"[rd() % 16];
   return out;
 }
+
+// Documented in the README (Deployment): the database is reached through a transaction pooler.
+constexpr int kExitUnsupportedDeployment = 3;
 
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop = true; }
@@ -286,6 +291,7 @@ int main(int argc, char** argv) {
       }
     }
     if (*migrate_cmd) {
+      engine::require_session_connections(database_url);
       auto report = engine::migrate(database_url);
       std::cout << "migrations: " << report.applied.size() << " applied, schema at version " << report.latest_version
                 << "\n";
@@ -400,6 +406,9 @@ int main(int argc, char** argv) {
       spdlog::info("reproj work: stopping");
       return 0;
     }
+  } catch (const engine::UnsupportedDeployment& ex) {
+    std::cerr << "error: " << ex.what() << "\n";
+    return kExitUnsupportedDeployment;
   } catch (const engine::Error& ex) {
     std::cerr << "error: " << ex.what() << "\n";
     return 1;

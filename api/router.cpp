@@ -279,12 +279,21 @@ Response list_events(Call& c) {
   return json_response(http::status::ok, {{"events", std::move(events)}, {"next", next}});
 }
 
+// "drop_dependent_views": true lets a swap drop the user views the new version cannot serve.
+engine::DependentViews dependent_views(const Json& body) {
+  auto v = body.find("drop_dependent_views");
+  if (v == body.end() || v->is_null()) return engine::DependentViews::kRefuse;
+  if (!v->is_boolean()) throw bad_request("drop_dependent_views must be true or false");
+  return v->get<bool>() ? engine::DependentViews::kDrop : engine::DependentViews::kRefuse;
+}
+
 Response start_rebuild(Call& c) {
   require_admin(c);
   const auto& name = c.path.at("name");
   const auto& registry = c.s.live.registry();
   if (!registry.has(name)) throw engine::UnknownProjection("unknown projection '" + name + "'");
   int version = registry.latest(name).version();
+  auto views = engine::DependentViews::kRefuse;
   if (!c.req.body().empty()) {
     Json body = c.body_json();
     if (!body.is_object()) throw bad_request("body must be a JSON object");
@@ -294,8 +303,9 @@ Response start_rebuild(Call& c) {
       }
       version = v->get<int>();
     }
+    views = dependent_views(body);
   }
-  auto info = c.s.rebuilds.start(name, version);
+  auto info = c.s.rebuilds.start(name, version, views);
   c.s.rebuilds.wake();
   return json_response(http::status::accepted,
                        {{"rebuild_id", info.id}, {"status_url", "/admin/rebuilds/" + std::to_string(info.id)}});
@@ -331,7 +341,13 @@ Response list_rebuilds(Call& c) {
 Response rollback(Call& c) {
   require_admin(c);
   const auto& name = c.path.at("name");
-  c.s.rebuilds.rollback(name);
+  auto views = engine::DependentViews::kRefuse;
+  if (!c.req.body().empty()) {
+    Json body = c.body_json();
+    if (!body.is_object()) throw bad_request("body must be a JSON object");
+    views = dependent_views(body);
+  }
+  c.s.rebuilds.rollback(name, views);
   for (const auto& p : c.s.live.status()) {
     if (p.name == name) {
       return json_response(http::status::ok,

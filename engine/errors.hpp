@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace reproj::engine {
 
@@ -94,6 +95,12 @@ class DatabaseUnavailable : public Error {
   using Error::Error;
 };
 
+/// The database is reached in a way reproj cannot run on (e.g. through a transaction pooler).
+class UnsupportedDeployment : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A request that conflicts with the current state (e.g. a rebuild already running).
 class StateConflict : public Error {
  public:
@@ -103,6 +110,30 @@ class StateConflict : public Error {
 
  private:
   std::optional<std::int64_t> holder_;
+};
+
+/// A swap would break objects of users that depend on a live projection table (a view using a
+/// column the new version drops or retypes, a foreign key to it, ...). Nothing was changed.
+class IncompatibleDependents : public Error {
+ public:
+  struct Dependent {
+    std::string kind;    // view, materialized view, policy, trigger, foreign key, publication
+    std::string object;  // e.g. public.sold_cars
+    std::string detail;  // what breaks
+  };
+  explicit IncompatibleDependents(std::vector<Dependent> dependents, const std::string& hint = "")
+      : Error(describe(dependents) + hint), dependents_(std::move(dependents)) {}
+  const std::vector<Dependent>& dependents() const { return dependents_; }
+
+ private:
+  static std::string describe(const std::vector<Dependent>& dependents) {
+    std::string out;
+    for (const auto& d : dependents) {
+      out += (out.empty() ? "" : "; ") + (d.object.empty() ? d.detail : d.kind + " " + d.object + " " + d.detail);
+    }
+    return out;
+  }
+  std::vector<Dependent> dependents_;
 };
 
 }  // namespace reproj::engine

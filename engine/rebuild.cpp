@@ -16,6 +16,7 @@
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/apply_range.hpp"
 #include "engine/detail/copy_text.hpp"
+#include "engine/detail/swap.hpp"
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
@@ -29,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kInfoColumns =
     "id, projection, version, state, position, target, events_replayed, events_per_second, resumes, "
-    "resumed_from, coalesce(runner, ''), coalesce(error, ''), retired_version";
+    "resumed_from, coalesce(runner, ''), coalesce(error, ''), retired_version, drop_dependent_views";
 constexpr const char* kRunningStates = "('replaying', 'catching_up', 'promoting')";
 
 RebuildState parse_state(const std::string& s) {
@@ -56,6 +57,7 @@ RebuildInfo info_from(const pqxx::row& r) {
   i.runner = r[10].as<std::string>();
   i.error = r[11].as<std::string>();
   if (!r[12].is_null()) i.retired_version = r[12].as<int>();
+  i.dependent_views = r[13].as<bool>() ? DependentViews::kDrop : DependentViews::kRefuse;
   if (is_running(i.state) && i.events_per_second > 0) {
     i.eta_seconds = static_cast<double>(std::max<std::int64_t>(i.target - i.position, 0)) / i.events_per_second;
   }
@@ -76,12 +78,6 @@ std::string runner_name() {
 
 std::string shadow_suffix(std::int64_t id) { return "s" + std::to_string(id); }
 std::string retired_suffix(std::int64_t id) { return "r" + std::to_string(id); }
-
-void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to) {
-  for (std::size_t i = 0; i < from.size(); ++i) {
-    tx.exec0("ALTER TABLE " + detail::qualified(tx, from[i]) + " RENAME TO " + tx.quote_name(to[i]));
-  }
-}
 
 void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& tables) {
   for (const auto& t : tables) tx.exec0("DROP TABLE IF EXISTS " + detail::qualified(tx, t));
@@ -116,7 +112,7 @@ RebuildManager::~RebuildManager() {
   supervisors_.clear();  // joins
 }
 
-RebuildInfo RebuildManager::start(const std::string& projection, int version) {
+RebuildInfo RebuildManager::start(const std::string& projection, int version, DependentViews views) {
   const Projection& p = live_.registry().get(projection, version);
   auto conflict = [&]() -> std::optional<StateConflict> {
     if (auto r = running(projection)) {
@@ -128,13 +124,14 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version) {
   try {
     return pool_.run([&](pqxx::connection& conn) {
       pqxx::work tx{conn};
-      if (tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", projection).empty()) {
-        throw UnknownProjection("projection '" + projection + "' is not set up");
-      }
+      auto active = tx.exec_params("SELECT active_version FROM reproj.projections WHERE name = $1", projection);
+      if (active.empty()) throw UnknownProjection("projection '" + projection + "' is not set up");
+      detail::check_dependents(tx, live_.registry().get(projection, active[0][0].as<int>()), p, views);
       const std::int64_t target = log::safe_tail(tx);
       auto row = tx.exec_params1(
-          "INSERT INTO reproj.rebuilds (projection, version, target) VALUES ($1, $2, $3) RETURNING id", projection,
-          version, target);
+          "INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views) VALUES ($1, $2, $3, $4) "
+          "RETURNING id",
+          projection, version, target, views == DependentViews::kDrop);
       const auto id = row[0].as<std::int64_t>();
       // Shadows are UNLOGGED and carry only their primary keys while replaying: WAL and secondary
       // indexes are paid once, at the switch to catching_up, not per batch.
@@ -520,8 +517,9 @@ class RebuildManager::Runner {
                                            std::numeric_limits<std::size_t>::max(), m_.live_.options().chunk_events);
         fault("promote", attempt);
         const Projection& old = m_.live_.registry().get(info_.projection, old_version);
-        rename_tables(tx, detail::physical_tables(old), detail::physical_tables(old, retired_suffix(info_.id)));
-        rename_tables(tx, shadow_, detail::physical_tables(projection_));
+        detail::check_dependents(tx, old, projection_, info_.dependent_views);  // objects created since start
+        detail::swap_tables(tx, old, detail::physical_tables(old, retired_suffix(info_.id)), projection_, shadow_,
+                            info_.dependent_views);
         tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', "
                        "error = NULL, updated_at = now() WHERE name = $1",
                        info_.projection, info_.version, tail);
@@ -621,7 +619,7 @@ void RebuildManager::retire_old(const std::string& projection) {
   drop_orphans();
 }
 
-RebuildInfo RebuildManager::rollback(const std::string& projection) {
+RebuildInfo RebuildManager::rollback(const std::string& projection, DependentViews views) {
   if (!live_.registry().has(projection)) throw UnknownProjection("unknown projection '" + projection + "'");
   const auto deadline = Clock::now() + options_.swap_budget;
   auto backoff = std::chrono::milliseconds{20};
@@ -631,7 +629,8 @@ RebuildInfo RebuildManager::rollback(const std::string& projection) {
         pqxx::work tx{conn};
         tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(options_.lock_timeout.count()) + "ms'");
         const auto meta = live_.lock_metadata(tx, projection);
-        auto rec = tx.exec_params(std::string{"SELECT "} + kInfoColumns + ", retired_position FROM reproj.rebuilds "
+        auto rec = tx.exec_params(std::string{"SELECT "} + kInfoColumns + ", retired_position AS retired_position "
+                                  "FROM reproj.rebuilds "
                                   "WHERE projection = $1 AND retired_version IS NOT NULL ORDER BY id DESC LIMIT 1",
                                   projection);
         if (rec.empty()) throw StateConflict("projection '" + projection + "' has no retained version to roll back to");
@@ -641,14 +640,15 @@ RebuildInfo RebuildManager::rollback(const std::string& projection) {
         const Projection& current = live_.registry().get(projection, current_version);
         const Projection& retired = live_.registry().get(projection, *info.retired_version);
         const auto retired_tables = detail::physical_tables(retired, retired_suffix(info.id));
+        detail::check_dependents(tx, current, retired, views);
         // Catch the retired version up under the same lock the swap takes, then swap names.
         const std::int64_t tail = log::safe_tail(tx);
-        detail::apply_range(tx, retired, retired_tables, rec[0][13].as<std::int64_t>(), tail,
+        detail::apply_range(tx, retired, retired_tables, rec[0]["retired_position"].as<std::int64_t>(), tail,
                             std::numeric_limits<std::size_t>::max(), live_.options().chunk_events);
         const auto parked = detail::physical_tables(retired, "t" + std::to_string(info.id));
-        rename_tables(tx, retired_tables, parked);
-        rename_tables(tx, detail::physical_tables(current), detail::physical_tables(current, retired_suffix(info.id)));
-        rename_tables(tx, parked, detail::physical_tables(retired));
+        detail::rename_tables(tx, retired_tables, parked);  // frees the retired names for `current`
+        detail::swap_tables(tx, current, detail::physical_tables(current, retired_suffix(info.id)), retired, parked,
+                            views);
         tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', "
                        "error = NULL, updated_at = now() WHERE name = $1",
                        projection, *info.retired_version, tail);

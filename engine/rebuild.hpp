@@ -24,6 +24,10 @@ namespace reproj::engine {
 
 class ConnectionPool;
 
+/// What a swap does with a user's view that cannot read the new version's tables (a column it uses
+/// is dropped or retyped): refuse the rebuild or rollback (409 naming it), or drop the view.
+enum class DependentViews { kRefuse, kDrop };
+
 enum class RebuildState { kReplaying, kCatchingUp, kPromoting, kDone, kFailed, kCancelled };
 std::string_view to_string(RebuildState state);
 bool is_running(RebuildState state);
@@ -77,6 +81,7 @@ struct RebuildInfo {
   std::string runner;
   std::string error;
   std::optional<int> retired_version;
+  DependentViews dependent_views = DependentViews::kRefuse;
 };
 
 /// Starts, runs, cancels and rolls back rebuilds. Thread-safe. Any process sharing the database
@@ -89,8 +94,10 @@ class RebuildManager {
   RebuildManager& operator=(const RebuildManager&) = delete;
 
   /// Records a rebuild of `projection` to `version` (target = the safe tail now) and creates its
-  /// shadow tables. Throws UnknownProjection, StateConflict carrying the running rebuild's id.
-  RebuildInfo start(const std::string& projection, int version);
+  /// shadow tables. Throws UnknownProjection, StateConflict carrying the running rebuild's id,
+  /// IncompatibleDependents when the swap would break a user's object (checked before any replay;
+  /// the swap checks again, since objects may be created meanwhile).
+  RebuildInfo start(const std::string& projection, int version, DependentViews views = DependentViews::kRefuse);
   std::optional<RebuildInfo> get(std::int64_t id);
   std::vector<RebuildInfo> list();
   /// The running rebuild of `projection`, if any.
@@ -98,8 +105,8 @@ class RebuildManager {
   /// Stops a running rebuild and drops its shadow. Throws StateConflict if it is not running.
   RebuildInfo cancel(std::int64_t id);
   /// Swaps back to the retained previous version, caught up first. Throws StateConflict when
-  /// nothing is retained.
-  RebuildInfo rollback(const std::string& projection);
+  /// nothing is retained, IncompatibleDependents as start() does.
+  RebuildInfo rollback(const std::string& projection, DependentViews views = DependentViews::kRefuse);
 
   /// Runs rebuild `id` on this thread until it is done, failed or cancelled, or `stop` is asked
   /// (then it stays resumable). Returns nullopt when another process holds the projection's

@@ -65,6 +65,15 @@ std::string physical_table(const Projection& projection, const TableSpec& table,
   return suffix.empty() ? name : name + "__" + suffix;
 }
 
+std::string live_columns_json(const Projection& projection) {
+  auto out = nlohmann::json::object();
+  for (const auto& t : projection.tables()) {
+    auto& columns = out[physical_table(projection, t)] = nlohmann::json::object();
+    for (const auto& c : t.columns) columns[c.name] = sql_type(c.type);
+  }
+  return out.dump();
+}
+
 std::string qualified(pqxx::transaction_base& tx, const std::string& physical) {
   return std::string{kDataSchema} + "." + tx.quote_name(physical);
 }

@@ -20,6 +20,8 @@ std::string quote_ident(const std::string& name);
 /// Unqualified physical name of `table` of `projection`; `suffix` is empty for live tables.
 /// The table named like its projection keeps the bare name ("cars"), others get "cars__name".
 std::string physical_table(const Projection& projection, const TableSpec& table, const std::string& suffix = "");
+/// {"<live physical name>": {"<column>": "<SQL type>"}} for every table of `projection`.
+std::string live_columns_json(const Projection& projection);
 /// Schema-qualified and quoted.
 std::string qualified(pqxx::transaction_base& tx, const std::string& physical);
 

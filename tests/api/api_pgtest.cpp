@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "api/asio.hpp"
 #include "api/http_client.hpp"
@@ -553,4 +554,30 @@ TEST_F(ApiTest, SilentClientIsDisconnectedAndOthersAreServed) {
   boost::system::error_code ec;
   silent.read_some(asio::buffer(&byte, 1), ec);
   EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << "still open: " << ec.message();
+}
+
+TEST_F(ApiTest, ARebuildOrRollbackThatWouldBreakASqlReaderAnswers409NamingTheObject) {
+  auto seeded = append("hrxs21", "no_stream", {{{"type", "car.created"}, {"data", {{"by", "A"}, {"color", "b"}}}}});
+  ASSERT_EQ(seeded.status, 201) << seeded.body;
+  {
+    pqxx::connection c{db_->url()};
+    pqxx::work tx{c};
+    tx.exec("CREATE TABLE public.orders (car_id text REFERENCES reproj_data.cars (car_id))");
+    tx.commit();
+  }
+  auto refused = call("POST", "/admin/projections/cars/rebuild", R"({"version": 2})", true);
+  ASSERT_EQ(refused.status, 409) << refused.body;
+  auto body = json(refused);
+  EXPECT_EQ(body["error"], "dependent_objects");
+  ASSERT_EQ(body["dependents"].size(), 1u) << refused.body;
+  EXPECT_EQ(body["dependents"][0]["kind"], "foreign key");
+  EXPECT_EQ(body["dependents"][0]["object"], "orders_car_id_fkey on public.orders");
+  EXPECT_NE(body["message"].get<std::string>().find("references reproj_data.cars"), std::string::npos);
+  EXPECT_EQ(json(call("GET", "/admin/rebuilds", "", true))["rebuilds"].size(), 0u) << "nothing recorded";
+
+  auto bad = call("POST", "/admin/projections/cars/rebuild", R"({"version": 2, "drop_dependent_views": "yes"})", true);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("drop_dependent_views"), std::string::npos) << bad.body;
+  auto bad_rollback = call("POST", "/admin/projections/cars/rollback", R"({"drop_dependent_views": 1})", true);
+  EXPECT_EQ(bad_rollback.status, 400) << bad_rollback.body;
 }

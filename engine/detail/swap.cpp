@@ -1,0 +1,69 @@
+#include "engine/detail/swap.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/detail/apply_range.hpp"
+#include "engine/detail/table_sql.hpp"
+#include "engine/errors.hpp"
+
+namespace reproj::engine::detail {
+
+namespace {
+
+constexpr const char* kDependentObjectsStillExist = "2BP01";  // raised by reproj.swap_carry_over
+
+std::string names_json(const std::vector<std::string>& names) { return nlohmann::json(names).dump(); }
+
+}  // namespace
+
+void check_dependents(pqxx::transaction_base& tx, const Projection& outgoing, const Projection& incoming,
+                      DependentViews views) {
+  std::vector<IncompatibleDependents::Dependent> problems;
+  bool droppable = false;
+  for (const auto& r : tx.exec_params("SELECT kind, object, detail FROM reproj.swap_problems($1::jsonb, $2::jsonb) "
+                                      "ORDER BY kind, object, detail",
+                                      names_json(physical_tables(outgoing)), live_columns_json(incoming))) {
+    IncompatibleDependents::Dependent d{r["kind"].as<std::string>(), r["object"].as<std::string>(),
+                                        r["detail"].as<std::string>()};
+    const bool view = d.kind == "view" || d.kind == "materialized view";
+    const bool broken_view = view && d.detail.rfind("uses ", 0) == 0;
+    if (broken_view && views == DependentViews::kDrop) continue;  // dropped at the swap, as asked
+    droppable = droppable || broken_view;
+    problems.push_back(std::move(d));
+  }
+  if (!problems.empty()) {
+    throw IncompatibleDependents(std::move(problems),
+                                 droppable ? " (pass \"drop_dependent_views\": true to drop such views at the swap)" : "");
+  }
+}
+
+void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to) {
+  for (std::size_t i = 0; i < from.size(); ++i) {
+    tx.exec0("ALTER TABLE " + qualified(tx, from[i]) + " RENAME TO " + tx.quote_name(to[i]));
+  }
+}
+
+void swap_tables(pqxx::transaction_base& tx, const Projection& outgoing, const std::vector<std::string>& outgoing_to,
+                 const Projection& incoming, const std::vector<std::string>& incoming_from, DependentViews views) {
+  const auto live = physical_tables(outgoing);
+  // Captured before the renames: the definitions name the live tables, so re-run after them they
+  // read the incoming ones.
+  const auto captured = tx.exec_params1("SELECT reproj.swap_capture($1::jsonb)::text", names_json(live))[0]
+                            .as<std::string>();
+  rename_tables(tx, live, outgoing_to);
+  rename_tables(tx, incoming_from, physical_tables(incoming));
+  auto moved = nlohmann::json::object();
+  for (std::size_t i = 0; i < live.size(); ++i) moved[live[i]] = outgoing_to[i];
+  try {
+    tx.exec_params("SELECT reproj.swap_carry_over($1::jsonb, $2::jsonb, $3)", captured, moved.dump(),
+                   views == DependentViews::kDrop);
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() != kDependentObjectsStillExist) throw;
+    std::string message = e.what();
+    if (auto nl = message.find('\n'); nl != std::string::npos) message.resize(nl);
+    if (message.rfind("ERROR:  ", 0) == 0) message.erase(0, 8);
+    throw IncompatibleDependents({{"view", "", message}});
+  }
+}
+
+}  // namespace reproj::engine::detail
