@@ -47,7 +47,11 @@ Json rebuild_to_json(const engine::RebuildInfo& r) {
          {"target", r.target},
          {"events_per_second", r.events_per_second},
          {"eta_seconds", r.eta_seconds ? Json(*r.eta_seconds) : Json(nullptr)},
-         {"resumes", r.resumes}};
+         {"resumes", r.resumes},
+         {"from_version", r.from_version ? Json(*r.from_version) : Json(nullptr)},
+         {"started_at", r.started_at},
+         {"finished_at", r.finished_at.empty() ? Json(nullptr) : Json(r.finished_at)},
+         {"duration_seconds", r.duration_seconds}};
   if (!r.error.empty()) j["error"] = r.error;
   return j;
 }

@@ -14,11 +14,13 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/admin_series.hpp"
 #include "api/event_generator.hpp"
 #include "api/http_client.hpp"
 #include "api/json_mapping.hpp"
 #include "api/metrics.hpp"
 #include "api/server.hpp"
+#include "api/version.hpp"
 #include "engine/catch_up.hpp"
 #include "engine/connection_pool.hpp"
 #include "engine/errors.hpp"
@@ -145,6 +147,8 @@ int main(int argc, char** argv) {
                "serve runs the HTTP server. migrate, import and work talk straight to the database.\n"
                "rebuild and status talk to a running server with --server URL (and the admin token),\n"
                "or straight to the database without it."};
+  app.set_version_flag("--version", std::string{"reproj "} + std::string{api::version()} + " (commit " +
+                                         std::string{api::git_commit()} + ")");
   app.require_subcommand(1);
   std::string database_url = env_or("DATABASE_URL", "");
   std::vector<std::string> initial_version_args;
@@ -331,7 +335,11 @@ int main(int argc, char** argv) {
       engine::CatchUpWorker worker{e.live, e.registry.names()};
       e.rebuilds->start_supervisor();
       api::RequestMetrics metrics;
-      api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, token};
+      api::AdminSeries::Options series_options;
+      series_options.interval = std::chrono::milliseconds{
+          env_count("REPROJ_SERIES_INTERVAL_MS", static_cast<std::size_t>(series_options.interval.count()), 50, 60'000)};
+      api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
+      api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, token, &series};
       api::Server server{services, options};
       const auto port = server.start();
       std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";

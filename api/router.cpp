@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/admin_series.hpp"
 #include "api/errors.hpp"
 #include "api/json_mapping.hpp"
 #include "engine/catch_up.hpp"
@@ -267,10 +268,13 @@ Response list_rows(Call& c) {
 Response list_events(Call& c) {
   const auto after = c.int_param("after", 0, 0, std::numeric_limits<std::int64_t>::max());
   const auto limit = c.int_param("limit", 100, 1, kMaxPageSize);
+  engine::EventFilter filter;
+  if (const std::string* v = c.q("stream_id")) filter.stream_id = checked_id("stream_id", *v);
+  if (const std::string* v = c.q("type")) filter.type = checked_id("type", *v);
   const auto tail = c.s.store.safe_tail();
   Json events = Json::array();
   std::int64_t next = after;
-  for (const auto& e : c.s.store.read(after, tail, static_cast<std::size_t>(limit))) {
+  for (const auto& e : c.s.store.read(after, tail, static_cast<std::size_t>(limit), filter)) {
     events.push_back(event_to_json(e));
     next = e.global_position;
   }
@@ -362,6 +366,7 @@ Json projections_json(Services& s) {
   Json out = Json::array();
   for (const auto& p : s.live.status()) {
     auto running = s.rebuilds.running(p.name);
+    auto retained = s.rebuilds.rollback_version(p.name);
     out.push_back({{"name", p.name},
                    {"active_version", p.active_version},
                    {"versions", s.live.registry().has(p.name) ? Json(s.live.registry().versions(p.name)) : Json::array()},
@@ -370,7 +375,8 @@ Json projections_json(Services& s) {
                    {"lag", std::max<std::int64_t>(0, tail - p.last_replayed)},
                    {"state", p.failed ? "failed" : "live"},
                    {"error", p.failed ? Json(p.error) : Json(nullptr)},
-                   {"rebuild", running ? rebuild_to_json(*running) : Json(nullptr)}});
+                   {"rebuild", running ? rebuild_to_json(*running) : Json(nullptr)},
+                   {"rollback_version", retained ? Json(*retained) : Json(nullptr)}});
   }
   return out;
 }
@@ -378,6 +384,12 @@ Json projections_json(Services& s) {
 Response admin_projections(Call& c) {
   require_admin(c);
   return json_response(http::status::ok, {{"projections", projections_json(c.s)}});
+}
+
+Response admin_series(Call& c) {
+  require_admin(c);
+  if (!c.s.series) throw HttpError(http::status::service_unavailable, "unavailable", "this server keeps no series");
+  return json_response(http::status::ok, c.s.series->to_json());
 }
 
 Response dashboard(Call&) {
@@ -496,6 +508,7 @@ const std::vector<Route>& routes() {
         {http::verb::get, "/openapi.json", openapi, {}},
         {http::verb::get, "/admin", dashboard, {}},
         {http::verb::get, "/admin/projections", admin_projections, {}},
+        {http::verb::get, "/admin/series", admin_series, {}},
         {http::verb::post, "/admin/projections/{name}/rebuild", start_rebuild, {}},
         {http::verb::post, "/admin/projections/{name}/rollback", rollback, {}},
         {http::verb::get, "/admin/rebuilds", list_rebuilds, {}},

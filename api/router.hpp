@@ -19,6 +19,8 @@ class RebuildManager;
 
 namespace reproj::api {
 
+class AdminSeries;
+
 /// What handlers use. Owned by the composition root (main.cpp); outlives the server.
 struct Services {
   engine::EventStore& store;
@@ -27,6 +29,7 @@ struct Services {
   const engine::CatchUpWorker* worker;  // readiness; may be null
   RequestMetrics& metrics;
   std::string admin_token;
+  const AdminSeries* series;  // the dashboard's charts; may be null (GET /admin/series answers 503)
 };
 
 /// A response and the route pattern that produced it (metrics label), e.g. "/cars/{id}".

@@ -146,6 +146,44 @@ std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std:
   });
 }
 
+std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std::size_t limit,
+                                    const EventFilter& filter) {
+  if (filter.stream_id.empty() && filter.type.empty()) return read(after, up_to, limit);
+  return pool_.run([&](pqxx::connection& conn) {
+    pqxx::read_transaction tx{conn};
+    std::vector<Event> out;
+    // Unprepared, so each filter gets its own plan: a stream's events come from its (stream_id,
+    // stream_version) index; a type alone walks positions in order until the page is full.
+    const std::string select =
+        "SELECT global_position, event_id, stream_id, stream_version, event_type, data::text AS data, "
+        "metadata::text AS metadata, recorded_at::text AS recorded_at FROM reproj.events "
+        "WHERE global_position > $1 AND global_position <= $2 ";
+    const auto n = static_cast<std::int64_t>(limit);
+    const pqxx::result rows =
+        filter.type.empty()
+            ? tx.exec_params(select + "AND stream_id = $3 ORDER BY global_position LIMIT $4", after, up_to,
+                             filter.stream_id, n)
+        : filter.stream_id.empty()
+            ? tx.exec_params(select + "AND event_type = $3 ORDER BY global_position LIMIT $4", after, up_to,
+                             filter.type, n)
+            : tx.exec_params(select + "AND stream_id = $3 AND event_type = $4 ORDER BY global_position LIMIT $5",
+                             after, up_to, filter.stream_id, filter.type, n);
+    for (const auto& r : rows) {
+      Event e;
+      e.global_position = r["global_position"].as<std::int64_t>();
+      e.event_id = r["event_id"].as<std::string>();
+      e.stream_id = r["stream_id"].as<std::string>();
+      e.stream_version = r["stream_version"].as<std::int64_t>();
+      e.type = r["event_type"].as<std::string>();
+      e.data = r["data"].as<std::string>();
+      e.metadata = r["metadata"].as<std::string>();
+      e.recorded_at = r["recorded_at"].as<std::string>();
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
 namespace log {
 
 namespace {

@@ -29,6 +29,12 @@ struct ImportReport {
 /// trigger on every INSERT/COPY (migrations/0001_events.sql), so transactions commit in position
 /// order and safe_tail() -- the highest visible position -- is final: no event at or below it can
 /// still appear. Readers must never read past safe_tail().
+/// What a browse of the log keeps (empty: any).
+struct EventFilter {
+  std::string stream_id;
+  std::string type;
+};
+
 class EventStore {
  public:
   explicit EventStore(ConnectionPool& pool) : pool_(pool) {}
@@ -46,6 +52,9 @@ class EventStore {
   /// Events with after < global_position <= up_to, in order, at most `limit` of them. Never pass
   /// an `up_to` above a safe_tail() you read.
   std::vector<Event> read(std::int64_t after, std::int64_t up_to, std::size_t limit);
+  /// The same, only events of one stream and/or of one type (an empty field does not filter): for
+  /// browsing the log, not for appliers (a type filter scans positions in order).
+  std::vector<Event> read(std::int64_t after, std::int64_t up_to, std::size_t limit, const EventFilter& filter);
 
   /// Imports NDJSON (one event a line: {"event_id"?, "stream_id", "type", "data", "metadata"?}) with
   /// COPY in one transaction: all or nothing. Stream versions continue each stream's current one.

@@ -30,7 +30,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kInfoColumns =
     "id, projection, version, state, position, target, events_replayed, events_per_second, resumes, "
-    "resumed_from, coalesce(runner, ''), coalesce(error, ''), retired_version, drop_dependent_views";
+    "resumed_from, coalesce(runner, ''), coalesce(error, ''), retired_version, drop_dependent_views, "
+    "from_version, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at, "
+    "coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '') AS finished_at, "
+    "extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds";
 constexpr const char* kRunningStates = "('replaying', 'catching_up', 'promoting')";
 
 RebuildState parse_state(const std::string& s) {
@@ -58,6 +61,10 @@ RebuildInfo info_from(const pqxx::row& r) {
   i.error = r[11].as<std::string>();
   if (!r[12].is_null()) i.retired_version = r[12].as<int>();
   i.dependent_views = r[13].as<bool>() ? DependentViews::kDrop : DependentViews::kRefuse;
+  if (!r["from_version"].is_null()) i.from_version = r["from_version"].as<int>();
+  i.started_at = r["started_at"].as<std::string>();
+  i.finished_at = r["finished_at"].as<std::string>();
+  i.duration_seconds = r["duration_seconds"].as<double>();
   if (is_running(i.state) && i.events_per_second > 0) {
     i.eta_seconds = static_cast<double>(std::max<std::int64_t>(i.target - i.position, 0)) / i.events_per_second;
   }
@@ -129,9 +136,9 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version, De
       detail::check_dependents(tx, live_.registry().get(projection, active[0][0].as<int>()), p, views);
       const std::int64_t target = log::safe_tail(tx);
       auto row = tx.exec_params1(
-          "INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views) VALUES ($1, $2, $3, $4) "
-          "RETURNING id",
-          projection, version, target, views == DependentViews::kDrop);
+          "INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views, from_version) "
+          "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+          projection, version, target, views == DependentViews::kDrop, active[0][0].as<int>());
       const auto id = row[0].as<std::int64_t>();
       // Shadows are UNLOGGED and carry only their primary keys while replaying: WAL and secondary
       // indexes are paid once, at the switch to catching_up, not per batch.
@@ -175,6 +182,17 @@ std::optional<RebuildInfo> RebuildManager::running(const std::string& projection
                             projection);
     if (r.empty()) return std::nullopt;
     return info_from(r[0]);
+  });
+}
+
+std::optional<int> RebuildManager::rollback_version(const std::string& projection) {
+  return pool_.run([&](pqxx::connection& conn) -> std::optional<int> {
+    pqxx::read_transaction tx{conn};
+    auto r = tx.exec_params("SELECT retired_version FROM reproj.rebuilds WHERE projection = $1 "
+                            "AND retired_version IS NOT NULL ORDER BY id DESC LIMIT 1",
+                            projection);
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<int>();
   });
 }
 
@@ -506,7 +524,15 @@ class RebuildManager::Runner {
           drop_shadow();
           return;
         }
+        // Checked before the metadata row lock (readers queue behind it); checked again under it
+        // only if a rollback changed the live version meanwhile.
+        const int expected_version =
+            tx.exec_params1("SELECT active_version FROM reproj.projections WHERE name = $1", info_.projection)[0]
+                .as<int>();
+        detail::prepare_swap(tx, m_.live_.registry().get(info_.projection, expected_version), projection_,
+                             info_.dependent_views);
         const auto meta = m_.live_.lock_metadata(tx, info_.projection);
+        const auto t_locked = Clock::now();
         const int old_version = meta.version;
         const std::int64_t old_position = meta.position;
         // The last catch-up happens here, holding the metadata row lock that every live applier
@@ -517,7 +543,7 @@ class RebuildManager::Runner {
                                            std::numeric_limits<std::size_t>::max(), m_.live_.options().chunk_events);
         fault("promote", attempt);
         const Projection& old = m_.live_.registry().get(info_.projection, old_version);
-        detail::check_dependents(tx, old, projection_, info_.dependent_views);  // objects created since start
+        if (old_version != expected_version) detail::check_dependents(tx, old, projection_, info_.dependent_views);
         detail::swap_tables(tx, old, detail::physical_tables(old, retired_suffix(info_.id)), projection_, shadow_,
                             info_.dependent_views);
         tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', "
@@ -528,8 +554,10 @@ class RebuildManager::Runner {
                        "WHERE id = $1",
                        info_.id, tail, applied.events, old_version, old_position);
         tx.commit();
-        spdlog::info("rebuild {} promoted {} version {} at position {} (attempt {}, {} events under the lock, {:.1f} ms)",
+        spdlog::info("rebuild {} promoted {} version {} at position {} (attempt {}, {} events under the lock, {:.1f} ms; "
+                     "{:.1f} ms in all)",
                      info_.id, info_.projection, info_.version, tail, attempt, applied.events,
+                     std::chrono::duration<double, std::milli>(Clock::now() - t_locked).count(),
                      std::chrono::duration<double, std::milli>(Clock::now() - t_swap).count());
         break;
       } catch (const pqxx::sql_error& e) {

@@ -82,6 +82,10 @@ struct RebuildInfo {
   std::string error;
   std::optional<int> retired_version;
   DependentViews dependent_views = DependentViews::kRefuse;
+  std::optional<int> from_version;  // live when it started (unknown for rebuilds of older releases)
+  std::string started_at;           // ISO 8601, UTC
+  std::string finished_at;          // empty while running
+  double duration_seconds = 0;      // so far, while running
 };
 
 /// Starts, runs, cancels and rolls back rebuilds. Thread-safe. Any process sharing the database
@@ -102,6 +106,8 @@ class RebuildManager {
   std::vector<RebuildInfo> list();
   /// The running rebuild of `projection`, if any.
   std::optional<RebuildInfo> running(const std::string& projection);
+  /// The version rollback() would bring back for `projection`, if one is retained.
+  std::optional<int> rollback_version(const std::string& projection);
   /// Stops a running rebuild and drops its shadow. Throws StateConflict if it is not running.
   RebuildInfo cancel(std::int64_t id);
   /// Swaps back to the retained previous version, caught up first. Throws StateConflict when

@@ -4,6 +4,8 @@
 -- from the table it retires to the table it promotes under the same name.
 
 ALTER TABLE reproj.rebuilds ADD COLUMN drop_dependent_views boolean NOT NULL DEFAULT false;
+-- The version live when the rebuild started (the history shows from -> to).
+ALTER TABLE reproj.rebuilds ADD COLUMN from_version int;
 
 -- Waits until `projection`'s watermark reaches `target` (a global_position, e.g. the one an append
 -- answered), at most `timeout`. True when reached. Each check takes a new snapshot, so call it in a
@@ -153,6 +155,20 @@ CREATE FUNCTION reproj.swap_capture(live jsonb) RETURNS jsonb LANGUAGE sql STABL
       FROM tables t), '{}'))
 $$;
 
+-- True when `a` or `b` carries anything swap_carry_over copies or moves (the common case, a table
+-- nobody configured, then costs one statement under the swap's lock instead of a dozen).
+CREATE FUNCTION reproj.swap_has_objects(a oid, b oid) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid IN (a, b)
+                 AND (c.relacl IS NOT NULL OR c.relrowsecurity OR c.relforcerowsecurity OR c.reloptions IS NOT NULL))
+      OR (SELECT count(DISTINCT relowner) FROM pg_class WHERE oid IN (a, b)) > 1
+      OR EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid IN (a, b) AND attnum > 0
+                 AND (attacl IS NOT NULL OR attstattarget >= 0))
+      OR EXISTS (SELECT 1 FROM pg_description WHERE objoid IN (a, b) AND classoid = 'pg_class'::regclass)
+      OR EXISTS (SELECT 1 FROM pg_policy WHERE polrelid IN (a, b))
+      OR EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid IN (a, b))
+      OR EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid IN (a, b) AND NOT tgisinternal)
+$$;
+
 -- After a swap renamed each live table to `moved ->> live_name` and put the new version's table
 -- in its place: makes the promoted table carry what its predecessor carried. Grants (table and
 -- column), owner, row-level security and its policies, comments, statistics targets and storage
@@ -175,7 +191,7 @@ BEGIN
   FOR live_name, old_name IN SELECT key, value FROM jsonb_each_text(moved) LOOP
     src := to_regclass(format('reproj_data.%I', old_name));
     dst := to_regclass(format('reproj_data.%I', live_name));
-    CONTINUE WHEN src IS NULL OR dst IS NULL;
+    CONTINUE WHEN src IS NULL OR dst IS NULL OR NOT reproj.swap_has_objects(src, dst);
     dst_name := format('reproj_data.%I', live_name);
 
     -- Owner first: grants below are then made by (and for) the right owner.
@@ -210,11 +226,17 @@ BEGIN
                      CASE WHEN r.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
 
-    -- Row-level security and its policies.
-    EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', dst_name,
-                   CASE WHEN (SELECT relrowsecurity FROM pg_class WHERE oid = src) THEN 'ENABLE' ELSE 'DISABLE' END);
-    EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', dst_name,
-                   CASE WHEN (SELECT relforcerowsecurity FROM pg_class WHERE oid = src) THEN 'FORCE' ELSE 'NO FORCE' END);
+    -- Row-level security and its policies. (Each statement here is a catalog change under the swap's
+    -- locks, so only what differs is changed.)
+    IF (SELECT relrowsecurity FROM pg_class WHERE oid = src) <> (SELECT relrowsecurity FROM pg_class WHERE oid = dst) THEN
+      EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', dst_name,
+                     CASE WHEN (SELECT relrowsecurity FROM pg_class WHERE oid = src) THEN 'ENABLE' ELSE 'DISABLE' END);
+    END IF;
+    IF (SELECT relforcerowsecurity FROM pg_class WHERE oid = src)
+       <> (SELECT relforcerowsecurity FROM pg_class WHERE oid = dst) THEN
+      EXECUTE format('ALTER TABLE %s %s ROW LEVEL SECURITY', dst_name,
+                     CASE WHEN (SELECT relforcerowsecurity FROM pg_class WHERE oid = src) THEN 'FORCE' ELSE 'NO FORCE' END);
+    END IF;
     FOR r IN SELECT polname FROM pg_policy WHERE polrelid = dst LOOP
       EXECUTE format('DROP POLICY %I ON %s', r.polname, dst_name);
     END LOOP;
@@ -228,17 +250,23 @@ BEGIN
     END LOOP;
 
     -- Comments, statistics targets and storage options.
-    EXECUTE format('COMMENT ON TABLE %s IS %L', dst_name, obj_description(src, 'pg_class'));
-    FOR r IN SELECT b.attname, col_description(src, a.attnum) AS note, a.attstattarget
+    IF obj_description(src, 'pg_class') IS DISTINCT FROM obj_description(dst, 'pg_class') THEN
+      EXECUTE format('COMMENT ON TABLE %s IS %L', dst_name, obj_description(src, 'pg_class'));
+    END IF;
+    FOR r IN SELECT b.attname, col_description(src, a.attnum) AS note, col_description(dst, b.attnum) AS dst_note,
+                    a.attstattarget, b.attstattarget AS dst_target
              FROM pg_attribute a JOIN pg_attribute b ON b.attrelid = dst AND b.attname = a.attname
                                                    AND b.attnum > 0 AND NOT b.attisdropped
              WHERE a.attrelid = src AND a.attnum > 0 AND NOT a.attisdropped LOOP
-      EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', dst_name, r.attname, r.note);
-      IF r.attstattarget >= 0 THEN
+      IF r.note IS DISTINCT FROM r.dst_note THEN
+        EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', dst_name, r.attname, r.note);
+      END IF;
+      IF r.attstattarget <> r.dst_target THEN
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', dst_name, r.attname, r.attstattarget);
       END IF;
     END LOOP;
-    IF (SELECT reloptions FROM pg_class WHERE oid = src) IS NOT NULL THEN
+    IF (SELECT reloptions FROM pg_class WHERE oid = src) IS NOT NULL
+       AND (SELECT reloptions FROM pg_class WHERE oid = src) IS DISTINCT FROM (SELECT reloptions FROM pg_class WHERE oid = dst) THEN
       EXECUTE format('ALTER TABLE %s SET (%s)', dst_name,
                      (SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE oid = src));
     END IF;

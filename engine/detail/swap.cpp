@@ -37,6 +37,17 @@ void check_dependents(pqxx::transaction_base& tx, const Projection& outgoing, co
   }
 }
 
+void prepare_swap(pqxx::transaction_base& tx, const Projection& outgoing, const Projection& incoming,
+                  DependentViews views) {
+  check_dependents(tx, outgoing, incoming, views);
+  const auto live = names_json(physical_tables(outgoing));
+  tx.exec_params("SELECT reproj.swap_capture($1::jsonb)", live);
+  tx.exec_params("SELECT reproj.swap_has_objects(min(c.oid), max(c.oid)) FROM jsonb_array_elements_text($1::jsonb) l "
+                 "JOIN pg_class c ON c.relname = l.value AND c.relnamespace = 'reproj_data'::regnamespace",
+                 live);
+  tx.exec("SELECT reproj.swap_carry_over('{}', '{}', false)");  // compiles the function: no table named
+}
+
 void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to) {
   for (std::size_t i = 0; i < from.size(); ++i) {
     tx.exec0("ALTER TABLE " + qualified(tx, from[i]) + " RENAME TO " + tx.quote_name(to[i]));

@@ -22,6 +22,11 @@ namespace reproj::engine::detail {
 void check_dependents(pqxx::transaction_base& tx, const Projection& outgoing, const Projection& incoming,
                       DependentViews views);
 
+/// check_dependents(), plus the swap's catalog reads done once ahead, so that the part under the
+/// metadata-row lock finds PostgreSQL's caches warm. Call before taking that lock.
+void prepare_swap(pqxx::transaction_base& tx, const Projection& outgoing, const Projection& incoming,
+                  DependentViews views);
+
 /// Renames the live tables of `outgoing` to `outgoing_to` and the tables `incoming_from` to the live
 /// names of `incoming`, then carries over (see above) and re-points dependent views. The caller
 /// holds the projection's metadata-row lock and commits. Throws IncompatibleDependents when a view

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "api/admin_series.hpp"
 #include "api/asio.hpp"
 #include "api/http_client.hpp"
 #include "api/router.hpp"
@@ -41,8 +42,10 @@ class ApiTest : public test::LiveTest {
     rebuilds_->start_supervisor(50ms);
     worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},
                                                       engine::CatchUpOptions{.batch_events = 1000, .idle_wait = 50ms});
+    series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
+                                                 api::AdminSeries::Options{.interval = 200ms, .window = 60s});
     services_ = std::make_unique<api::Services>(
-        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken});
+        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get()});
     api::ServerOptions so;
     so.port = 0;
     so.db_threads = 4;
@@ -53,6 +56,7 @@ class ApiTest : public test::LiveTest {
   void TearDown() override {
     hold_ = false;
     server_.reset();
+    series_.reset();
     worker_.reset();
     rebuilds_.reset();
   }
@@ -83,6 +87,7 @@ class ApiTest : public test::LiveTest {
   std::atomic<bool> hold_{false};
   std::unique_ptr<engine::RebuildManager> rebuilds_;
   std::unique_ptr<engine::CatchUpWorker> worker_;
+  std::unique_ptr<api::AdminSeries> series_;
   api::RequestMetrics metrics_;
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<api::Server> server_;
@@ -580,4 +585,72 @@ TEST_F(ApiTest, ARebuildOrRollbackThatWouldBreakASqlReaderAnswers409NamingTheObj
   EXPECT_NE(bad.body.find("drop_dependent_views"), std::string::npos) << bad.body;
   auto bad_rollback = call("POST", "/admin/projections/cars/rollback", R"({"drop_dependent_views": 1})", true);
   EXPECT_EQ(bad_rollback.status, 400) << bad_rollback.body;
+}
+
+TEST_F(ApiTest, EventsFilterByStreamAndTypePageByPositionAndRefuseBadFilters) {
+  const Json created{{"type", "car.created"}, {"data", {{"by", "A"}, {"color", "b"}}}};
+  const Json repainted{{"type", "car.repainted"}, {"data", {{"color", "c"}}}};
+  ASSERT_EQ(append("f1", "no_stream", {created, repainted}).status, 201);
+  ASSERT_EQ(append("f2", "no_stream", {created}).status, 201);
+  ASSERT_EQ(append("f1", 2, {repainted}).status, 201);
+  auto types_and_streams = [&](const std::string& query) {
+    auto r = call("GET", "/events?" + query);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    std::vector<std::string> out;
+    const auto doc = json(r);  // kept: a range-for over json(r)["events"] would read a destroyed temporary
+    for (const auto& e : doc["events"]) out.push_back(e["stream_id"].get<std::string>() + ":" + e["type"].get<std::string>());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(types_and_streams("stream_id=f1"), (V{"f1:car.created", "f1:car.repainted", "f1:car.repainted"}));
+  EXPECT_EQ(types_and_streams("type=car.created"), (V{"f1:car.created", "f2:car.created"}));
+  EXPECT_EQ(types_and_streams("stream_id=f1&type=car.repainted"), (V{"f1:car.repainted", "f1:car.repainted"}));
+  EXPECT_EQ(types_and_streams("stream_id=nobody"), V{});
+  // Pages: a full page continues after its last event; a short one at the tail.
+  auto first = json(call("GET", "/events?stream_id=f1&type=car.repainted&limit=1"));
+  ASSERT_EQ(first["events"].size(), 1u);
+  EXPECT_EQ(first["next"], first["events"][0]["global_position"]);
+  auto second = json(call("GET", "/events?stream_id=f1&type=car.repainted&limit=1&after=" + first["next"].dump()));
+  ASSERT_EQ(second["events"].size(), 1u);
+  EXPECT_GT(second["events"][0]["global_position"], first["events"][0]["global_position"]);
+  auto last = json(call("GET", "/events?stream_id=f1&type=car.repainted&limit=1&after=" + second["next"].dump()));
+  EXPECT_EQ(last["events"].size(), 0u);
+  EXPECT_EQ(last["next"], store_->safe_tail());
+
+  for (const std::string& bad : std::vector<std::string>{"stream_id=", "type=", "stream_id=a%01b", "type=%FF",
+                                                          "stream_id=" + std::string(201, 'x')}) {
+    auto r = call("GET", "/events?" + bad);
+    EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+    EXPECT_EQ(json(r)["error"], "bad_request") << bad;
+  }
+}
+
+TEST_F(ApiTest, AdminSeriesHistoryFieldsAndRollbackVersionForTheDashboard) {
+  EXPECT_EQ(call("GET", "/admin/series").status, 401);
+  ASSERT_EQ(append("s1", "no_stream", {{{"type", "car.created"}, {"data", {{"by", "A"}, {"color", "b"}}}}}).status, 201);
+  std::this_thread::sleep_for(500ms);  // the fixture samples every 200 ms
+  auto series = json(call("GET", "/admin/series", "", true));
+  EXPECT_EQ(series["interval_ms"], 200);
+  ASSERT_GE(series["points"].size(), 2u) << series.dump();
+  const auto& point = series["points"].back();
+  EXPECT_TRUE(point["lag"].contains("cars") && point["lag"].contains("customers")) << point.dump();
+  EXPECT_EQ(point["safe_tail"], store_->safe_tail());
+
+  auto projections = json(call("GET", "/admin/projections", "", true))["projections"];
+  for (const auto& p : projections) EXPECT_TRUE(p["rollback_version"].is_null()) << p.dump();
+  auto started = json(call("POST", "/admin/projections/cars/rebuild", R"({"version": 2})", true));
+  ASSERT_EQ(wait_rebuild(started["rebuild_id"]), "done");
+  auto info = json(call("GET", "/admin/rebuilds/" + started["rebuild_id"].dump(), "", true));
+  EXPECT_EQ(info["from_version"], 1);
+  EXPECT_TRUE(std::regex_match(info["started_at"].get<std::string>(),
+                               std::regex{R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"}))
+      << info.dump();
+  EXPECT_TRUE(info["finished_at"].is_string()) << info.dump();
+  EXPECT_GT(info["duration_seconds"].get<double>(), 0.0);
+  const auto after = json(call("GET", "/admin/projections", "", true));
+  for (const auto& p : after["projections"]) {
+    if (p["name"] == "cars") {
+      EXPECT_EQ(p["rollback_version"], 1) << p.dump();
+    }
+  }
 }

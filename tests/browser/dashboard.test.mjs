@@ -1,11 +1,28 @@
-// Opens /admin in Debian's chromium, enters the token, starts a rebuild of cars to v2, watches the
-// progress bar move and the version change to 2, and saves screenshots.
+// Opens /admin in Debian's chromium at 1280x800 and drives every view as an operator would: enters
+// the token, starts a rebuild of cars to v2 (the progress bar moves, the version changes), checks
+// that the charts drew points (appends, lag, the rebuild toward its target), that the finished
+// rebuild is in the history with its duration, rolls back from the page (confirmed, then checked
+// over HTTP), and finds a stream's events in the event browser. Saves a screenshot of each view and
+// fails on any console error.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 
 const base = process.env.REPROJ_URL;
 const token = process.env.REPROJ_TOKEN;
 const shots = process.env.REPROJ_SHOTS;
+const admin = { Authorization: "Bearer " + token };
+
+async function api(method, path, body) {
+  const res = await fetch(base + path, { method, headers: admin, body: body && JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+async function appendSome(n, tag) {
+  for (let i = 0; i < n; i++) {
+    const r = await api("POST", `/streams/browser-${tag}-${i}/events`,
+                        { expected_version: "any", events: [{ type: "car.created", data: { by: "Br", color: "red" } }] });
+    assert.equal(r.status, 201, "append answered " + r.status);
+  }
+}
 
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
@@ -14,27 +31,32 @@ const browser = await chromium.launch({
          "--disable-sync", "--no-first-run"],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 420 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const consoleErrors = [];
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  page.on("response", (r) => { if (r.status() >= 400) consoleErrors.push(`${r.status()} ${r.url()}`); });
   const apiCalls = [];
   page.on("request", (r) => { if (r.url().includes("/admin/")) apiCalls.push(r.headers()["authorization"] || ""); });
   await page.goto(base + "/admin");
 
-  // Asked once for the token.
+  // Asked once for the token; the field has a label.
   await page.waitForSelector("#token", { state: "visible" });
-  await page.fill("#token", token);
-  await page.click("#save-token");
+  await page.getByLabel("Admin token").fill(token);
+  await page.keyboard.press("Enter");
   const carsRow = page.locator('tr[data-projection="cars"]');
   await carsRow.waitFor();
   assert.equal((await carsRow.locator(".version").textContent()).trim(), "1", "cars starts at v1");
+  assert.equal(await page.locator('[data-testid="rollback-cars"]').count(), 0, "nothing retained yet: no rollback button");
 
+  // ---- a rebuild, with appends beside it -------------------------------------------------------
   await carsRow.locator("select.target-version").selectOption("2");
   await carsRow.locator("button.rebuild").click();
-
-  // The bar moves: collect distinct widths while the rebuild runs.
+  const appending = appendSome(40, "a");
   const seen = new Set();
   const deadline = Date.now() + 90_000;
   let version = "1";
-  let shotTaken = false;
+  let shotTaken = false, rebuildPoints = 0;
   while (Date.now() < deadline) {
     const bar = carsRow.locator(".progress-bar");
     if (await bar.count()) {
@@ -45,23 +67,104 @@ try {
         shotTaken = true;
       }
     }
+    const line = page.locator('[data-testid="chart-rebuild"] polyline[data-series="position"]');
+    if (await line.count()) rebuildPoints = Math.max(rebuildPoints, Number(await line.getAttribute("data-points")));
     version = (await carsRow.locator(".version").textContent()).trim();
     if (version === "2") break;
     await page.waitForTimeout(100);
   }
+  await appending;
   assert.equal(version, "2", "the version did not change to 2");
   await page.waitForFunction(() =>
     document.querySelector('tr[data-projection="cars"] .rebuild-state')?.textContent === "done", null, { timeout: 10_000 });
   await page.screenshot({ path: `${shots}/dashboard.png` });
-  // What a person sees: the finished bar is drawn full width, not just labelled 100%.
   const drawn = await carsRow.locator(".progress-bar").evaluate((el) => el.getBoundingClientRect().width /
                                                                       el.parentElement.getBoundingClientRect().width);
   assert.ok(drawn > 0.95, `the finished progress bar is drawn at ${(drawn * 100).toFixed(0)}% of its track`);
-  // Moved: a partial bar was seen while running, then the full bar was drawn (checked above).
   const partial = [...seen].filter((p) => Number(p) > 0 && Number(p) < 100);
   assert.ok(partial.length >= 1, `no partial progress was shown while rebuilding (saw ${[...seen].join(", ")})`);
+  assert.ok(rebuildPoints >= 2, `the rebuild chart drew ${rebuildPoints} points of the running rebuild`);
+
+  // ---- charts: drawn points, and the appends made above show as a rate above zero ---------------
+  await appendSome(20, "b");
+  await page.waitForFunction(() => {
+    const n = (id) => Number(document.querySelector(`[data-testid="${id}"] polyline`)?.dataset.points || 0);
+    return n("chart-appends") >= 2 && n("chart-lag") >= 2;
+  }, null, { timeout: 15_000 });
+  const appendRates = await page.locator('[data-testid="chart-appends"] polyline').getAttribute("points");
+  const maxY = Math.min(...appendRates.trim().split(" ").map((p) => Number(p.split(",")[1])));
+  assert.ok(maxY < 150 - 16 - 1, "the appends chart never rose above zero: " + appendRates);
+  const lagSeries = await page.locator('[data-testid="chart-lag"] polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));
+  assert.deepEqual(lagSeries.sort(), ["cars", "customers"], "one lag line per projection");
+  await page.locator('[data-testid="chart-appends"]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/dashboard-charts.png` });
+
+  // ---- history: the finished rebuild with its duration ------------------------------------------
+  const rebuilds = (await api("GET", "/admin/rebuilds")).body.rebuilds;
+  const done = rebuilds.find((r) => r.state === "done");
+  assert.ok(done, "no finished rebuild over HTTP");
+  const historyRow = page.locator(`[data-testid="rebuild-history"] tr[data-rebuild-id="${done.rebuild_id}"]`);
+  await historyRow.waitFor({ timeout: 10_000 });
+  await page.waitForFunction((id) => document.querySelector(`[data-testid="rebuild-history"] tr[data-rebuild-id="${id}"]`)
+    ?.textContent.includes("done"), done.rebuild_id, { timeout: 10_000 });
+  const historyText = await historyRow.textContent();
+  assert.match(historyText, /cars/);
+  assert.match(historyText, /v1 → v2/);
+  assert.match(historyText, /done/);
+  assert.match(await historyRow.locator(".duration").textContent(), /^\d+(\.\d)? s$|min/, "a duration is shown");
+  await historyRow.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/dashboard-history.png` });
+
+  // ---- rollback from the page, with a confirmation step, by keyboard ----------------------------
+  const rollbackButton = page.locator('[data-testid="rollback-cars"]');
+  await rollbackButton.waitFor();
+  assert.match(await rollbackButton.textContent(), /v1/);
+  await rollbackButton.focus();
+  await page.keyboard.press("Enter");
+  const confirm = page.locator('[data-testid="rollback-confirm-cars"]');
+  await confirm.waitFor();
+  await page.screenshot({ path: `${shots}/dashboard-rollback-confirm.png` });
+  assert.equal((await api("GET", "/admin/projections")).body.projections.find((p) => p.name === "cars").active_version, 2,
+               "nothing swapped before the confirmation");
+  await page.waitForFunction(() => document.activeElement?.dataset?.testid === "rollback-confirm-cars", null,
+                             { timeout: 5_000 });
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-projection="cars"] .version')?.textContent === "1", null, { timeout: 15_000 });
+  const after = (await api("GET", "/admin/projections")).body.projections.find((p) => p.name === "cars");
+  assert.equal(after.active_version, 1, "rollback from the page did not swap the version (HTTP)");
+  assert.equal(after.rollback_version, 2, "v2 is now the retained version");
+
+  // ---- event browser: one stream's events, expanded ---------------------------------------------
+  const sample = (await api("GET", "/events?after=0&limit=50")).body.events.find((e) => e.type === "car.repainted");
+  assert.ok(sample, "no car.repainted in the first 50 events");
+  const stream = sample.stream_id;
+  const expected = (await api("GET", `/events?after=0&limit=1000&stream_id=${encodeURIComponent(stream)}`)).body.events;
+  const browserSection = page.locator('[data-testid="event-browser"]');
+  await browserSection.scrollIntoViewIfNeeded();
+  await page.getByTestId("event-filter-stream").fill(stream);
+  await page.getByTestId("event-filter-stream").press("Enter");
+  await page.waitForFunction((s) => {
+    const cells = [...document.querySelectorAll("#events tbody td.stream")];
+    return cells.length > 0 && cells.every((c) => c.textContent === s);
+  }, stream, { timeout: 10_000 });
+  const shown = await page.locator("#events tbody tr").count();
+  assert.equal(shown, Math.min(expected.length, 25), "the browser shows the stream's events");
+  await page.locator("#events tbody tr details summary").first().click();
+  assert.match(await page.locator("#events tbody tr details pre.data").first().textContent(), /"by"|"color"|"to"|"name"/);
+  await page.getByTestId("event-filter-type").fill("car.repainted");
+  await page.getByRole("button", { name: "Search" }).click();
+  await page.waitForFunction(() => {
+    const cells = [...document.querySelectorAll("#events tbody td.type")];
+    return cells.length > 0 && cells.every((c) => c.textContent === "car.repainted");
+  }, null, { timeout: 10_000 });
+  await page.screenshot({ path: `${shots}/dashboard-events.png`, fullPage: true });
+
   assert.ok(apiCalls.length > 0 && apiCalls.every((h) => h === "Bearer " + token), "dashboard API calls carry the token");
-  console.log(`browser test passed: progress values seen ${[...seen].join(" ")}; version 2; screenshots in ${shots}`);
+  assert.deepEqual(consoleErrors, [], "console errors");
+  console.log(`browser test passed: progress values seen ${[...seen].join(" ")}; rebuild chart ${rebuildPoints} points; ` +
+              `rollback to v1 from the page; ${shown} events of ${stream}; screenshots in ${shots}: dashboard-rebuilding.png ` +
+              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png`);
 } finally {
   await browser.close();
 }

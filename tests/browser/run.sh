@@ -22,8 +22,9 @@ trap cleanup EXIT
 events=$(mktemp)
 "$bin" generate --events 60000 --seed 3 >"$events"
 DATABASE_URL="$url" "$bin" import "$events" --initial-version cars=1 >/dev/null
-# Small batches: the rebuild takes a few seconds, so the progress bar can be seen moving.
-REPROJ_REBUILD_BATCH=1000 DATABASE_URL="$url" "$bin" serve --listen 127.0.0.1:0 --admin-token browser-token \
+# Small batches: the rebuild takes a few seconds, so the progress bar can be seen moving; charts
+# sampled every 250 ms draw that rebuild with several points.
+REPROJ_REBUILD_BATCH=1000 REPROJ_SERIES_INTERVAL_MS=250 DATABASE_URL="$url" "$bin" serve --listen 127.0.0.1:0 --admin-token browser-token \
   --initial-version cars=1 >"$log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

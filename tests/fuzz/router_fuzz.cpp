@@ -39,7 +39,7 @@ struct Harness {
         store(pool),
         live(pool, registry),
         rebuilds(pool, live),
-        services{store, live, rebuilds, nullptr, metrics, "fuzz-token"} {}
+        services{store, live, rebuilds, nullptr, metrics, "fuzz-token", nullptr} {}
   engine::ProjectionRegistry registry;
   engine::ConnectionPool pool;
   engine::EventStore store;
