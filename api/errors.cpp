@@ -1,5 +1,7 @@
 #include "api/errors.hpp"
 
+#include "api/response.hpp"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -8,12 +10,7 @@
 namespace reproj::api {
 
 Response json_error(http::status status, const std::string& code, const std::string& message) {
-  Response res{status, 11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"error", code}, {"message", message}}.dump(-1, ' ', false,
-                                                                            nlohmann::json::error_handler_t::replace);
-  res.prepare_payload();
-  return res;
+  return json_response(status, {{"error", code}, {"message", message}});
 }
 
 namespace {

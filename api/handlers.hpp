@@ -1,0 +1,35 @@
+#pragma once
+// Every route's handler, by resource. Each checks its input (api/request.hpp), calls the engine and
+// builds its answer (api/response.hpp); engine errors propagate to handle(), which maps them.
+
+#include "api/request.hpp"
+
+namespace reproj::api {
+
+// The log (handlers/streams.cpp).
+Response append_events(Call& c);  // POST /streams/{stream_id}/events
+Response list_events(Call& c);    // GET /events
+
+// A projection's served table (handlers/rows.cpp).
+Response get_row(Call& c);    // GET /{projection}/{id}
+Response list_rows(Call& c);  // GET /{projection}
+
+// Projections, for operators (handlers/admin_projections.cpp).
+Response admin_projections(Call& c);  // GET /admin/projections
+Response start_rebuild(Call& c);      // POST /admin/projections/{name}/rebuild
+Response rollback(Call& c);           // POST /admin/projections/{name}/rollback
+
+// Rebuilds and the dashboard (handlers/admin_rebuilds.cpp).
+Response get_rebuild(Call& c);     // GET /admin/rebuilds/{id}
+Response cancel_rebuild(Call& c);  // DELETE /admin/rebuilds/{id}
+Response list_rebuilds(Call& c);   // GET /admin/rebuilds
+Response admin_series(Call& c);    // GET /admin/series
+Response dashboard(Call& c);       // GET /admin
+
+// The service itself (handlers/service.cpp).
+Response healthz(Call& c);  // GET /healthz
+Response readyz(Call& c);   // GET /readyz
+Response metrics(Call& c);  // GET /metrics
+Response openapi(Call& c);  // GET /openapi.json
+
+}  // namespace reproj::api

@@ -1,0 +1,57 @@
+// Admin handlers of rebuilds: one, all, cancel; and the dashboard's page and series.
+#include "api/handlers.hpp"
+
+#include <charconv>
+
+#include "api/admin_series.hpp"
+#include "api/json_mapping.hpp"
+#include "api/response.hpp"
+#include "engine/errors.hpp"
+#include "engine/rebuild.hpp"
+
+namespace reproj::api {
+
+namespace {
+
+std::int64_t rebuild_id(const Call& c) {
+  const auto& v = c.path.at("id");
+  std::int64_t id = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), id);
+  if (ec != std::errc{} || p != v.data() + v.size() || id < 1) throw bad_request("rebuild id must be a positive integer");
+  return id;
+}
+
+}  // namespace
+
+Response get_rebuild(Call& c) {
+  require_admin(c);
+  auto info = c.s.rebuilds.get(rebuild_id(c));
+  if (!info) throw engine::NotFound("no rebuild " + c.path.at("id"));
+  return json_response(http::status::ok, rebuild_to_json(*info));
+}
+
+Response cancel_rebuild(Call& c) {
+  require_admin(c);
+  return json_response(http::status::ok, rebuild_to_json(c.s.rebuilds.cancel(rebuild_id(c))));
+}
+
+Response list_rebuilds(Call& c) {
+  require_admin(c);
+  Json out = Json::array();
+  for (const auto& r : c.s.rebuilds.list()) out.push_back(rebuild_to_json(r));
+  return json_response(http::status::ok, {{"rebuilds", std::move(out)}});
+}
+
+Response admin_series(Call& c) {
+  require_admin(c);
+  if (!c.s.series) throw HttpError(http::status::service_unavailable, "unavailable", "this server keeps no series");
+  return json_response(http::status::ok, c.s.series->to_json());
+}
+
+Response dashboard(Call&) {
+  auto res = respond(http::status::ok, "text/html; charset=utf-8", std::string{dashboard_html()});
+  res.set(http::field::cache_control, "no-store");
+  return res;
+}
+
+}  // namespace reproj::api

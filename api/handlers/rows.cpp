@@ -1,0 +1,34 @@
+// Handlers that read a projection's served table.
+#include "api/handlers.hpp"
+
+#include "api/json_mapping.hpp"
+#include "api/response.hpp"
+#include "engine/errors.hpp"
+
+namespace reproj::api {
+
+namespace {
+
+
+
+}  // namespace
+
+Response get_row(Call& c) {
+  const auto& projection = c.path.at("projection");
+  const auto id = checked_id("id", c.path.at("id"));
+  return row_response(projection, id, c.s.live.get(projection, id, c.read_options()));
+}
+
+Response list_rows(Call& c) {
+  const auto& projection = c.path.at("projection");
+  const auto limit = c.int_param("limit", 100, 1, kMaxPageSize);
+  std::string after;
+  if (const std::string* a = c.q("after")) after = checked_id("after", *a);
+  auto r = c.s.live.list(projection, after, static_cast<std::size_t>(limit), c.read_options());
+  Json items = Json::array();
+  for (const auto& row : r.rows) items.push_back(row_to_json(*r.table, row));
+  Json next = r.rows.size() == static_cast<std::size_t>(limit) ? Json(r.rows.back().key()) : Json(nullptr);
+  return read_response(r, {{"items", std::move(items)}, {"next", std::move(next)}});
+}
+
+}  // namespace reproj::api

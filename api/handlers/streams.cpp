@@ -1,0 +1,90 @@
+// Handlers of the log: appends to a stream and reads of the log.
+#include "api/handlers.hpp"
+
+#include <limits>
+
+#include "api/json_mapping.hpp"
+#include "api/response.hpp"
+#include "engine/errors.hpp"
+#include "engine/event_store.hpp"
+
+namespace reproj::api {
+
+namespace {
+constexpr std::size_t kMaxEventsPerAppend = 1000;
+}  // namespace
+
+Response append_events(Call& c) {
+  const auto stream_id = checked_id("stream_id", c.path.at("stream_id"));
+  Json body = c.body_json();
+  if (!body.is_object()) throw bad_request("body must be a JSON object");
+  engine::ExpectedVersion expected = engine::ExpectedVersion::any();
+  if (auto it = body.find("expected_version"); it != body.end()) {
+    if (it->is_string() && *it == "any") {
+      expected = engine::ExpectedVersion::any();
+    } else if (it->is_string() && *it == "no_stream") {
+      expected = engine::ExpectedVersion::no_stream();
+    } else if (it->is_number_integer() && it->get<std::int64_t>() >= 0 &&
+               (!it->is_number_unsigned() || it->get<std::uint64_t>() <= static_cast<std::uint64_t>(INT32_MAX))) {
+      expected = engine::ExpectedVersion::exactly(it->get<std::int64_t>());
+    } else {
+      throw bad_request("expected_version must be a non-negative integer, \"any\" or \"no_stream\"");
+    }
+  } else {
+    throw bad_request("missing \"expected_version\"");
+  }
+  auto events = body.find("events");
+  if (events == body.end() || !events->is_array()) throw bad_request("\"events\" must be an array");
+  if (events->empty()) throw bad_request("\"events\" must not be empty");
+  if (events->size() > kMaxEventsPerAppend) {
+    throw bad_request("at most " + std::to_string(kMaxEventsPerAppend) + " events per append");
+  }
+  std::vector<engine::NewEvent> batch;
+  for (std::size_t i = 0; i < events->size(); ++i) {
+    const Json& e = (*events)[i];
+    const std::string where = "events[" + std::to_string(i) + "]";
+    if (!e.is_object()) throw bad_request(where + " must be an object");
+    engine::NewEvent ne;
+    auto type = e.find("type");
+    if (type == e.end() || !type->is_string()) throw bad_request(where + ".type must be a string");
+    ne.type = checked_id(where + ".type", type->get<std::string>());
+    if (auto id = e.find("event_id"); id != e.end() && !id->is_null()) {
+      if (!id->is_string()) throw bad_request(where + ".event_id must be a string");
+      ne.event_id = checked_id(where + ".event_id", id->get<std::string>());
+    }
+    auto data = e.find("data");
+    if (data == e.end() || !data->is_object()) throw bad_request(where + ".data must be a JSON object");
+    ne.data = *data;
+    if (auto meta = e.find("metadata"); meta != e.end() && !meta->is_null()) {
+      if (!meta->is_object()) throw bad_request(where + ".metadata must be a JSON object");
+      ne.metadata = *meta;
+    }
+    batch.push_back(std::move(ne));
+  }
+  auto r = c.s.store.append(stream_id, expected, batch);
+  return json_response(r.duplicate ? http::status::ok : http::status::created,
+                       {{"stream_id", r.stream_id},
+                        {"first_position", r.first_position},
+                        {"last_position", r.last_position},
+                        {"next_expected_version", r.next_expected_version}});
+}
+
+Response list_events(Call& c) {
+  const auto after = c.int_param("after", 0, 0, std::numeric_limits<std::int64_t>::max());
+  const auto limit = c.int_param("limit", 100, 1, kMaxPageSize);
+  engine::EventFilter filter;
+  if (const std::string* v = c.q("stream_id")) filter.stream_id = checked_id("stream_id", *v);
+  if (const std::string* v = c.q("type")) filter.type = checked_id("type", *v);
+  const auto tail = c.s.store.safe_tail();
+  Json events = Json::array();
+  std::int64_t next = after;
+  for (const auto& e : c.s.store.read(after, tail, static_cast<std::size_t>(limit), filter)) {
+    events.push_back(event_to_json(e));
+    next = e.global_position;
+  }
+  // Everything up to the tail is final: when all of it was returned, continue from the tail.
+  if (events.size() < static_cast<std::size_t>(limit)) next = std::max(after, tail);
+  return json_response(http::status::ok, {{"events", std::move(events)}, {"next", next}});
+}
+
+}  // namespace reproj::api
