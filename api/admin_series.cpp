@@ -42,7 +42,7 @@ void AdminSeries::sample() {
     p.t_ms = unix_ms();
     p.safe_tail = store_.safe_tail();
     for (const auto& s : live_.status()) {
-      p.lag[s.name] = std::max<std::int64_t>(0, p.safe_tail - s.last_replayed);
+      p.lag[s.name] = std::max<std::int64_t>(0, p.safe_tail - s.watermark);
       if (auto r = rebuilds_.running(s.name)) {
         p.rebuilds.push_back({s.name, r->id, r->version, r->position, r->target, r->events_per_second});
       }

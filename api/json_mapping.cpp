@@ -1,5 +1,7 @@
 #include "api/json_mapping.hpp"
 
+#include <algorithm>
+
 namespace reproj::api {
 
 using Json = nlohmann::json;
@@ -54,6 +56,20 @@ Json rebuild_to_json(const engine::RebuildInfo& r) {
          {"duration_seconds", r.duration_seconds}};
   if (!r.error.empty()) j["error"] = r.error;
   return j;
+}
+
+Json projection_to_json(const ProjectionView& v) {
+  const auto& p = v.status;
+  return {{"name", p.name},
+          {"active_version", p.active_version},
+          {"versions", v.versions},
+          {"watermark", p.watermark},
+          {"safe_tail", v.safe_tail},
+          {"lag", std::max<std::int64_t>(0, v.safe_tail - p.watermark)},
+          {"state", p.failed ? "failed" : "live"},
+          {"error", p.failed ? Json(p.error) : Json(nullptr)},
+          {"rebuild", v.rebuild ? rebuild_to_json(*v.rebuild) : Json(nullptr)},
+          {"rollback_version", v.rollback_version ? Json(*v.rollback_version) : Json(nullptr)}};
 }
 
 }  // namespace reproj::api

@@ -5,6 +5,7 @@
 
 #include "engine/event.hpp"
 #include "engine/projection.hpp"
+#include "api/projection_view.hpp"
 #include "engine/rebuild.hpp"
 
 namespace reproj::api {
@@ -13,5 +14,8 @@ namespace reproj::api {
 nlohmann::json row_to_json(const engine::TableSpec& table, const engine::Row& row);
 nlohmann::json event_to_json(const engine::Event& event);
 nlohmann::json rebuild_to_json(const engine::RebuildInfo& info);
+/// {"name", "active_version", "versions", "watermark", "safe_tail", "lag", "state", "error",
+/// "rebuild", "rollback_version"}
+nlohmann::json projection_to_json(const ProjectionView& view);
 
 }  // namespace reproj::api

@@ -25,8 +25,7 @@ class ReadBatcher {
  public:
   struct Options {
     // Statements per projection (and consistency) at once. One measured best on 2 cores: the
-    // queue behind it grows with load, and so does each statement's batch (wrk, 32 connections:
-    // ~22-26k req/s with one, ~17-19k with two, ~14k with four; ~14k before batching).
+    // queue behind it grows with load, and so does each statement's batch (BENCH.md: "Tuning choices").
     int max_in_flight = 1;
     std::size_t max_batch = 128;  // reads per statement
   };

@@ -19,8 +19,8 @@ struct ServerOptions {
   // I/O threads only parse and write; handlers run on the database threads. On 2 cores one I/O
   // thread keeps up with the database.
   int io_threads = 1;
-  // Blocking libpqxx work runs here (the connection pool gets two more for the workers). On 2 cores
-  // 4 measured best for strong reads: ~12k req/s against ~9k with 8 (wrk, 32 connections).
+  // Blocking libpqxx work runs here (the connection pool gets two more for the workers). 4 measured
+  // best for strong reads on 2 cores (BENCH.md: "Tuning choices").
   int db_threads = 4;
   // Per request: a client that is slow or silent for this long while sending headers or a body
   // (or idle between keep-alive requests) is disconnected.

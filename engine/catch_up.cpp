@@ -66,13 +66,13 @@ void CatchUpWorker::round(std::int64_t tail) {
     Applied a;
     do {
       a = live_.catch_up(name, tail, ApplyMode::kWorker, options_.batch_events);
-    } while (!a.failed && a.position < tail && a.events > 0);
+    } while (!a.failed && a.watermark < tail && a.events > 0);
     std::int64_t start;
     {
       std::scoped_lock lock{mutex_};
       start = start_tail_;
     }
-    if (a.failed || a.position < start) all_there = false;
+    if (a.failed || a.watermark < start) all_there = false;
   }
   std::scoped_lock lock{mutex_};
   reachable_ = true;

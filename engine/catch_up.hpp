@@ -18,8 +18,8 @@ struct CatchUpOptions {
   std::size_t batch_events = 20'000;
   // Fallback poll when no NOTIFY arrives (a lost notification, a reconnect).
   std::chrono::milliseconds idle_wait{500};
-  // At most one round per interval. A round costs ~15 round trips whether it applies one event or
-  // many, so under a stream of appends it pays to gather them (500 appends/s: ~10 events a round).
+  // At most one round per interval. A round costs the same round trips whether it applies one event
+  // or many, so under a stream of appends it pays to gather them (BENCH.md: "Tuning choices").
   std::chrono::milliseconds min_interval{20};
 };
 

@@ -6,6 +6,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/apply_range.hpp"
+#include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
@@ -38,6 +39,9 @@ Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
   }
   return row;
 }
+
+// The columns kLockMetadata and every read statement start with, then a read's tail and rows.
+enum MetaColumn : pqxx::row::size_type { kMetaVersion, kMetaWatermark, kMetaFailed, kMetaError, kReadTail, kReadRows };
 
 constexpr const char* kLockMetadata =
     "SELECT active_version, last_replayed, state = 'failed', coalesce(error, '') "
@@ -82,8 +86,8 @@ void LiveProjections::ensure(const std::string& name, int version) {
     tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('reproj.ensure:' || $1))", name);
     if (!tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", name).empty()) return;
     for (const auto& t : p.tables()) {
-      const auto physical = detail::physical_table(p, t);
-      detail::create_table(tx, t, physical, false);
+      const auto physical = detail::table_name(p, t);
+      detail::create_table(tx, t, physical, detail::Durability::kLogged);
       detail::create_indexes(tx, t, physical);
     }
     tx.exec_params("INSERT INTO reproj.projections (name, active_version) VALUES ($1, $2)", name, version);
@@ -91,34 +95,35 @@ void LiveProjections::ensure(const std::string& name, int version) {
   });
 }
 
-Applied LiveProjections::lock_metadata(pqxx::transaction_base& tx, const std::string& name) {
+ProjectionStatus LiveProjections::lock_metadata(pqxx::transaction_base& tx, const std::string& name) {
   auto meta = detail::exec_prepared_once(tx, kLockMetadata, "", name);
   if (meta.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
   // Appliers (catch-up worker, sync reads, the swap, rollback) serialize on this row lock, and the
   // watermark read here, after the lock was granted, is the only one they trust: so no event is
   // applied twice or skipped however many of them race.
-  Applied a;
-  a.version = meta[0][0].as<int>();
-  a.position = meta[0][1].as<std::int64_t>();
-  a.failed = meta[0][2].as<bool>();
-  a.error = meta[0][3].as<std::string>();
-  return a;
+  return {.name = name,
+          .active_version = meta[0][kMetaVersion].as<int>(),
+          .watermark = meta[0][kMetaWatermark].as<std::int64_t>(),
+          .failed = meta[0][kMetaFailed].as<bool>(),
+          .error = meta[0][kMetaError].as<std::string>()};
 }
 
 Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
                                       std::size_t max_events) {
-  Applied a = lock_metadata(tx, name);
-  if (a.failed || a.position >= up_to || max_events == 0) return a;
+  const auto meta = lock_metadata(tx, name);
+  Applied a{.version = meta.active_version, .watermark = meta.watermark, .events = 0, .failed = meta.failed,
+            .error = meta.error};
+  if (a.failed || a.watermark >= up_to || max_events == 0) return a;
 
   const Projection& p = registry_.get(name, a.version);
-  auto applied = detail::apply_range(tx, p, detail::physical_tables(p), a.position, up_to, max_events,
+  auto applied = detail::apply_range(tx, p, detail::table_names(p), a.watermark, up_to, max_events,
                                      options_.chunk_events);
   a.events = applied.events;
   const std::int64_t pos = applied.position;
   // Rows and watermark commit in the caller's transaction, together.
   detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
                              "", name, pos);
-  a.position = pos;
+  a.watermark = pos;
   return a;
 }
 
@@ -172,13 +177,13 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
   };
   auto answer = [&](const pqxx::result& r) {
     ReadResult out;
-    out.version = r[0][0].as<int>();
-    out.position = r[0][1].as<std::int64_t>();
-    out.failed = r[0][2].as<bool>();
-    out.error = r[0][3].as<std::string>();
+    out.version = r[0][kMetaVersion].as<int>();
+    out.watermark = r[0][kMetaWatermark].as<std::int64_t>();
+    out.failed = r[0][kMetaFailed].as<bool>();
+    out.error = r[0][kMetaError].as<std::string>();
     out.table = &served_table(registry_.get(name, out.version));
-    if (!r[0][5].is_null()) {
-      auto doc = nlohmann::json::parse(r[0][5].c_str());
+    if (!r[0][kReadRows].is_null()) {
+      auto doc = nlohmann::json::parse(r[0][kReadRows].c_str());
       if (doc.is_array()) {
         for (const auto& obj : doc) out.rows.push_back(row_from_json(obj, *out.table));
       } else {
@@ -192,9 +197,9 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
     pqxx::nontransaction tx{conn};
     return run(tx);
   });
-  const std::int64_t watermark = first[0][1].as<std::int64_t>();
-  const std::int64_t tail = first[0][4].as<std::int64_t>();
-  const bool failed = first[0][2].as<bool>();
+  const std::int64_t watermark = first[0][kMetaWatermark].as<std::int64_t>();
+  const std::int64_t tail = first[0][kReadTail].as<std::int64_t>();
+  const bool failed = first[0][kMetaFailed].as<bool>();
   if (options.min_position > tail) {
     throw InvalidInput("min_position " + std::to_string(options.min_position) + " is beyond the end of the log (" +
                        std::to_string(tail) + ")");
@@ -238,10 +243,13 @@ std::vector<ProjectionStatus> LiveProjections::status() {
   return pool_.run([](pqxx::connection& conn) {
     pqxx::read_transaction tx{conn};
     std::vector<ProjectionStatus> out;
-    for (const auto& r : tx.exec("SELECT name, active_version, last_replayed, state = 'failed', coalesce(error, '') "
-                                 "FROM reproj.projections ORDER BY name")) {
-      out.push_back({r[0].as<std::string>(), r[1].as<int>(), r[2].as<std::int64_t>(), r[3].as<bool>(),
-                     r[4].as<std::string>()});
+    for (const auto& r : tx.exec("SELECT name, active_version, last_replayed AS watermark, state = 'failed' AS failed, "
+                                 "coalesce(error, '') AS error FROM reproj.projections ORDER BY name")) {
+      out.push_back({.name = r["name"].as<std::string>(),
+                     .active_version = r["active_version"].as<int>(),
+                     .watermark = r["watermark"].as<std::int64_t>(),
+                     .failed = r["failed"].as<bool>(),
+                     .error = r["error"].as<std::string>()});
     }
     return out;
   });

@@ -33,7 +33,7 @@ struct LiveOptions {
 /// What an apply left behind: the projection's version and watermark after it.
 struct Applied {
   int version = 0;
-  std::int64_t position = 0;  // last_replayed
+  std::int64_t watermark = 0;
   std::int64_t events = 0;    // applied by this call
   bool failed = false;        // stopped at a poison event; serves what it has
   std::string error;
@@ -43,7 +43,7 @@ struct Applied {
 struct ProjectionStatus {
   std::string name;
   int active_version = 0;
-  std::int64_t last_replayed = 0;
+  std::int64_t watermark = 0;  // the global_position its rows reflect (column last_replayed)
   bool failed = false;
   std::string error;
 };
@@ -59,7 +59,7 @@ struct ReadResult {
   const TableSpec* table = nullptr;  // columns of the version that answered
   std::vector<Row> rows;
   int version = 0;
-  std::int64_t position = 0;
+  std::int64_t watermark = 0;  // the position the rows reflect
   bool failed = false;  // the projection stopped at a poison event; rows are as of `position`
   std::string error;
 };
@@ -86,7 +86,7 @@ class LiveProjections {
   /// transaction's lock_timeout) and returns the version and watermark read after the lock.
   /// Whoever changes P's live tables or their metadata holds this lock until commit.
   /// Throws UnknownProjection when P is not set up.
-  Applied lock_metadata(pqxx::transaction_base& tx, const std::string& name);
+  ProjectionStatus lock_metadata(pqxx::transaction_base& tx, const std::string& name);
 
   /// The door's body for callers holding their own transaction (the swap).
   Applied apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,

@@ -40,8 +40,7 @@ struct RebuildOptions {
   // `checkpoint_events` events when that is set (tests, for many checkpoints); catching up
   // checkpoints every batch. Each checkpoint rewrites the shadow (or upserts what changed), a cost
   // that grows with the projection, not the log: bounding the interval in time bounds both that
-  // overhead and the replay work a crash loses. Measured on the 1M-event bench (220k rows): one
-  // checkpoint takes ~0.25 s, so 500k-event checkpoints had cost ~12% of the rebuild.
+  // overhead and the replay work a crash loses (BENCH.md: "Tuning choices").
   std::chrono::milliseconds checkpoint_every{5'000};
   std::size_t checkpoint_events = 0;
   // Promote once the shadow is at most this many positions behind the tail; what is left is
@@ -49,9 +48,8 @@ struct RebuildOptions {
   std::int64_t promote_lag = 100;
   // Parallel workers PostgreSQL may add to each index build of the shadow (its
   // max_parallel_maintenance_workers, 2 by default). An online rebuild shares the machine with the
-  // serving path, so its index builds run on the backend alone unless told otherwise. Four A/B bench
-  // runs each on 2 cores, serial vs 2 workers: longest read across a swap 44-57 vs 71-116 ms, read
-  // p99 during rebuilds 21-25 vs 22-27 ms, the 1M-event rebuild ~4% slower.
+  // serving path, so its index builds run on the backend alone unless told otherwise (the A/B is in
+  // BENCH.md: "Tuning choices").
   int index_build_workers = 0;
   // Per attempt to take the swap's locks: a waiting ACCESS EXCLUSIVE request blocks every later
   // reader of the table, so it must give up quickly and retry.

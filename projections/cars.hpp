@@ -8,6 +8,8 @@ namespace reproj::projections {
 
 /// Column positions of the cars table.
 enum CarColumn : std::size_t { kCarId, kCreator, kColor, kSold, kCustomerId, kCustomerName };
+/// Column positions of the private customer_names table.
+enum CustomerNameColumn : std::size_t { kNamesCustomerId, kNamesName };
 inline constexpr std::size_t kCarsTable = 0;
 inline constexpr std::size_t kCustomerNamesTable = 1;
 
@@ -19,7 +21,9 @@ class CarsV1 final : public engine::Projection {
   int version() const override { return 1; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
-  engine::EventExtras extras() const override { return {false, false, false}; }
+  engine::EventExtras extras() const override {
+    return {.stream_version = false, .metadata = false, .recorded_at = false};
+  }
 };
 
 /// v2, the fix: customer_name follows every rename of the buyer, also after the sale, and a sale
@@ -30,7 +34,9 @@ class CarsV2 final : public engine::Projection {
   int version() const override { return 2; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
-  engine::EventExtras extras() const override { return {false, false, false}; }
+  engine::EventExtras extras() const override {
+    return {.stream_version = false, .metadata = false, .recorded_at = false};
+  }
 };
 
 namespace detail {

@@ -43,7 +43,7 @@ bool apply_car_event(const engine::Event& event, engine::Sink& sink) {
     const EventData data{event};
     auto buyer = data.required_string("to");
     engine::Value buyer_name = std::monostate{};
-    if (const Row* customer = sink.find(kCustomerNamesTable, buyer)) buyer_name = customer->values[1];
+    if (const Row* customer = sink.find(kCustomerNamesTable, buyer)) buyer_name = customer->values[kNamesName];
     change_car(sink, event.stream_id, [&](Row& car) {
       car.values[kSold] = true;
       car.values[kCustomerId] = buyer;

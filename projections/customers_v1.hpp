@@ -11,7 +11,9 @@ class CustomersV1 final : public engine::Projection {
   int version() const override { return 1; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
-  engine::EventExtras extras() const override { return {false, false, false}; }
+  engine::EventExtras extras() const override {
+    return {.stream_version = false, .metadata = false, .recorded_at = false};
+  }
 };
 
 }  // namespace reproj::projections

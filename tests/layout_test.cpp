@@ -70,3 +70,37 @@ TEST(Layout, ApiReachesTheDatabaseOnlyThroughTheEngine) {
     EXPECT_FALSE(starts_with(inc.target, "pqxx/")) << inc.file << " includes " << inc.target;
   }
 }
+
+TEST(Layout, OnlyTheCommandLineKnowsTheCompiledInProjections) {
+  for (const auto& inc : includes_under("api")) {
+    if (inc.file == "api/main.cpp" || starts_with(inc.file, "api/cli/")) continue;
+    EXPECT_FALSE(starts_with(inc.target, "projections/")) << inc.file << " includes " << inc.target;
+  }
+}
+
+TEST(Layout, HandlersReachTheEngineOnlyThroughItsPublicHeaders) {
+  for (const auto& inc : includes_under("api/handlers")) {
+    EXPECT_FALSE(starts_with(inc.target, "pqxx/")) << inc.file << " includes " << inc.target;
+    EXPECT_FALSE(starts_with(inc.target, "boost/")) << inc.file << " includes " << inc.target << " (api/asio.hpp)";
+  }
+}
+
+TEST(Layout, NoSourceFileOver400LinesWithoutAReasonAtItsTop) {
+  const fs::path root{REPROJ_SOURCE_DIR};
+  for (const char* folder : {"engine", "api", "projections"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(root / folder)) {
+      const auto ext = entry.path().extension();
+      if (!entry.is_regular_file() || (ext != ".hpp" && ext != ".cpp")) continue;
+      std::ifstream in{entry.path()};
+      std::string line, top;
+      std::size_t lines = 0;
+      while (std::getline(in, line)) {
+        if (++lines <= 8) top += line + "\n";
+      }
+      if (lines > 400) {
+        EXPECT_NE(top.find("Past ~400 lines"), std::string::npos)
+            << fs::relative(entry.path(), root).string() << " has " << lines << " lines and no reason at its top";
+      }
+    }
+  }
+}

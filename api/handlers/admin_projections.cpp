@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "api/json_mapping.hpp"
+#include "api/projection_view.hpp"
 #include "api/response.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
@@ -23,22 +24,8 @@ engine::DependentViews dependent_views(const Json& body) {
 }
 
 Json projections_json(Services& s) {
-  const auto tail = s.store.safe_tail();
   Json out = Json::array();
-  for (const auto& p : s.live.status()) {
-    auto running = s.rebuilds.running(p.name);
-    auto retained = s.rebuilds.rollback_version(p.name);
-    out.push_back({{"name", p.name},
-                   {"active_version", p.active_version},
-                   {"versions", s.live.registry().has(p.name) ? Json(s.live.registry().versions(p.name)) : Json::array()},
-                   {"watermark", p.last_replayed},
-                   {"safe_tail", tail},
-                   {"lag", std::max<std::int64_t>(0, tail - p.last_replayed)},
-                   {"state", p.failed ? "failed" : "live"},
-                   {"error", p.failed ? Json(p.error) : Json(nullptr)},
-                   {"rebuild", running ? rebuild_to_json(*running) : Json(nullptr)},
-                   {"rollback_version", retained ? Json(*retained) : Json(nullptr)}});
-  }
+  for (const auto& view : projection_views(s.store, s.live, s.rebuilds)) out.push_back(projection_to_json(view));
   return out;
 }
 
@@ -83,10 +70,11 @@ Response rollback(Call& c) {
     views = dependent_views(body);
   }
   c.s.rebuilds.rollback(name, views);
-  for (const auto& p : c.s.live.status()) {
-    if (p.name == name) {
-      return json_response(http::status::ok,
-                           {{"projection", name}, {"active_version", p.active_version}, {"watermark", p.last_replayed}});
+  for (const auto& view : projection_views(c.s.store, c.s.live, c.s.rebuilds)) {
+    if (view.status.name == name) {
+      Json out = projection_to_json(view);
+      out["projection"] = name;  // the key this answer had before it carried the whole status
+      return json_response(http::status::ok, out);
     }
   }
   throw engine::UnknownProjection("unknown projection '" + name + "'");

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "api/json_mapping.hpp"
+#include "api/projection_view.hpp"
 #include "api/response.hpp"
 #include "engine/errors.hpp"
 #include "engine/catch_up.hpp"
@@ -31,9 +32,7 @@ Response readyz(Call& c) {
   }
   if (c.s.worker && !c.s.worker->database_reachable()) return not_ready("the catch-up worker cannot reach the database");
   Json projections = Json::array();
-  for (const auto& p : status) {
-    projections.push_back({{"name", p.name}, {"active_version", p.active_version}, {"watermark", p.last_replayed}});
-  }
+  for (const auto& view : projection_views(c.s.store, c.s.live, c.s.rebuilds)) projections.push_back(projection_to_json(view));
   return json_response(http::status::ok, {{"ready", true},
                                           {"safe_tail", c.s.store.safe_tail()},
                                           {"start_tail", c.s.worker ? c.s.worker->start_tail() : 0},
@@ -62,7 +61,7 @@ Response metrics(Call& c) {
       "# TYPE reproj_rebuild_events_per_second gauge\n";
   for (const auto& p : c.s.live.status()) {
     out += "reproj_projection_lag{projection=\"" + p.name + "\",version=\"" + std::to_string(p.active_version) + "\"} " +
-           std::to_string(std::max<std::int64_t>(0, tail - p.last_replayed)) + "\n";
+           std::to_string(std::max<std::int64_t>(0, tail - p.watermark)) + "\n";
     if (auto r = c.s.rebuilds.running(p.name)) {
       const std::string labels = "{projection=\"" + p.name + "\",version=\"" + std::to_string(r->version) +
                                  "\",rebuild_id=\"" + std::to_string(r->id) + "\"}";

@@ -7,12 +7,6 @@
 
 namespace reproj::engine::detail {
 
-std::vector<std::string> physical_tables(const Projection& projection, const std::string& suffix) {
-  std::vector<std::string> out;
-  for (const auto& t : projection.tables()) out.push_back(physical_table(projection, t, suffix));
-  return out;
-}
-
 RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projection,
                          const std::vector<std::string>& physical, std::int64_t from, std::int64_t up_to,
                          std::size_t max_events, std::size_t chunk_events) {
@@ -33,7 +27,7 @@ RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projectio
     RowSet rows{projection.tables(), &source};
     rows.prefetch(recorded);
     for (const auto& e : chunk) projection.apply(e, rows);
-    flush(tx, projection, rows, physical, false);
+    flush(tx, projection, rows, physical, NewRows::kUpsert);
     out.events += static_cast<std::int64_t>(chunk.size());
     out.position = chunk.size() < want ? up_to : chunk.back().global_position;
   }

@@ -23,7 +23,4 @@ RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projectio
                          const std::vector<std::string>& physical, std::int64_t from, std::int64_t up_to,
                          std::size_t max_events, std::size_t chunk_events);
 
-/// Physical names of every table of `projection` with `suffix` ("" for live).
-std::vector<std::string> physical_tables(const Projection& projection, const std::string& suffix = "");
-
 }  // namespace reproj::engine::detail

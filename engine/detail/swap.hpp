@@ -5,7 +5,11 @@
 // swap retires to the one it puts under that name (migrations/0004_sql_readers.sql does the work
 // server-side, in the swap's transaction).
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -33,6 +37,20 @@ void prepare_swap(pqxx::transaction_base& tx, const Projection& outgoing, const 
 /// cannot read the new tables (and DependentViews::kRefuse); the transaction must then roll back.
 void swap_tables(pqxx::transaction_base& tx, const Projection& outgoing, const std::vector<std::string>& outgoing_to,
                  const Projection& incoming, const std::vector<std::string>& incoming_from, DependentViews views);
+
+/// Runs `attempt(n)` (one whole transaction; n counts from 1) again whenever it fails on a lock
+/// timeout (SQLSTATE 55P03: a swap gives up its lock waits quickly, since readers queue behind a
+/// waiting ACCESS EXCLUSIVE), backing off from 20 ms, doubling to 1 s, with jitter, for at most
+/// `budget`; then throws LockTimeout naming `what`. Other errors propagate at once.
+void retry_on_lock_timeout(std::chrono::milliseconds budget, std::string_view what,
+                           const std::function<void(std::int64_t attempt)>& attempt);
+
+/// SET LOCAL lock_timeout for the swap's transaction.
+void set_lock_timeout(pqxx::transaction_base& tx, std::chrono::milliseconds timeout);
+
+/// The one statement that makes `version` of `projection` live with `watermark` (a failed state is
+/// cleared: the version put live has applied everything up to the watermark).
+void make_live(pqxx::transaction_base& tx, const std::string& projection, int version, std::int64_t watermark);
 
 /// ALTER TABLE ... RENAME for each pair (names in the projection schema).
 void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to);

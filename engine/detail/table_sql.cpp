@@ -5,6 +5,7 @@
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
+#include "engine/detail/table_names.hpp"
 
 namespace reproj::engine::detail {
 
@@ -59,16 +60,10 @@ std::string quote_ident(const std::string& name) {
   return out + "\"";
 }
 
-std::string physical_table(const Projection& projection, const TableSpec& table, const std::string& suffix) {
-  std::string name = table.name == projection.name() ? table.name
-                                                      : std::string{projection.name()} + "__" + table.name;
-  return suffix.empty() ? name : name + "__" + suffix;
-}
-
 std::string live_columns_json(const Projection& projection) {
   auto out = nlohmann::json::object();
   for (const auto& t : projection.tables()) {
-    auto& columns = out[physical_table(projection, t)] = nlohmann::json::object();
+    auto& columns = out[table_name(projection, t)] = nlohmann::json::object();
     for (const auto& c : t.columns) columns[c.name] = sql_type(c.type);
   }
   return out.dump();
@@ -87,8 +82,12 @@ std::string column_list(pqxx::transaction_base& tx, const TableSpec& spec) {
   return out;
 }
 
-void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool unlogged) {
-  std::string sql = std::string{"CREATE "} + (unlogged ? "UNLOGGED " : "") + "TABLE " + qualified(tx, physical) + " (";
+void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& physical) {
+  for (const auto& t : physical) tx.exec0("DROP TABLE IF EXISTS " + qualified(tx, t));
+}
+
+void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, Durability durability) {
+  std::string sql = std::string{"CREATE "} + (durability == Durability::kUnlogged ? "UNLOGGED " : "") + "TABLE " + qualified(tx, physical) + " (";
   for (std::size_t i = 0; i < spec.columns.size(); ++i) {
     if (i) sql += ", ";
     sql += tx.quote_name(spec.columns[i].name) + " " + sql_type(spec.columns[i].type);
@@ -147,11 +146,11 @@ void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::s
 }
 
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
-               const std::vector<const Row*>& rows, bool in_data_schema) {
+               const std::vector<const Row*>& rows, TableHome home) {
   if (rows.empty()) return;
   std::vector<std::string> columns;
   for (const auto& c : spec.columns) columns.push_back(tx.quote_name(c.name));
-  CopyWriter out{tx, in_data_schema ? qualified(tx, physical) : tx.quote_name(physical), columns};
+  CopyWriter out{tx, home == TableHome::kProjectionSchema ? qualified(tx, physical) : tx.quote_name(physical), columns};
   std::string line;
   for (const Row* row : rows) {
     line.clear();
@@ -194,7 +193,7 @@ void staged_upsert(pqxx::transaction_base& tx, const TableSpec& spec, const std:
                    const std::vector<const Row*>& rows) {
   const std::string stage = "reproj_stage_" + physical;
   tx.exec0("CREATE TEMP TABLE " + tx.quote_name(stage) + " (LIKE " + qualified(tx, physical) + ") ON COMMIT DROP");
-  copy_rows(tx, spec, stage, rows, false);
+  copy_rows(tx, spec, stage, rows, TableHome::kTemporary);
   const auto cols = column_list(tx, spec);
   tx.exec0("INSERT INTO " + qualified(tx, physical) + " (" + cols + ") SELECT " + cols + " FROM " +
            tx.quote_name(stage) + " ON CONFLICT (" + tx.quote_name(spec.columns[0].name) + ") DO " +
@@ -203,13 +202,13 @@ void staged_upsert(pqxx::transaction_base& tx, const TableSpec& spec, const std:
 }
 
 std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowSet& set,
-                  const std::vector<std::string>& physical, bool copy_new) {
+                  const std::vector<std::string>& physical, NewRows new_rows) {
   std::size_t written = 0;
   const auto& specs = projection.tables();
   for (std::size_t t = 0; t < specs.size(); ++t) {
     std::vector<const Row*> fresh, existing;
     set.for_each_dirty(t, [&](const Row& row, bool persisted) {
-      (copy_new && !persisted ? fresh : existing).push_back(&row);
+      (new_rows == NewRows::kCopy && !persisted ? fresh : existing).push_back(&row);
     });
     copy_rows(tx, specs[t], physical[t], fresh);
     if (existing.size() > kStagedUpsertRows) {

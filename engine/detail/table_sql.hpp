@@ -17,16 +17,19 @@ inline constexpr const char* kDataSchema = "reproj_data";
 /// An SQL identifier, double-quoted (quote_name without needing a connection).
 std::string quote_ident(const std::string& name);
 
-/// Unqualified physical name of `table` of `projection`; `suffix` is empty for live tables.
-/// The table named like its projection keeps the bare name ("cars"), others get "cars__name".
-std::string physical_table(const Projection& projection, const TableSpec& table, const std::string& suffix = "");
 /// {"<live physical name>": {"<column>": "<SQL type>"}} for every table of `projection`.
 std::string live_columns_json(const Projection& projection);
 /// Schema-qualified and quoted.
 std::string qualified(pqxx::transaction_base& tx, const std::string& physical);
 
-/// CREATE TABLE (+ secondary indexes unless `defer_indexes`) for one table.
-void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool unlogged);
+/// DROP TABLE IF EXISTS for each (names in the projection schema).
+void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& physical);
+
+/// CREATE TABLE for one table, with its primary key only (create_indexes adds the secondary ones).
+/// Whether a table's writes go to the WAL: a shadow is UNLOGGED while it replays (its checkpoints
+/// are rewritten anyway), LOGGED from the end of the replay on.
+enum class Durability { kLogged, kUnlogged };
+void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, Durability durability);
 void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical);
 
 /// "c1, c2, ..." quoted.
@@ -37,17 +40,21 @@ Row decode_row(const pqxx::row& r, const TableSpec& spec, pqxx::row::size_type o
 /// Upserts rows (one statement, rows passed as one jsonb parameter).
 void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                  const std::vector<const Row*>& rows);
-/// Appends rows with COPY (none may exist yet). `in_data_schema` false: `physical` is a temp table.
+/// Where copy_rows writes: a table of the projection schema, or a temporary (staging) table.
+enum class TableHome { kProjectionSchema, kTemporary };
+/// Appends rows with COPY (none may exist yet).
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
-               const std::vector<const Row*>& rows, bool in_data_schema = true);
+               const std::vector<const Row*>& rows, TableHome home = TableHome::kProjectionSchema);
 /// Upserts many rows: COPY into a temporary staging table, then one INSERT ... ON CONFLICT.
 void staged_upsert(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                    const std::vector<const Row*>& rows);
 
-/// Writes every dirty row of `set`: inserts through COPY when `copy_new` (rows never persisted),
-/// everything else through upsert. Marks the set flushed. Returns rows written.
+/// How flush writes rows never persisted: COPY (a shadow, where no other writer can have them) or
+/// upsert like the rest (live tables).
+enum class NewRows { kCopy, kUpsert };
+/// Writes every dirty row of `set`. Marks the set flushed. Returns rows written.
 std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowSet& set,
-                  const std::vector<std::string>& physical, bool copy_new);
+                  const std::vector<std::string>& physical, NewRows new_rows);
 
 /// A RowSource reading the given physical tables inside `tx`.
 class SqlRowSource final : public RowSource {

@@ -48,7 +48,7 @@ int main() {
       auto r = live.get("cars", "car-100-1", {});
       samples.push_back(ms(Clock::now() - t0));
       live.get("customers", "x", {});  // keep the other projection caught up too
-      if (r.position != store.safe_tail()) std::printf("  (unexpected position %lld)\n", static_cast<long long>(r.position));
+      if (r.watermark != store.safe_tail()) std::printf("  (unexpected position %lld)\n", static_cast<long long>(r.watermark));
     }
     std::sort(samples.begin(), samples.end());
     std::printf("strong read %5d events behind: median %.2f ms (min %.2f, max %.2f, 5 runs)\n", behind, samples[2],

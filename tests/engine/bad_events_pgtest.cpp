@@ -61,7 +61,7 @@ TEST_P(BadEvents, RebuildFailsNamingTheEventAndLiveStopsBeforeItButServes) {
   auto cars = live_->list("cars", "", 100, {});
   EXPECT_TRUE(cars.failed);
   EXPECT_EQ(cars.version, 1) << "a failed rebuild promoted";
-  EXPECT_EQ(cars.position, 2) << "live stops at the event before the bad one";
+  EXPECT_EQ(cars.watermark, 2) << "live stops at the event before the bad one";
   ASSERT_EQ(cars.rows.size(), 1u) << "and serves what it has";
   EXPECT_EQ(cars.rows[0].key(), "c1");
   EXPECT_NE(cars.error.find("bad3"), std::string::npos) << cars.error;

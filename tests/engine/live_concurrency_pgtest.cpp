@@ -72,13 +72,13 @@ TEST_P(LiveConcurrency, ReadersWritersAndWorkerAgreeWithTheFold) {
                                        : "cust-" + std::to_string(rng() % kWriters) + "-" + std::to_string(rng() % 30);
           const std::int64_t log_at_request = store_->safe_tail();
           auto res = live_->get(cars ? "cars" : "customers", key, {});
-          if (res.position < log_at_request) {
-            ADD_FAILURE() << "a strong read answered at " << res.position << ", staler than the log (at "
+          if (res.watermark < log_at_request) {
+            ADD_FAILURE() << "a strong read answered at " << res.watermark << ", staler than the log (at "
                           << log_at_request << ") when it was asked";
             ++errors;
           }
           mine.push_back({cars ? "cars" : "customers", key,
-                          res.rows.empty() ? std::nullopt : std::optional<engine::Row>{res.rows[0]}, res.position});
+                          res.rows.empty() ? std::nullopt : std::optional<engine::Row>{res.rows[0]}, res.watermark});
         }
       } catch (const std::exception& e) {
         ADD_FAILURE() << "reader " << r << ": " << e.what();
@@ -128,7 +128,7 @@ TEST_P(LiveConcurrency, ReadersWritersAndWorkerAgreeWithTheFold) {
     std::string after;
     while (true) {
       auto page = live_->list(projection, after, 1000, {});
-      EXPECT_EQ(page.position, tail) << projection;
+      EXPECT_EQ(page.watermark, tail) << projection;
       rows.insert(rows.end(), page.rows.begin(), page.rows.end());
       if (page.rows.size() < 1000) return rows;
       after = page.rows.back().key();

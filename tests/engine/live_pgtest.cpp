@@ -40,7 +40,7 @@ TEST_P(SeedScenario, AfterSixEventsCarsShowTheVersionsBuyerName) {
   append_one_to_six();
   const bool v2 = GetParam() == 2;
   auto cars = live_->list("cars", "", 100, {});
-  EXPECT_EQ(cars.position, 6);
+  EXPECT_EQ(cars.watermark, 6);
   EXPECT_EQ(cars.version, GetParam());
   ASSERT_EQ(cars.rows.size(), 2u);
   EXPECT_EQ(cars.rows[0], car("hrxs21", "Alice", "red", true, "b2dhuw", v2 ? "Charlie" : "Bob"));
@@ -48,18 +48,18 @@ TEST_P(SeedScenario, AfterSixEventsCarsShowTheVersionsBuyerName) {
   auto customer = live_->get("customers", "b2dhuw", {});
   ASSERT_EQ(customer.rows.size(), 1u);
   EXPECT_EQ(customer.rows[0], (Row{{std::string{"b2dhuw"}, std::string{"Charlie"}}}));
-  EXPECT_EQ(customer.position, 6);
+  EXPECT_EQ(customer.watermark, 6);
 }
 
 TEST_P(SeedScenario, ReadAfterAppendsAppliesPendingEventsItself) {
   append_one_to_six();
-  ASSERT_EQ(live_->get("cars", "hrxs21", {}).position, 6);  // caught up to 6 by this read
+  ASSERT_EQ(live_->get("cars", "hrxs21", {}).watermark, 6);  // caught up to 6 by this read
   append("hrxs21", {event("p7aaaa", "car.repainted", {{"color", "orange"}})});
   append("wuionx", {event("p8bbbb", "customer.created", {{"name", "Dan"}})});
   append("tye24p", {event("p9cccc", "car.sold", {{"to", "wuionx"}})});
   // No worker runs: the read path itself must apply 7..9.
   auto cars = live_->list("cars", "", 100, {});
-  EXPECT_EQ(cars.position, 9);
+  EXPECT_EQ(cars.watermark, 9);
   ASSERT_EQ(cars.rows.size(), 2u);
   EXPECT_EQ(cars.rows[0],
             car("hrxs21", "Alice", "orange", true, "b2dhuw", GetParam() == 2 ? "Charlie" : "Bob"));
@@ -70,7 +70,7 @@ TEST_P(SeedScenario, ReadAfterAppendsAppliesPendingEventsItself) {
 TEST_P(SeedScenario, EventualReadSkipsTheCatchUp) {
   append_one_to_six();
   auto r = live_->get("cars", "hrxs21", {.strong = false, .min_position = 0});
-  EXPECT_EQ(r.position, 0);
+  EXPECT_EQ(r.watermark, 0);
   EXPECT_TRUE(r.rows.empty());
   EXPECT_EQ(live_->get("cars", "hrxs21", {}).rows.size(), 1u);
 }
@@ -79,13 +79,13 @@ TEST_P(SeedScenario, GetManyAnswersEveryKeyFromOneCaughtUpPosition) {
   append_one_to_six();
   // Behind by six: one call applies them, then reads every key (absent ones have no row).
   auto r = live_->get_many("cars", {"tye24p", "nope", "hrxs21", "hrxs21"}, {});
-  EXPECT_EQ(r.position, 6);
+  EXPECT_EQ(r.watermark, 6);
   ASSERT_EQ(r.rows.size(), 2u);
   EXPECT_EQ(r.rows[0].key(), "hrxs21");
   EXPECT_EQ(r.rows[1], car("tye24p", "Alice", "blue", false, std::nullopt, std::nullopt));
   append("tye24p", {event("p9cccc", "car.repainted", {{"color", "pink"}})});
   auto eventual = live_->get_many("cars", {"tye24p"}, {.strong = false, .min_position = 0});
-  EXPECT_EQ(eventual.position, 6);
+  EXPECT_EQ(eventual.watermark, 6);
   EXPECT_EQ(std::get<std::string>(eventual.rows.at(0).values[2]), "blue");
   EXPECT_EQ(std::get<std::string>(live_->get_many("cars", {"tye24p"}, {}).rows.at(0).values[2]), "pink");
   EXPECT_THROW(live_->get_many("cars", {"a"}, {.strong = true, .min_position = 99}), engine::InvalidInput);
@@ -112,7 +112,7 @@ TEST_F(LiveProjectionsTest, SaleBeforeTheCustomerExistsGetsTheNameWhenCreatedInV
 TEST_F(LiveProjectionsTest, MinPositionBeyondTheTailIsRefused) {
   append("c1", {event("a1", "car.created", {{"by", "Ann"}, {"color", "green"}})});
   EXPECT_THROW(live_->get("cars", "c1", {.strong = true, .min_position = 99}), engine::InvalidInput);
-  EXPECT_EQ(live_->get("cars", "c1", {.strong = true, .min_position = 1}).position, 1);
+  EXPECT_EQ(live_->get("cars", "c1", {.strong = true, .min_position = 1}).watermark, 1);
   EXPECT_THROW(live_->get("trucks", "c1", {}), engine::UnknownProjection);
 }
 
@@ -129,7 +129,7 @@ TEST_F(LiveProjectionsTest, PoisonEventStopsTheProjectionAtTheEventBeforeItAndIt
 
   auto cars = live_->list("cars", "", 100, {});
   EXPECT_TRUE(cars.failed);
-  EXPECT_EQ(cars.position, 3) << "stops at the event before the poison one";
+  EXPECT_EQ(cars.watermark, 3) << "stops at the event before the poison one";
   ASSERT_EQ(cars.rows.size(), 2u) << "serves what it has";
   EXPECT_EQ(cars.rows[0].key(), "c1");
   EXPECT_EQ(cars.rows[0].values[3], engine::Value{false}) << "nothing of the poison event applied";
@@ -140,10 +140,10 @@ TEST_F(LiveProjectionsTest, PoisonEventStopsTheProjectionAtTheEventBeforeItAndIt
 
   auto customers = live_->get("customers", "b1", {});
   EXPECT_FALSE(customers.failed) << "the other projection goes on";
-  EXPECT_EQ(customers.position, 5);
+  EXPECT_EQ(customers.watermark, 5);
   bool reported = false;
   for (const auto& s : live_->status()) {
-    if (s.name == "cars") reported = s.failed && s.last_replayed == 3;
+    if (s.name == "cars") reported = s.failed && s.watermark == 3;
   }
   EXPECT_TRUE(reported);
 }
@@ -155,7 +155,7 @@ TEST_F(LiveProjectionsTest, WorkerCatchesUpAndSignalsCaughtUp) {
   engine::CatchUpWorker worker{*live_, {"customers", "cars"}, {.batch_events = 64, .idle_wait = std::chrono::milliseconds{50}}};
   ASSERT_TRUE(worker.wait_caught_up(std::chrono::seconds(20)));
   EXPECT_EQ(worker.start_tail(), 300);
-  for (const auto& s : live_->status()) EXPECT_GE(s.last_replayed, 300) << s.name;
+  for (const auto& s : live_->status()) EXPECT_GE(s.watermark, 300) << s.name;
   // New events reach the live table through NOTIFY, without any read.
   append("late", {event("late1", "car.created", {{"by", "Y"}, {"color", "c"}})});
   for (int i = 0; i < 100; ++i) {

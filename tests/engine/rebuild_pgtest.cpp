@@ -77,7 +77,7 @@ TEST_F(RebuildTest, OnlineRebuildUnderLoadLosesNothingAndFailsNoRead) {
         const std::string key = "car-" + std::to_string(writer) + "-" + std::to_string(rng() % 300);
         try {
           auto res = live_->get("cars", key, {});
-          mine.push_back({res.version, res.position, key,
+          mine.push_back({res.version, res.watermark, key,
                           res.rows.empty() ? std::nullopt : std::optional<engine::Row>{res.rows[0]}});
         } catch (const std::exception& ex) {
           if (++read_errors <= 3) ADD_FAILURE() << "read: " << ex.what();
@@ -157,7 +157,7 @@ TEST_F(RebuildTest, PoisonEventFailsTheRebuildNamingItAndLiveStillServes) {
   auto car = live_->get("cars", "c1", {});
   EXPECT_FALSE(car.failed);
   EXPECT_EQ(car.rows.size(), 1u);
-  EXPECT_EQ(car.position, 3);
+  EXPECT_EQ(car.watermark, 3);
   EXPECT_EQ(data_tables(), (std::set<std::string>{"cars", "cars__customer_names", "customers"})) << "shadow left";
   EXPECT_FALSE(rebuilds->running("cars")) << "a failed rebuild must not block the next";
 }

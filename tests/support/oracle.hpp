@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/event_generator.hpp"
+#include "projections/demo_events.hpp"
 #include "engine/event.hpp"
 #include "engine/projection.hpp"
 
@@ -73,6 +73,6 @@ class Oracle {
   std::map<std::string, std::string> names_;  // what cars know of customer names
 };
 
-using EventGenerator = api::EventGenerator;
+using EventGenerator = projections::EventGenerator;
 
 }  // namespace reproj::test

@@ -14,10 +14,7 @@ inline void seed_events(engine::EventStore& store, int count, int writers = 8, u
   std::vector<EventGenerator> gens;
   for (int w = 0; w < writers; ++w) gens.emplace_back(w + 100, seed + static_cast<unsigned>(w));
   std::stringstream out;
-  for (int i = 0; i < count; ++i) {
-    auto [stream, e] = gens[static_cast<std::size_t>(i % writers)].next();
-    out << nlohmann::json{{"stream_id", stream}, {"type", e.type}, {"data", e.data}}.dump() << "\n";
-  }
+  projections::write_ndjson(out, gens, count);
   store.import_ndjson(out);
 }
 
@@ -28,7 +25,7 @@ inline std::vector<engine::Row> all_rows(engine::LiveProjections& live, const st
   std::string after;
   while (true) {
     auto page = live.list(projection, after, 1000, {});
-    if (position) *position = page.position;
+    if (position) *position = page.watermark;
     rows.insert(rows.end(), page.rows.begin(), page.rows.end());
     if (page.rows.size() < 1000) return rows;
     after = page.rows.back().key();

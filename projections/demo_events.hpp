@@ -3,15 +3,17 @@
 // tests. Realistic mix: ~10% new customers, cars repainted several times, about a third of cars
 // sold (a few to customers created only later), renames after sales.
 
+#include <ostream>
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/event.hpp"
 
-namespace reproj::api {
+namespace reproj::projections {
 
 class EventGenerator {
  public:
@@ -57,4 +59,16 @@ class EventGenerator {
   int customers_ = 0;
 };
 
-}  // namespace reproj::api
+/// Writes `count` events as import lines ({"stream_id", "type", "data"}), taking one from each of
+/// `writers` in turn, so streams interleave in the log as they do in production.
+inline void write_ndjson(std::ostream& out, std::vector<EventGenerator>& writers, long count) {
+  std::string line;
+  for (long i = 0; i < count; ++i) {
+    auto [stream, e] = writers[static_cast<std::size_t>(i) % writers.size()].next();
+    line = nlohmann::json{{"stream_id", stream}, {"type", e.type}, {"data", e.data}}.dump();
+    line += '\n';
+    out.write(line.data(), static_cast<std::streamsize>(line.size()));
+  }
+}
+
+}  // namespace reproj::projections

@@ -1,0 +1,115 @@
+#include "api/cli/cli.hpp"
+
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/cli/commands.hpp"
+#include "api/version.hpp"
+#include "engine/errors.hpp"
+
+namespace reproj::cli {
+
+int main(int argc, char** argv, const RegisterProjections& register_projections) {
+  CLI::App app{"reproj: rebuilds event-sourced projections in PostgreSQL while they keep serving.\n"
+               "serve runs the HTTP server. migrate, import and work talk straight to the database.\n"
+               "rebuild and status talk to a running server with --server URL (and the admin token),\n"
+               "or straight to the database without it."};
+  app.set_version_flag("--version", "reproj " + std::string{api::version()} + " (commit " +
+                                        std::string{api::git_commit()} + ")");
+  app.require_subcommand(1);
+  DatabaseArgs db{env_or("DATABASE_URL", ""), {}, register_projections};
+  std::vector<std::string> initial_version_args;
+  ServerArgs server{"", env_or("REPROJ_ADMIN_TOKEN", "")};
+  auto add_db = [&](CLI::App* cmd) {
+    cmd->add_option("--database-url", db.url, "PostgreSQL URL (default: $DATABASE_URL)");
+    cmd->add_option("--initial-version", initial_version_args,
+                    "PROJECTION=V: version a projection is created at on a fresh database (default: latest)");
+  };
+  auto add_server = [&](CLI::App* cmd) {
+    cmd->add_option("--server", server.url, "talk to a running server, e.g. http://127.0.0.1:8080");
+    cmd->add_option("--token", server.token, "admin token for --server (default: $REPROJ_ADMIN_TOKEN)");
+  };
+
+  auto* serve_cmd = app.add_subcommand("serve", "Migrate, catch up, resume interrupted rebuilds and serve HTTP");
+  add_db(serve_cmd);
+  ServeArgs serve_args{env_or("REPROJ_LISTEN", "127.0.0.1:8080"), env_or("REPROJ_ADMIN_TOKEN", ""), 30'000};
+  serve_cmd->add_option("--listen", serve_args.listen, "address:port to bind (default: $REPROJ_LISTEN or 127.0.0.1:8080)");
+  serve_cmd->add_option("--admin-token", serve_args.admin_token,
+                        "token for /admin routes (default: $REPROJ_ADMIN_TOKEN, else generated)");
+  serve_cmd->add_option("--read-timeout-ms", serve_args.read_timeout_ms,
+                        "drop a client silent this long mid-request (default 30000)");
+
+  auto* migrate_cmd = app.add_subcommand("migrate", "Apply pending migrations");
+  add_db(migrate_cmd);
+
+  std::string import_file;
+  auto* import_cmd = app.add_subcommand("import", "Import NDJSON events with COPY, all or nothing");
+  add_db(import_cmd);
+  import_cmd
+      ->add_option("FILE", import_file, "NDJSON file: one {\"event_id\"?, \"stream_id\", \"type\", \"data\", \"metadata\"?} a line")
+      ->required();
+
+  RebuildArgs rebuild_args;
+  auto* rebuild_cmd = app.add_subcommand(
+      "rebuild", "Rebuild a projection online and promote it. Without --server it runs here (or follows the process "
+                 "that already runs it); with --server the server runs it");
+  add_db(rebuild_cmd);
+  add_server(rebuild_cmd);
+  rebuild_cmd->add_option("PROJECTION", rebuild_args.projection, "the projection, e.g. cars")->required();
+  rebuild_cmd->add_option("--version", rebuild_args.version, "version to build (default: latest)");
+  rebuild_cmd->add_flag("--follow", rebuild_args.follow,
+                        "show progress until the rebuild ends: a bar on a terminal, one JSON line per update otherwise");
+
+  auto* status_cmd = app.add_subcommand("status", "Projections and recent rebuilds, as JSON");
+  add_db(status_cmd);
+  add_server(status_cmd);
+
+  long generate_events = 1000;
+  unsigned generate_seed = 1;
+  auto* generate_cmd = app.add_subcommand("generate", "Print N deterministic demo events as NDJSON (for import and benchmarks)");
+  generate_cmd->add_option("--events", generate_events, "how many (default 1000)");
+  generate_cmd->add_option("--seed", generate_seed, "seed (default 1)");
+
+  auto* work_cmd = app.add_subcommand("work", "Run the catch-up worker and the rebuild supervisor until SIGTERM (no HTTP)");
+  add_db(work_cmd);
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(env_or("REPROJ_LOG", "info") == "debug" ? spdlog::level::debug : spdlog::level::info);
+
+  try {
+    if (*generate_cmd) return generate(generate_events, generate_seed);
+    if (!server.url.empty() && *rebuild_cmd) return rebuild_through_server(server, rebuild_args);
+    if (!server.url.empty() && *status_cmd) return status_through_server(server);
+    if (db.url.empty()) {
+      std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
+      return kExitUsage;
+    }
+    for (const auto& arg : initial_version_args) {
+      const auto eq = arg.find('=');
+      try {
+        if (eq == std::string::npos) throw std::invalid_argument(arg);
+        db.initial_versions[arg.substr(0, eq)] = std::stoi(arg.substr(eq + 1));
+      } catch (const std::exception&) {
+        std::cerr << "error: --initial-version expects PROJECTION=VERSION, got '" << arg << "'\n";
+        return kExitUsage;
+      }
+    }
+    if (*serve_cmd) return serve(db, serve_args);
+    if (*migrate_cmd) return migrate(db);
+    if (*import_cmd) return import(db, import_file);
+    if (*status_cmd) return status(db);
+    if (*rebuild_cmd) return rebuild(db, rebuild_args);
+    if (*work_cmd) return work(db);
+  } catch (const engine::UnsupportedDeployment& ex) {
+    std::cerr << "error: " << ex.what() << "\n";
+    return kExitUnsupportedDeployment;
+  } catch (const std::exception& ex) {
+    std::cerr << "error: " << ex.what() << "\n";
+    return kExitFailed;
+  }
+  return 0;
+}
+
+}  // namespace reproj::cli

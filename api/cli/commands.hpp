@@ -1,0 +1,54 @@
+#pragma once
+// One function per subcommand of the command line (cli.cpp parses and dispatches), and what they
+// share. Each returns the process's exit status; engine errors propagate to cli::main.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api/cli/cli.hpp"
+
+namespace reproj::cli {
+
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+// Documented in the README (Deployment): the database is reached through a transaction pooler.
+inline constexpr int kExitUnsupportedDeployment = 3;
+
+/// What every database command is given.
+struct DatabaseArgs {
+  std::string url;                                 // --database-url / DATABASE_URL
+  std::map<std::string, int> initial_versions;     // --initial-version P=V
+  RegisterProjections register_projections;
+};
+/// A running server to talk to instead of the database (rebuild, status).
+struct ServerArgs {
+  std::string url;    // --server
+  std::string token;  // --token / REPROJ_ADMIN_TOKEN
+};
+
+struct ServeArgs {
+  std::string listen;  // ADDRESS:PORT
+  std::string admin_token;
+  long read_timeout_ms = 30'000;
+};
+struct RebuildArgs {
+  std::string projection;
+  int version = 0;  // 0: the latest
+  bool follow = false;
+};
+
+int serve(const DatabaseArgs& db, ServeArgs args);
+int work(const DatabaseArgs& db);
+int migrate(const DatabaseArgs& db);
+int import(const DatabaseArgs& db, const std::string& file);
+int rebuild(const DatabaseArgs& db, const RebuildArgs& args);
+int rebuild_through_server(const ServerArgs& server, const RebuildArgs& args);
+int status(const DatabaseArgs& db);
+int status_through_server(const ServerArgs& server);
+int generate(long events, unsigned seed);
+
+/// The value of environment variable `name`, or `fallback` when unset or empty.
+std::string env_or(const char* name, std::string fallback);
+
+}  // namespace reproj::cli

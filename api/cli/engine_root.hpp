@@ -1,0 +1,32 @@
+#pragma once
+// The composition root: the engine's objects built in dependency order, with the tuning the
+// environment asks for (REPROJ_REBUILD_BATCH, REPROJ_CHECKPOINT_EVENTS, REPROJ_INDEX_BUILD_WORKERS,
+// REPROJ_FAULT). Every database command starts here.
+
+#include <cstddef>
+#include <memory>
+
+#include "api/cli/commands.hpp"
+#include "engine/connection_pool.hpp"
+#include "engine/event_store.hpp"
+#include "engine/live_projections.hpp"
+#include "engine/rebuild.hpp"
+
+namespace reproj::cli {
+
+struct EngineRoot {
+  /// Refuses a transaction pooler (UnsupportedDeployment), migrates, and sets up each projection
+  /// at its initial version on a fresh database. Throws on a bad tuning variable, naming it.
+  EngineRoot(const DatabaseArgs& db, std::size_t pool_size);
+  engine::ProjectionRegistry registry;
+  engine::ConnectionPool pool;
+  engine::EventStore store;
+  engine::LiveProjections live;
+  std::unique_ptr<engine::RebuildManager> rebuilds;
+};
+
+/// A whole number in [min, max] from environment variable `name`, or `fallback` when unset.
+/// Throws std::runtime_error naming the variable otherwise.
+std::size_t env_count(const char* name, std::size_t fallback, std::size_t min, std::size_t max);
+
+}  // namespace reproj::cli

@@ -1,0 +1,88 @@
+// `reproj serve` (HTTP) and `reproj work` (the same background work without HTTP): both run until
+// SIGTERM or SIGINT.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "api/admin_series.hpp"
+#include "api/cli/commands.hpp"
+#include "api/cli/engine_root.hpp"
+#include "api/metrics.hpp"
+#include "api/server.hpp"
+#include "engine/catch_up.hpp"
+
+namespace reproj::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop = true; }
+
+// Returns when SIGTERM or SIGINT arrives.
+void wait_for_stop_signal() {
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+std::string random_token() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 32; ++i) out += "0123456789abcdef"[rd() % 16];
+  return out;
+}
+
+}  // namespace
+
+int serve(const DatabaseArgs& db, ServeArgs args) {
+  const auto colon = args.listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "error: --listen expects ADDRESS:PORT, got '" << args.listen << "'\n";
+    return kExitUsage;
+  }
+  api::ServerOptions options;
+  options.address = args.listen.substr(0, colon);
+  options.port = static_cast<unsigned short>(std::stoi(args.listen.substr(colon + 1)));
+  options.read_timeout = std::chrono::milliseconds{args.read_timeout_ms};
+  const bool generated = args.admin_token.empty();
+  if (generated) args.admin_token = random_token();
+
+  std::signal(SIGTERM, on_signal);  // from here on: a signal during start-up stops it cleanly
+  std::signal(SIGINT, on_signal);
+  EngineRoot e{db, static_cast<std::size_t>(options.db_threads) + 2};
+  engine::CatchUpWorker worker{e.live, e.registry.names()};
+  e.rebuilds->start_supervisor();
+  api::AdminSeries::Options series_options;
+  series_options.interval = std::chrono::milliseconds{
+      env_count("REPROJ_SERIES_INTERVAL_MS", static_cast<std::size_t>(series_options.interval.count()), 50, 60'000)};
+  api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
+  api::RequestMetrics metrics;
+  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series};
+  api::Server server{services, options};
+  const auto port = server.start();
+  std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";
+  if (generated) std::cout << "admin token (generated): " << args.admin_token << "\n";
+  std::cout << std::flush;
+  wait_for_stop_signal();
+  spdlog::info("stopping: draining requests");
+  server.stop();
+  return 0;
+}
+
+int work(const DatabaseArgs& db) {
+  EngineRoot e{db, 4};
+  engine::CatchUpWorker worker{e.live, e.registry.names()};
+  e.rebuilds->start_supervisor();
+  spdlog::info("reproj work: pid {} running", getpid());
+  wait_for_stop_signal();
+  spdlog::info("reproj work: stopping");
+  return 0;
+}
+
+}  // namespace reproj::cli

@@ -1,0 +1,23 @@
+#include "api/projection_view.hpp"
+
+#include "engine/event_store.hpp"
+
+namespace reproj::api {
+
+std::vector<ProjectionView> projection_views(engine::EventStore& store, engine::LiveProjections& live,
+                                             engine::RebuildManager& rebuilds) {
+  const auto tail = store.safe_tail();
+  std::vector<ProjectionView> out;
+  for (auto& s : live.status()) {
+    ProjectionView v;
+    v.versions = live.registry().has(s.name) ? live.registry().versions(s.name) : std::vector<int>{};
+    v.safe_tail = tail;
+    v.rebuild = rebuilds.running(s.name);
+    v.rollback_version = rebuilds.rollback_version(s.name);
+    v.status = std::move(s);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace reproj::api
