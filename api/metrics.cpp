@@ -1,50 +1,52 @@
 #include "api/metrics.hpp"
 
-#include <sstream>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 namespace reproj::api {
 
+namespace {
+const prometheus::Histogram::BucketBoundaries kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                       0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
+}  // namespace
+
+RequestMetrics::RequestMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      durations_(prometheus::BuildHistogram()
+                     .Name("reproj_http_request_duration_seconds")
+                     .Help("HTTP request latency by route and status.")
+                     .Register(*registry_)),
+      point_read_statements_(prometheus::BuildCounter()
+                                 .Name("reproj_point_read_statements_total")
+                                 .Help("Statements that answered point reads (GET /{projection}/{id}).")
+                                 .Register(*registry_)
+                                 .Add({})),
+      point_reads_(prometheus::BuildCounter()
+                       .Name("reproj_point_reads_total")
+                       .Help("Point reads answered; over statements, the mean batch.")
+                       .Register(*registry_)
+                       .Add({})) {}
+
+RequestMetrics::~RequestMetrics() = default;
+
 void RequestMetrics::observe(const std::string& route, unsigned status, std::chrono::duration<double> seconds) {
-  const double s = seconds.count();
-  std::scoped_lock lock{mutex_};
-  auto& series = series_[{route, status}];
-  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-    if (s <= kBuckets[i]) ++series.buckets[i];
+  prometheus::Histogram* histogram = nullptr;
+  {
+    std::scoped_lock lock{mutex_};
+    auto& slot = histograms_[{route, status}];
+    if (!slot) slot = &durations_.Add({{"route", route}, {"status", std::to_string(status)}}, kBuckets);
+    histogram = slot;
   }
-  ++series.count;
-  series.sum += s;
+  histogram->Observe(seconds.count());  // thread-safe itself
 }
 
 void RequestMetrics::observe_point_read_statement(std::size_t reads) {
-  std::scoped_lock lock{mutex_};
-  ++point_read_statements_;
-  point_reads_ += reads;
+  point_read_statements_.Increment();
+  point_reads_.Increment(static_cast<double>(reads));
 }
 
-std::string RequestMetrics::render() const {
-  std::ostringstream out;
-  out << "# HELP reproj_http_request_duration_seconds HTTP request latency by route and status.\n"
-         "# TYPE reproj_http_request_duration_seconds histogram\n";
-  std::scoped_lock lock{mutex_};
-  for (const auto& [key, s] : series_) {
-    const std::string labels = "route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"";
-    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-      out << "reproj_http_request_duration_seconds_bucket{" << labels << ",le=\"" << kBuckets[i] << "\"} "
-          << s.buckets[i] << "\n";
-    }
-    out << "reproj_http_request_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << s.count << "\n"
-        << "reproj_http_request_duration_seconds_sum{" << labels << "} " << s.sum << "\n"
-        << "reproj_http_request_duration_seconds_count{" << labels << "} " << s.count << "\n";
-  }
-  out << "# HELP reproj_point_read_statements_total Statements that answered point reads (GET /{projection}/{id}).\n"
-         "# TYPE reproj_point_read_statements_total counter\n"
-         "reproj_point_read_statements_total "
-      << point_read_statements_
-      << "\n# HELP reproj_point_reads_total Point reads answered; over statements, the mean batch.\n"
-         "# TYPE reproj_point_reads_total counter\n"
-         "reproj_point_reads_total "
-      << point_reads_ << "\n";
-  return out.str();
-}
+std::string RequestMetrics::render() const { return prometheus::TextSerializer{}.Serialize(registry_->Collect()); }
 
 }  // namespace reproj::api

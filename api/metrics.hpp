@@ -1,20 +1,34 @@
 #pragma once
-// Prometheus text exposition for the few series reproj exports. prometheus-cpp is not packaged in
-// Debian bookworm, so this is a minimal registry: counters read from the engine at scrape time and
-// one request-latency histogram recorded here.
+// The request-side Prometheus series, in a prometheus-cpp registry (Debian's prometheus-cpp-dev;
+// Beast serves /metrics, not its civetweb exposer): the request-latency histogram by route and
+// status, and the point-read batching counters. Thread-safe.
 
-#include <array>
 #include <chrono>
+#include <cstddef>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
+
+namespace prometheus {
+class Counter;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
 
 namespace reproj::api {
 
 class RequestMetrics {
  public:
-  /// Records one request: route pattern (e.g. "/cars/{id}"), status code, duration. Thread-safe.
+  RequestMetrics();
+  ~RequestMetrics();
+  RequestMetrics(const RequestMetrics&) = delete;
+  RequestMetrics& operator=(const RequestMetrics&) = delete;
+
+  /// Records one request: route pattern (e.g. "/cars/{id}"), status code, duration.
   void observe(const std::string& route, unsigned status, std::chrono::duration<double> seconds);
   /// Records one statement that answered `reads` point reads (the server batches them).
   void observe_point_read_statement(std::size_t reads);
@@ -22,16 +36,14 @@ class RequestMetrics {
   std::string render() const;
 
  private:
-  static constexpr std::array<double, 12> kBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                   0.05,   0.1,   0.25,   0.5,   1.0,  5.0};
-  struct Series {
-    std::array<std::uint64_t, kBuckets.size()> buckets{};
-    std::uint64_t count = 0;
-    double sum = 0;
-  };
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  // Family::Add hashes a label map on every call (~3.5x the old hand-written observe, measured);
+  // each (route, status) is added once and its histogram kept here.
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, unsigned>, Series> series_;  // guarded by mutex_
-  std::uint64_t point_read_statements_ = 0, point_reads_ = 0;    // guarded by mutex_
+  std::map<std::pair<std::string, unsigned>, prometheus::Histogram*> histograms_;  // guarded by mutex_
+  prometheus::Counter& point_read_statements_;
+  prometheus::Counter& point_reads_;
 };
 
 }  // namespace reproj::api

@@ -3,6 +3,11 @@
 
 #include <algorithm>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include "api/json_mapping.hpp"
 #include "api/projection_view.hpp"
 #include "api/response.hpp"
@@ -40,38 +45,49 @@ Response readyz(Call& c) {
 }
 
 Response metrics(Call& c) {
-  std::string out;
-  out += "# HELP reproj_events_applied_total Events applied to live projections, by mode.\n"
-         "# TYPE reproj_events_applied_total counter\n";
+  // The engine's series are read at scrape time into a registry of this scrape; the request-side
+  // ones live in RequestMetrics' registry. prometheus-cpp's text serializer writes both.
+  prometheus::Registry scrape;
+  auto& applied = prometheus::BuildCounter()
+                      .Name("reproj_events_applied_total")
+                      .Help("Events applied to live projections, by mode.")
+                      .Register(scrape);
   for (const auto& name : c.s.live.registry().names()) {
     for (auto [mode, label] : {std::pair{engine::ApplyMode::kWorker, "worker"}, std::pair{engine::ApplyMode::kRead, "read"}}) {
-      out += "reproj_events_applied_total{projection=\"" + name + "\",mode=\"" + label + "\"} " +
-             std::to_string(c.s.live.applied_events(name, mode)) + "\n";
+      applied.Add({{"projection", name}, {"mode", label}})
+          .Increment(static_cast<double>(c.s.live.applied_events(name, mode)));
     }
   }
   const auto tail = c.s.store.safe_tail();
-  out += "# HELP reproj_safe_tail Highest final position of the log.\n# TYPE reproj_safe_tail gauge\nreproj_safe_tail " +
-         std::to_string(tail) + "\n";
-  out += "# HELP reproj_projection_lag Positions between a projection's watermark and the safe tail.\n"
-         "# TYPE reproj_projection_lag gauge\n";
-  std::string progress =
-      "# HELP reproj_rebuild_position Position of running rebuilds.\n# TYPE reproj_rebuild_position gauge\n"
-      "# HELP reproj_rebuild_target Target position of running rebuilds.\n# TYPE reproj_rebuild_target gauge\n"
-      "# HELP reproj_rebuild_events_per_second Replay rate of running rebuilds.\n"
-      "# TYPE reproj_rebuild_events_per_second gauge\n";
+  prometheus::BuildGauge()
+      .Name("reproj_safe_tail")
+      .Help("Highest final position of the log.")
+      .Register(scrape)
+      .Add({})
+      .Set(static_cast<double>(tail));
+  auto& lag = prometheus::BuildGauge()
+                  .Name("reproj_projection_lag")
+                  .Help("Positions between a projection's watermark and the safe tail.")
+                  .Register(scrape);
+  auto& position = prometheus::BuildGauge().Name("reproj_rebuild_position").Help("Position of running rebuilds.").Register(scrape);
+  auto& target = prometheus::BuildGauge().Name("reproj_rebuild_target").Help("Target position of running rebuilds.").Register(scrape);
+  auto& rate = prometheus::BuildGauge()
+                   .Name("reproj_rebuild_events_per_second")
+                   .Help("Replay rate of running rebuilds.")
+                   .Register(scrape);
   for (const auto& p : c.s.live.status()) {
-    out += "reproj_projection_lag{projection=\"" + p.name + "\",version=\"" + std::to_string(p.active_version) + "\"} " +
-           std::to_string(std::max<std::int64_t>(0, tail - p.watermark)) + "\n";
+    lag.Add({{"projection", p.name}, {"version", std::to_string(p.active_version)}})
+        .Set(static_cast<double>(std::max<std::int64_t>(0, tail - p.watermark)));
     if (auto r = c.s.rebuilds.running(p.name)) {
-      const std::string labels = "{projection=\"" + p.name + "\",version=\"" + std::to_string(r->version) +
-                                 "\",rebuild_id=\"" + std::to_string(r->id) + "\"}";
-      progress += "reproj_rebuild_position" + labels + " " + std::to_string(r->position) + "\n";
-      progress += "reproj_rebuild_target" + labels + " " + std::to_string(r->target) + "\n";
-      progress += "reproj_rebuild_events_per_second" + labels + " " + std::to_string(r->events_per_second) + "\n";
+      const prometheus::Labels labels{
+          {"projection", p.name}, {"version", std::to_string(r->version)}, {"rebuild_id", std::to_string(r->id)}};
+      position.Add(labels).Set(static_cast<double>(r->position));
+      target.Add(labels).Set(static_cast<double>(r->target));
+      rate.Add(labels).Set(r->events_per_second);
     }
   }
-  out += progress + c.s.metrics.render();
-  return respond(http::status::ok, "text/plain; version=0.0.4", std::move(out));
+  return respond(http::status::ok, "text/plain; version=0.0.4",
+                 prometheus::TextSerializer{}.Serialize(scrape.Collect()) + c.s.metrics.render());
 }
 
 Response openapi(Call&) { return respond(http::status::ok, "application/json", std::string{openapi_json()}); }

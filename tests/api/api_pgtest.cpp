@@ -422,7 +422,7 @@ TEST_F(ApiTest, HealthReadinessMetricsDashboardAndOpenApi) {
   call("GET", "/cars/x");
   auto metrics = call("GET", "/metrics");
   EXPECT_EQ(metrics.status, 200u);
-  for (const char* series : {"reproj_events_applied_total{projection=\"cars\",mode=\"worker\"}", "reproj_projection_lag{",
+  for (const char* series : {"reproj_events_applied_total{mode=\"worker\",projection=\"cars\"}", "reproj_projection_lag{",
                              "reproj_http_request_duration_seconds_bucket{route=\"/{projection}/{id}\",status=\"404\""}) {
     EXPECT_NE(metrics.body.find(series), std::string::npos) << series;
   }
