@@ -31,10 +31,7 @@ AdminSeries::AdminSeries(engine::EventStore& store, engine::LiveProjections& liv
   });
 }
 
-AdminSeries::~AdminSeries() {
-  thread_.request_stop();
-  if (thread_.joinable()) thread_.join();
-}
+AdminSeries::~AdminSeries() = default;  // thread_ (the last member) asks its loop to stop and joins
 
 void AdminSeries::sample() {
   Point p;

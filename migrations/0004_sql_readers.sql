@@ -30,9 +30,10 @@ END $$;
 -- What would break if the live tables `live` (names in reproj_data) were replaced by tables of the
 -- columns `target` ({"table": {"column": "type"}}): objects of users that use a column the target
 -- lacks or types differently, or a table it lacks, and objects a swap cannot carry over.
--- kind: view, materialized view, policy, trigger, foreign key, publication.
+-- kind: view, materialized view, policy, trigger, foreign key, publication. droppable: a view that
+-- cannot read the target, which "drop_dependent_views" lets the swap drop.
 CREATE FUNCTION reproj.swap_problems(live jsonb, target jsonb)
-RETURNS TABLE (kind text, object text, detail text) LANGUAGE sql STABLE AS $$
+RETURNS TABLE (kind text, object text, detail text, droppable boolean) LANGUAGE sql STABLE AS $$
   WITH tables AS (
     SELECT c.oid, c.relname, target -> c.relname AS columns
     FROM jsonb_array_elements_text(live) AS l(name)
@@ -64,7 +65,8 @@ RETURNS TABLE (kind text, object text, detail text) LANGUAGE sql STABLE AS $$
                AND (SELECT g.tgisinternal FROM pg_trigger g WHERE g.oid = d.objid))
   )
   SELECT DISTINCT u.kind, u.object,
-         format('uses table reproj_data.%s, which the new version does not have', u.relname)
+         format('uses table reproj_data.%s, which the new version does not have', u.relname),
+         u.kind IN ('view', 'materialized view')
   FROM uses u WHERE u.columns IS NULL
   UNION ALL
   SELECT DISTINCT u.kind, u.object,
@@ -72,7 +74,8 @@ RETURNS TABLE (kind text, object text, detail text) LANGUAGE sql STABLE AS $$
               THEN format('uses column %s of reproj_data.%s, which the new version does not have', a.attname, u.relname)
               ELSE format('uses column %s of reproj_data.%s as %s, which the new version makes %s', a.attname,
                           u.relname, format_type(a.atttypid, a.atttypmod), u.columns ->> a.attname)
-         END
+         END,
+         u.kind IN ('view', 'materialized view')
   FROM uses u
   JOIN tables t ON t.relname = u.relname
   JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = u.attnum
@@ -83,12 +86,13 @@ RETURNS TABLE (kind text, object text, detail text) LANGUAGE sql STABLE AS $$
   -- move it (the retired table could then never be dropped).
   SELECT 'foreign key', format('%I on %I.%I', k.conname, n.nspname, c.relname),
          format('references reproj_data.%s; a swap cannot carry a foreign key to a projection table, drop it first',
-                t.relname)
+                t.relname),
+         false
   FROM tables t JOIN pg_constraint k ON k.contype = 'f' AND k.confrelid = t.oid
   JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   UNION ALL
   SELECT DISTINCT 'materialized view', format('%I.%I', v.relnamespace::regnamespace, v.relname),
-         'has objects that depend on it; a swap re-creates a materialized view, so it must have none'
+         'has objects that depend on it; a swap re-creates a materialized view, so it must have none', false
   FROM tables t
   JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = t.oid AND d.classid = 'pg_rewrite'::regclass
   JOIN pg_rewrite r ON r.oid = d.objid
@@ -99,7 +103,8 @@ RETURNS TABLE (kind text, object text, detail text) LANGUAGE sql STABLE AS $$
   SELECT DISTINCT CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END,
          format('%I.%I', v.relnamespace::regnamespace, v.relname),
          format('is owned by role %s, which reproj''s role (%s) is not a member of, so a swap cannot re-point it',
-                pg_get_userbyid(v.relowner), current_user)
+                pg_get_userbyid(v.relowner), current_user),
+         false
   FROM tables t
   JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = t.oid AND d.classid = 'pg_rewrite'::regclass
   JOIN pg_rewrite r ON r.oid = d.objid
@@ -108,7 +113,8 @@ RETURNS TABLE (kind text, object text, detail text) LANGUAGE sql STABLE AS $$
   UNION ALL
   SELECT 'publication', p.pubname::text,
          format('publishes reproj_data.%s and is owned by role %s, which reproj''s role (%s) is not a member of',
-                t.relname, pg_get_userbyid(p.pubowner), current_user)
+                t.relname, pg_get_userbyid(p.pubowner), current_user),
+         false
   FROM tables t JOIN pg_publication_rel pr ON pr.prrelid = t.oid JOIN pg_publication p ON p.oid = pr.prpubid
   WHERE NOT pg_has_role(p.pubowner, 'MEMBER')
 $$;

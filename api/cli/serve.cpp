@@ -24,10 +24,14 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop = true; }
 
-// Returns when SIGTERM or SIGINT arrives.
-void wait_for_stop_signal() {
+// From here on SIGTERM and SIGINT stop the command cleanly (also while it is still starting).
+void catch_stop_signals() {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+}
+
+// Returns when a caught SIGTERM or SIGINT arrived.
+void wait_for_stop_signal() {
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
@@ -53,8 +57,7 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   const bool generated = args.admin_token.empty();
   if (generated) args.admin_token = random_token();
 
-  std::signal(SIGTERM, on_signal);  // from here on: a signal during start-up stops it cleanly
-  std::signal(SIGINT, on_signal);
+  catch_stop_signals();
   EngineRoot e{db, static_cast<std::size_t>(options.db_threads) + 2};
   engine::CatchUpWorker worker{e.live, e.registry.names()};
   e.rebuilds->start_supervisor();
@@ -77,6 +80,7 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
 
 int work(const DatabaseArgs& db) {
   EngineRoot e{db, 4};
+  catch_stop_signals();
   engine::CatchUpWorker worker{e.live, e.registry.names()};
   e.rebuilds->start_supervisor();
   spdlog::info("reproj work: pid {} running", getpid());

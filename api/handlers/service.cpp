@@ -26,18 +26,18 @@ Response readyz(Call& c) {
     res.set(http::field::retry_after, "1");
     return res;
   };
-  // A stopped projection is named first: it will not catch up by waiting. Reading the status
+  // A stopped projection is named first: it will not catch up by waiting. Reading the views
   // also proves the database answers (else DatabaseUnavailable: 503 with Retry-After).
-  const auto status = c.s.live.status();
-  for (const auto& p : status) {
-    if (p.failed) return not_ready("projection " + p.name + " stopped: " + p.error);
+  const auto views = projection_views(c.s.store, c.s.live, c.s.rebuilds);
+  for (const auto& v : views) {
+    if (v.status.failed) return not_ready("projection " + v.status.name + " stopped: " + v.status.error);
   }
   if (c.s.worker && !c.s.worker->caught_up()) {
     return not_ready("catching up with the history (start tail " + std::to_string(c.s.worker->start_tail()) + ")");
   }
   if (c.s.worker && !c.s.worker->database_reachable()) return not_ready("the catch-up worker cannot reach the database");
   Json projections = Json::array();
-  for (const auto& view : projection_views(c.s.store, c.s.live, c.s.rebuilds)) projections.push_back(projection_to_json(view));
+  for (const auto& view : views) projections.push_back(projection_to_json(view));
   return json_response(http::status::ok, {{"ready", true},
                                           {"safe_tail", c.s.store.safe_tail()},
                                           {"start_tail", c.s.worker ? c.s.worker->start_tail() : 0},

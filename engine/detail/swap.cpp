@@ -26,13 +26,12 @@ void check_dependents(pqxx::transaction_base& tx, const Projection& outgoing, co
                       DependentViews views) {
   std::vector<IncompatibleDependents::Dependent> problems;
   bool droppable = false;
-  for (const auto& r : tx.exec_params("SELECT kind, object, detail FROM reproj.swap_problems($1::jsonb, $2::jsonb) "
-                                      "ORDER BY kind, object, detail",
+  for (const auto& r : tx.exec_params("SELECT kind, object, detail, droppable "
+                                      "FROM reproj.swap_problems($1::jsonb, $2::jsonb) ORDER BY kind, object, detail",
                                       names_json(table_names(outgoing)), live_columns_json(incoming))) {
     IncompatibleDependents::Dependent d{r["kind"].as<std::string>(), r["object"].as<std::string>(),
                                         r["detail"].as<std::string>()};
-    const bool view = d.kind == "view" || d.kind == "materialized view";
-    const bool broken_view = view && d.detail.rfind("uses ", 0) == 0;
+    const bool broken_view = r["droppable"].as<bool>();
     if (broken_view && views == DependentViews::kDrop) continue;  // dropped at the swap, as asked
     droppable = droppable || broken_view;
     problems.push_back(std::move(d));
