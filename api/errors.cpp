@@ -42,12 +42,27 @@ Response error_from_current_exception() {
       dependents.push_back({{"kind", d.kind}, {"object", d.object}, {"problem", d.detail}});
     }
     return with(json_error(http::status::conflict, "dependent_objects", e.what()), "dependents", std::move(dependents));
+  } catch (const InvalidEvent& e) {
+    auto body = nlohmann::json{{"error", "invalid_event"},     {"message", e.what()},
+                               {"event_index", e.index()},     {"event_type", e.event_type()},
+                               {"field", e.field()},           {"expected", e.expected()},
+                               {"projection", e.projection()}, {"version", e.version()}};
+    return json_response(http::status::unprocessable_entity, body);
+  } catch (const PoisonEvent& e) {
+    // A rollback (or another swap) whose version cannot pass an event, under the stop policy.
+    return with(json_error(http::status::conflict, "poison_event", e.what()), "global_position", e.global_position());
   } catch (const InvalidInput& e) {
     return json_error(http::status::bad_request, "invalid_input", e.what());
   } catch (const UnknownProjection& e) {
     return json_error(http::status::not_found, "unknown_projection", e.what());
   } catch (const NotFound& e) {
     return json_error(http::status::not_found, "not_found", e.what());
+  } catch (const ProjectionBehind& e) {
+    auto res = json_error(http::status::service_unavailable, "projection_behind", e.what());
+    res.set(http::field::retry_after, "1");
+    res = with(std::move(res), "watermark", e.watermark());
+    res = with(std::move(res), "wanted", e.wanted());
+    return with(std::move(res), "lag", e.wanted() - e.watermark());
   } catch (const LockTimeout& e) {
     auto res = json_error(http::status::service_unavailable, "busy", e.what());
     res.set(http::field::retry_after, "1");

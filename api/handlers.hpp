@@ -18,6 +18,8 @@ Response list_rows(Call& c);  // GET /{projection}
 Response admin_projections(Call& c);  // GET /admin/projections
 Response start_rebuild(Call& c);      // POST /admin/projections/{name}/rebuild
 Response rollback(Call& c);           // POST /admin/projections/{name}/rollback
+Response set_poison_policy(Call& c);  // PUT /admin/projections/{name}/poison_policy
+Response list_quarantine(Call& c);    // GET /admin/projections/{name}/quarantine
 
 // Rebuilds and the dashboard (handlers/admin_rebuilds.cpp).
 Response get_rebuild(Call& c);     // GET /admin/rebuilds/{id}

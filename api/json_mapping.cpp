@@ -29,15 +29,19 @@ std::string iso8601(std::string ts) {
 }
 }  // namespace
 
-Json event_to_json(const engine::Event& e) {
-  return {{"global_position", e.global_position},
-          {"event_id", e.event_id},
-          {"stream_id", e.stream_id},
-          {"stream_version", e.stream_version},
-          {"type", e.type},
-          {"data", Json::parse(e.data, nullptr, false)},
-          {"metadata", Json::parse(e.metadata, nullptr, false)},
-          {"recorded_at", iso8601(e.recorded_at)}};
+void append_event_json(std::string& out, const engine::Event& e) {
+  auto text = [](const std::string& s) { return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace); };
+  // Keys in the order nlohmann writes an object's (sorted), as the page was before.
+  out += "{\"data\":";
+  out += e.data;
+  out += ",\"event_id\":" + text(e.event_id);
+  out += ",\"global_position\":" + std::to_string(e.global_position);
+  out += ",\"metadata\":";
+  out += e.metadata;
+  out += ",\"recorded_at\":" + text(iso8601(e.recorded_at));
+  out += ",\"stream_id\":" + text(e.stream_id);
+  out += ",\"stream_version\":" + std::to_string(e.stream_version);
+  out += ",\"type\":" + text(e.type) + "}";
 }
 
 Json rebuild_to_json(const engine::RebuildInfo& r) {
@@ -50,6 +54,8 @@ Json rebuild_to_json(const engine::RebuildInfo& r) {
          {"events_per_second", r.events_per_second},
          {"eta_seconds", r.eta_seconds ? Json(*r.eta_seconds) : Json(nullptr)},
          {"resumes", r.resumes},
+         {"events_skipped", r.events_skipped},
+         {"waiting", r.waiting.empty() ? Json(nullptr) : Json(r.waiting)},
          {"from_version", r.from_version ? Json(*r.from_version) : Json(nullptr)},
          {"started_at", r.started_at},
          {"finished_at", r.finished_at.empty() ? Json(nullptr) : Json(r.finished_at)},
@@ -68,6 +74,8 @@ Json projection_to_json(const ProjectionView& v) {
           {"lag", std::max<std::int64_t>(0, v.safe_tail - p.watermark)},
           {"state", p.failed ? "failed" : "live"},
           {"error", p.failed ? Json(p.error) : Json(nullptr)},
+          {"poison_policy", engine::to_string(p.poison_policy)},
+          {"quarantined", p.quarantined},
           {"rebuild", v.rebuild ? rebuild_to_json(*v.rebuild) : Json(nullptr)},
           {"rollback_version", v.rollback_version ? Json(*v.rollback_version) : Json(nullptr)}};
 }

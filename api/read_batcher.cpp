@@ -5,6 +5,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "engine/errors.hpp"
+
 namespace reproj::api {
 
 struct ReadBatcher::Waiter {
@@ -25,7 +27,15 @@ asio::awaitable<Routed> ReadBatcher::read(PointRead read) {
   const Key key{waiter->read.projection, waiter->read.options.strong, waiter->read.options.min_position};
   {
     std::scoped_lock lock{mutex_};
-    queues_[key].waiting.push_back(waiter);
+    auto& queue = queues_[key];
+    if (queue.waiting.size() >= options_.max_waiting) {
+      Routed busy = answer_point_read(waiter->read, [&]() -> engine::ReadResult {
+        throw engine::LockTimeout(std::to_string(queue.waiting.size()) + " reads of " + waiter->read.projection +
+                                  " are already waiting");
+      });
+      co_return busy;
+    }
+    queue.waiting.push_back(waiter);
     dispatch(key);
   }
   // The answer is posted to this executor, so it cannot land between the check and the wait.

@@ -28,6 +28,9 @@ class ReadBatcher {
     // queue behind it grows with load, and so does each statement's batch (BENCH.md: "Tuning choices").
     int max_in_flight = 1;
     std::size_t max_batch = 128;  // reads per statement
+    // Reads queued per projection (and consistency) at most; one more is answered 503 at once
+    // instead of growing the queue without bound while its statement is stuck.
+    std::size_t max_waiting = 4096;
   };
 
   /// Statements run on `db_pool`; `live` and `metrics` must outlive the batcher.

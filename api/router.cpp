@@ -50,6 +50,8 @@ const std::vector<Route>& routes() {
         {http::verb::get, "/admin/series", admin_series, {}},
         {http::verb::post, "/admin/projections/{name}/rebuild", start_rebuild, {}},
         {http::verb::post, "/admin/projections/{name}/rollback", rollback, {}},
+        {http::verb::put, "/admin/projections/{name}/poison_policy", set_poison_policy, {}},
+        {http::verb::get, "/admin/projections/{name}/quarantine", list_quarantine, {}},
         {http::verb::get, "/admin/rebuilds", list_rebuilds, {}},
         {http::verb::get, "/admin/rebuilds/{id}", get_rebuild, {}},
         {http::verb::delete_, "/admin/rebuilds/{id}", cancel_rebuild, {}},
@@ -164,6 +166,22 @@ std::optional<PointRead> point_read(const Request& req, Services& s) {
     return PointRead{call.path.at("projection"), checked_id("id", call.path.at("id")), call.read_options()};
   } catch (...) {
     return std::nullopt;  // handle() answers it with the error
+  }
+}
+
+Lane lane_of(const Request& req, Services& s) {
+  try {
+    Call call{req, s, {}, {}};
+    std::string allow;
+    const Route* route = resolve(req, call, allow);
+    if (!route) return Lane::kAdmin;
+    const auto& p = route->pattern;
+    if (p == "/healthz") return Lane::kHealth;
+    if (p == "/streams/{stream_id}/events") return Lane::kAppend;
+    if (p == "/events" || p.rfind("/{projection}", 0) == 0) return Lane::kRead;
+    return Lane::kAdmin;
+  } catch (...) {
+    return Lane::kAdmin;  // handle() answers it with the error
   }
 }
 

@@ -42,6 +42,12 @@ struct Routed {
 /// threads. Never throws: every failure becomes a JSON error response.
 Routed handle(const Request& request, Services& services);
 
+/// The queue a request waits in. Each lane has its own threads (and so its own connections): a
+/// stuck appender cannot hold up reads, and neither holds up operators. kHealth is answered on the
+/// I/O thread: it touches no database.
+enum class Lane { kHealth, kAppend, kRead, kAdmin };
+Lane lane_of(const Request& request, Services& services);
+
 /// A read of one row, GET /{projection}/{id}, parsed and validated. The server batches these: many
 /// concurrent ones share one statement (see ReadBatcher).
 struct PointRead {

@@ -36,8 +36,10 @@ Server::Server(Services& services, ServerOptions options)
     : services_(services),
       options_(std::move(options)),
       io_(options_.io_threads),
-      db_pool_(static_cast<std::size_t>(options_.db_threads)),
-      point_reads_(services_.live, db_pool_, services_.metrics, options_.point_reads),
+      read_pool_(static_cast<std::size_t>(options_.read_threads)),
+      append_pool_(static_cast<std::size_t>(options_.append_threads)),
+      admin_pool_(static_cast<std::size_t>(options_.admin_threads)),
+      point_reads_(services_.live, read_pool_, services_.metrics, options_.point_reads),
       acceptor_(io_) {}
 
 Server::~Server() { stop(); }
@@ -70,22 +72,54 @@ void Server::stop() {
   io_.stop();
   for (auto& t : io_threads_) t.join();
   io_threads_.clear();
-  db_pool_.join();
+  read_pool_.join();
+  append_pool_.join();
+  admin_pool_.join();
 }
 
 asio::awaitable<void> Server::listen() {
+  auto backoff = std::chrono::milliseconds{10};
+  asio::steady_timer pause{io_};
   while (!stopping_) {
     beast::error_code ec;
     // Each connection gets its own strand: its coroutine never runs on two threads at once.
     auto socket = co_await acceptor_.async_accept(asio::make_strand(io_), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("accept: {}", ec.message());
+      // Out of file descriptors (EMFILE, ENFILE) or memory: the pending connection stays queued and
+      // accept fails again at once. Waiting lets closing connections free descriptors; retrying at
+      // once would spin a core.
+      if (backoff == std::chrono::milliseconds{10} || backoff >= std::chrono::milliseconds{1000}) {
+        spdlog::warn("accept: {} (retrying in {} ms)", ec.message(), backoff.count());
+      }
+      pause.expires_after(backoff);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
       continue;
     }
+    backoff = std::chrono::milliseconds{10};
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, serve(beast::tcp_stream{std::move(socket)}), log_exception);
+    if (open_connections_ >= options_.max_connections) {
+      asio::co_spawn(executor, refuse(beast::tcp_stream{std::move(socket)}), log_exception);
+      continue;
+    }
+    ++open_connections_;
+    asio::co_spawn(executor, serve(beast::tcp_stream{std::move(socket)}), [this](std::exception_ptr e) {
+      --open_connections_;
+      log_exception(e);
+    });
   }
+}
+
+asio::awaitable<void> Server::refuse(beast::tcp_stream stream) {
+  auto res = json_error(http::status::service_unavailable, "too_many_connections",
+                        "the server has " + std::to_string(options_.max_connections) + " connections open");
+  res.set(http::field::retry_after, "1");
+  res.keep_alive(false);
+  stream.expires_after(std::chrono::seconds(2));
+  beast::error_code ec;
+  co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }
 
 asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
@@ -135,12 +169,28 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
     Request req = parser.release();
     const auto started = std::chrono::steady_clock::now();
     // (No co_await inside ?: here: GCC 12 miscompiles it.)
-    std::optional<PointRead> point = req.method() == http::verb::get ? point_read(req, services_) : std::nullopt;
+    const Lane lane = lane_of(req, services_);
+    std::optional<PointRead> point =
+        lane == Lane::kRead && req.method() == http::verb::get ? point_read(req, services_) : std::nullopt;
     Routed routed;
-    if (point) {
+    if (lane == Lane::kHealth) {
+      routed = handle(req, services_);  // no database: answered here even when every pool is busy
+    } else if (point) {
       routed = co_await point_reads_.read(std::move(*point));
+    } else if (lane == Lane::kAppend) {
+      routed = co_await on_db(append_pool_, [this, &req, started] {
+        if (std::chrono::steady_clock::now() - started > options_.append_queue_wait) {
+          Routed busy;
+          busy.route = "/streams/{stream_id}/events";
+          busy.response = json_error(http::status::service_unavailable, "busy",
+                                     "appends are queued behind a writer that holds the append lock");
+          busy.response.set(http::field::retry_after, "1");
+          return busy;
+        }
+        return handle(req, services_);
+      });
     } else {
-      routed = co_await on_db(db_pool_, [this, &req] { return handle(req, services_); });
+      routed = co_await on_db(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
     }
     services_.metrics.observe(routed.route, routed.response.result_int(), std::chrono::steady_clock::now() - started);
     Response& res = routed.response;

@@ -19,9 +19,19 @@ struct ServerOptions {
   // I/O threads only parse and write; handlers run on the database threads. On 2 cores one I/O
   // thread keeps up with the database.
   int io_threads = 1;
-  // Blocking libpqxx work runs here (the connection pool gets two more for the workers). 4 measured
-  // best for strong reads on 2 cores (BENCH.md: "Tuning choices").
-  int db_threads = 4;
+  // Blocking libpqxx work runs on one thread pool per lane (router.hpp: Lane), so a stuck appender
+  // holds up neither reads nor operators. 4 read threads measured best for strong reads on 2 cores
+  // (BENCH.md: "Tuning choices"). The connection pool needs one connection per thread.
+  int read_threads = 4;
+  int append_threads = 4;
+  int admin_threads = 2;
+  int db_threads() const { return read_threads + append_threads + admin_threads; }
+  // An append that waited this long for an append thread is answered 503 without touching the
+  // database (matches the engine's append lock timeout: behind a stuck writer, fail fast).
+  std::chrono::milliseconds append_queue_wait{5'000};
+  // Connections open at once; one more is answered 503 and closed. Accept errors (out of file
+  // descriptors) back off instead of spinning.
+  std::size_t max_connections = 1024;
   // Per request: a client that is slow or silent for this long while sending headers or a body
   // (or idle between keep-alive requests) is disconnected.
   std::chrono::milliseconds read_timeout{30'000};
@@ -46,15 +56,19 @@ class Server {
  private:
   asio::awaitable<void> listen();
   asio::awaitable<void> serve(beast::tcp_stream stream);
+  asio::awaitable<void> refuse(beast::tcp_stream stream);  // past max_connections
 
   Services& services_;
   const ServerOptions options_;
   asio::io_context io_;
-  asio::thread_pool db_pool_;
+  asio::thread_pool read_pool_;
+  asio::thread_pool append_pool_;
+  asio::thread_pool admin_pool_;
   ReadBatcher point_reads_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;
   std::atomic<int> in_flight_{0};
+  std::atomic<std::size_t> open_connections_{0};
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
 };

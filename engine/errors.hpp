@@ -71,6 +71,49 @@ class PoisonEvent : public Error {
   std::int64_t global_position_;
 };
 
+/// An event to append lacks what a registered projection requires of its type (nothing written).
+class InvalidEvent : public Error {
+ public:
+  InvalidEvent(std::size_t index, std::string event_type, std::string field, std::string expected,
+               std::string projection, int version)
+      : Error("events[" + std::to_string(index) + "] (type '" + event_type + "'): data." + field + " must be " +
+              expected + ": projection " + projection + " version " + std::to_string(version) + " requires it"),
+        index_(index),
+        event_type_(std::move(event_type)),
+        field_(std::move(field)),
+        expected_(std::move(expected)),
+        projection_(std::move(projection)),
+        version_(version) {}
+  std::size_t index() const { return index_; }
+  const std::string& event_type() const { return event_type_; }
+  const std::string& field() const { return field_; }
+  const std::string& expected() const { return expected_; }
+  const std::string& projection() const { return projection_; }
+  int version() const { return version_; }
+
+ private:
+  std::size_t index_;
+  std::string event_type_, field_, expected_, projection_;
+  int version_;
+};
+
+/// A read asked for a position its projection is too far from to apply within one request (or
+/// cannot reach: stopped at a poison event). Worth retrying once the catch-up worker moved on.
+class ProjectionBehind : public Error {
+ public:
+  ProjectionBehind(const std::string& projection, std::int64_t watermark, std::int64_t wanted, const std::string& why)
+      : Error("projection '" + projection + "' is at position " + std::to_string(watermark) + ", " +
+              std::to_string(wanted - watermark) + " behind the position asked for (" + std::to_string(wanted) +
+              "): " + why),
+        watermark_(watermark),
+        wanted_(wanted) {}
+  std::int64_t watermark() const { return watermark_; }
+  std::int64_t wanted() const { return wanted_; }
+
+ private:
+  std::int64_t watermark_, wanted_;
+};
+
 /// A projection name or version that is not registered.
 class UnknownProjection : public Error {
  public:

@@ -87,8 +87,16 @@ AppendResult EventStore::append(const std::string& stream_id, const ExpectedVers
     try {
       pqxx::work tx{conn};
       // Taken in its own statement: under READ COMMITTED a statement's snapshot predates any lock it
-      // waits for, so the version read below must come from a later statement than the lock.
-      tx.exec("SELECT reproj.lock_appends()");
+      // waits for, so the version read below must come from a later statement than the lock. The
+      // wait is bounded (one round trip for the three statements); what follows is not.
+      try {
+        tx.exec("SET LOCAL lock_timeout = " + std::to_string(options_.append_lock_timeout.count()) +
+                "; SELECT reproj.lock_appends(); SET LOCAL lock_timeout TO DEFAULT");
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() != "55P03") throw;
+        throw LockTimeout("appends are blocked: another writer has held the append lock for over " +
+                          std::to_string(options_.append_lock_timeout.count()) + " ms");
+      }
       AppendResult result;
       result.stream_id = stream_id;
       if (client_ids) {
@@ -141,29 +149,36 @@ std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std:
   });
 }
 
-std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std::size_t limit,
-                                    const EventFilter& filter) {
-  if (filter.stream_id.empty() && filter.type.empty()) return read(after, up_to, limit);
+EventStore::Page EventStore::read_page(std::int64_t after, std::int64_t up_to, std::size_t limit,
+                                         std::size_t max_bytes, const EventFilter& filter) {
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::read_transaction tx{conn};
-    std::vector<Event> out;
     // Unprepared, so each filter gets its own plan: a stream's events come from its (stream_id,
-    // stream_version) index; a type alone walks positions in order until the page is full.
-    const std::string select =
+    // stream_version) index; a type alone walks positions in order until the page is full. The
+    // running size keeps the rows past the byte budget in PostgreSQL (they are never sent).
+    std::string where = "global_position > $1 AND global_position <= $2";
+    if (!filter.stream_id.empty()) where += " AND stream_id = $5";
+    if (!filter.type.empty()) where += filter.stream_id.empty() ? " AND event_type = $5" : " AND event_type = $6";
+    const std::string sql =
+        "SELECT global_position, event_id, stream_id, stream_version, event_type, data, metadata, recorded_at, found "
+        "FROM ("
         "SELECT global_position, event_id, stream_id, stream_version, event_type, data::text AS data, "
-        "metadata::text AS metadata, recorded_at::text AS recorded_at FROM reproj.events "
-        "WHERE global_position > $1 AND global_position <= $2 ";
+        "metadata::text AS metadata, recorded_at::text AS recorded_at, "
+        "sum(octet_length(data::text) + octet_length(metadata::text)) OVER (ORDER BY global_position) AS upto, "
+        "count(*) OVER () AS found "
+        "FROM reproj.events WHERE " + where + " ORDER BY global_position LIMIT $3) page "
+        "WHERE upto - octet_length(data) - octet_length(metadata) < $4 ORDER BY global_position";
     const auto n = static_cast<std::int64_t>(limit);
+    const auto bytes = static_cast<std::int64_t>(max_bytes);
     const pqxx::result rows =
-        filter.type.empty()
-            ? tx.exec_params(select + "AND stream_id = $3 ORDER BY global_position LIMIT $4", after, up_to,
-                             filter.stream_id, n)
-        : filter.stream_id.empty()
-            ? tx.exec_params(select + "AND event_type = $3 ORDER BY global_position LIMIT $4", after, up_to,
-                             filter.type, n)
-            : tx.exec_params(select + "AND stream_id = $3 AND event_type = $4 ORDER BY global_position LIMIT $5",
-                             after, up_to, filter.stream_id, filter.type, n);
+        filter.stream_id.empty() && filter.type.empty() ? tx.exec_params(sql, after, up_to, n, bytes)
+        : filter.type.empty()                           ? tx.exec_params(sql, after, up_to, n, bytes, filter.stream_id)
+        : filter.stream_id.empty()                      ? tx.exec_params(sql, after, up_to, n, bytes, filter.type)
+                                   : tx.exec_params(sql, after, up_to, n, bytes, filter.stream_id, filter.type);
+    Page out;
+    out.exhausted = rows.empty() || rows[0]["found"].as<std::int64_t>() < n;
     for (const auto& r : rows) {
+      if (r["found"].as<std::size_t>() > rows.size()) out.exhausted = false;  // cut by the byte budget
       Event e;
       e.global_position = r["global_position"].as<std::int64_t>();
       e.event_id = r["event_id"].as<std::string>();
@@ -173,7 +188,7 @@ std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std:
       e.data = r["data"].as<std::string>();
       e.metadata = r["metadata"].as<std::string>();
       e.recorded_at = r["recorded_at"].as<std::string>();
-      out.push_back(std::move(e));
+      out.events.push_back(std::move(e));
     }
     return out;
   });

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <istream>
@@ -35,16 +36,26 @@ struct EventFilter {
   std::string type;
 };
 
+struct EventStoreOptions {
+  // How long an append waits for the append lock (held by another append, a `reproj import` or a
+  // raw SQL transaction) before it gives up with LockTimeout: a stuck writer makes appends fail
+  // fast rather than pile up.
+  std::chrono::milliseconds append_lock_timeout{5'000};
+};
+
 class EventStore {
  public:
-  explicit EventStore(ConnectionPool& pool) : pool_(pool) {}
+  explicit EventStore(ConnectionPool& pool, EventStoreOptions options = {}) : pool_(pool), options_(options) {}
 
   /// Appends `events` to `stream_id` atomically. Idempotent by event_id: re-appending events whose
   /// ids, stream, types and data all match returns the original positions with duplicate = true.
   /// Throws VersionConflict (with the actual version), EventIdConflict, InvalidInput (empty batch,
-  /// empty ids or types), DatabaseUnavailable.
+  /// empty ids or types), LockTimeout (the append lock was not free within append_lock_timeout),
+  /// DatabaseUnavailable.
   AppendResult append(const std::string& stream_id, const ExpectedVersion& expected,
                       const std::vector<NewEvent>& events);
+
+  const EventStoreOptions& options() const { return options_; }
 
   /// The highest position below which no event can still appear (0 for an empty log).
   std::int64_t safe_tail();
@@ -52,9 +63,17 @@ class EventStore {
   /// Events with after < global_position <= up_to, in order, at most `limit` of them. Never pass
   /// an `up_to` above a safe_tail() you read.
   std::vector<Event> read(std::int64_t after, std::int64_t up_to, std::size_t limit);
-  /// The same, only events of one stream and/or of one type (an empty field does not filter): for
-  /// browsing the log, not for appliers (a type filter scans positions in order).
-  std::vector<Event> read(std::int64_t after, std::int64_t up_to, std::size_t limit, const EventFilter& filter);
+  /// A page for browsing the log: like read(), only events of one stream and/or of one type (an
+  /// empty field does not filter; a type alone scans positions in order), and at most about
+  /// `max_bytes` of data and metadata text -- always at least one event -- so large events cannot
+  /// make one page cost gigabytes. Not for appliers.
+  /// `exhausted`: no further event of the filter lies in (after, up_to].
+  struct Page {
+    std::vector<Event> events;
+    bool exhausted = false;
+  };
+  Page read_page(std::int64_t after, std::int64_t up_to, std::size_t limit, std::size_t max_bytes,
+                 const EventFilter& filter);
 
   /// Imports NDJSON (one event a line: {"event_id"?, "stream_id", "type", "data", "metadata"?}) with
   /// COPY in one transaction: all or nothing. Stream versions continue each stream's current one.
@@ -63,6 +82,7 @@ class EventStore {
 
  private:
   ConnectionPool& pool_;
+  const EventStoreOptions options_;
 };
 
 /// Helpers for code that already holds a transaction (the read path, the rebuilder).

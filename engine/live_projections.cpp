@@ -44,13 +44,14 @@ Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
 enum MetaColumn : pqxx::row::size_type { kMetaVersion, kMetaWatermark, kMetaFailed, kMetaError, kReadTail, kReadRows };
 
 constexpr const char* kLockMetadata =
-    "SELECT active_version, last_replayed, state = 'failed', coalesce(error, '') "
+    "SELECT active_version, last_replayed, state = 'failed', coalesce(error, ''), poison_policy = 'stop' "
     "FROM reproj.projections WHERE name = $1 FOR UPDATE";
+constexpr pqxx::row::size_type kLockStops = 4;
 
 }  // namespace
 
 LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options)
-    : pool_(pool), registry_(registry), options_(options) {
+    : pool_(pool), registry_(registry), options_(std::move(options)), requirements_(registry) {
   if (registry_.names().empty()) throw std::logic_error("LiveProjections needs a filled registry");
   for (const auto& name : registry_.names()) {
     counters_.emplace(name, std::make_unique<Counters>());
@@ -105,7 +106,8 @@ ProjectionStatus LiveProjections::lock_metadata(pqxx::transaction_base& tx, cons
           .active_version = meta[0][kMetaVersion].as<int>(),
           .watermark = meta[0][kMetaWatermark].as<std::int64_t>(),
           .failed = meta[0][kMetaFailed].as<bool>(),
-          .error = meta[0][kMetaError].as<std::string>()};
+          .error = meta[0][kMetaError].as<std::string>(),
+          .poison_policy = meta[0][kLockStops].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip};
 }
 
 Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
@@ -117,8 +119,10 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
 
   const Projection& p = registry_.get(name, a.version);
   auto applied = detail::apply_range(tx, p, detail::table_names(p), a.watermark, up_to, max_events,
-                                     options_.chunk_events);
+                                     options_.chunk_events, meta.poison_policy);
   a.events = applied.events;
+  a.skipped = static_cast<std::int64_t>(applied.skipped.size());
+  detail::record_quarantine(tx, name, a.version, applied.skipped, std::nullopt);
   const std::int64_t pos = applied.position;
   // Rows and watermark commit in the caller's transaction, together.
   detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
@@ -134,32 +138,43 @@ Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, A
     (mode == ApplyMode::kWorker ? c.worker : c.read) += n;
   };
   if (!counters_.count(name)) throw UnknownProjection("unknown projection '" + name + "'");
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  int rollbacks = 0;
+  while (true) {
+    ProjectionStatus seen;  // under the lock, in the attempt that met a poison event
     try {
       return pool_.run([&](pqxx::connection& conn) {
         pqxx::work tx{conn};
+        seen = lock_metadata(tx, name);
         Applied a = apply_locked(tx, name, up_to, max_events);
         if (then) then(tx, a);
         tx.commit();
         count(a.events);
+        if (a.skipped > 0) spdlog::warn("projection {} quarantined {} poison event(s)", name, a.skipped);
         return a;
       });
     } catch (const PoisonEvent& poison) {
-      // Nothing of the batch holding the poison event was kept. Apply what precedes it and stop
-      // the projection there: it keeps serving what it has and reports the error.
-      spdlog::error("projection {} stopped: {}", name, poison.what());
+      // Only under the stop policy. Nothing of the batch holding the poison event was kept. Apply
+      // what precedes it and stop the projection there -- if it is still the version and watermark
+      // that met the event: a promote or rollback may have committed meanwhile, and a healthy new
+      // version must not be marked failed for its predecessor's event. Then the loop reads anew.
+      if (options_.fault) options_.fault("poison_met");
       pool_.run([&](pqxx::connection& conn) {
         pqxx::work tx{conn};
+        const auto now = lock_metadata(tx, name);
+        if (now.active_version != seen.active_version || now.watermark != seen.watermark || now.failed) return;
         Applied before = apply_locked(tx, name, poison.global_position() - 1);
         tx.exec_params("UPDATE reproj.projections SET state = 'failed', error = $2, updated_at = now() WHERE name = $1",
                        name, std::string{poison.what()});
         tx.commit();
+        spdlog::error("projection {} stopped: {}", name, poison.what());
         count(before.events);
       });
     } catch (const pqxx::transaction_rollback&) {  // serialization failure or deadlock: retry
+      if (++rollbacks == 3) {
+        throw LockTimeout("could not apply events to projection '" + name + "' after 3 attempts");
+      }
     }
   }
-  throw LockTimeout("could not apply events to projection '" + name + "' after 3 attempts");
 }
 
 ReadResult LiveProjections::read(const std::string& name, const ReadStatement& statement,
@@ -204,12 +219,33 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
     throw InvalidInput("min_position " + std::to_string(options.min_position) + " is beyond the end of the log (" +
                        std::to_string(tail) + ")");
   }
-  if (!options.strong || failed || watermark >= tail) return answer(first);
+  // What the answer must reflect: the tail for a strong read, min_position for any read.
+  const std::int64_t wanted = std::max(options.strong ? tail : 0, options.min_position);
+  if (watermark >= wanted) return answer(first);
+  if (failed) {
+    if (options.min_position <= watermark) return answer(first);  // strong: serves what it has, marked failed
+    throw ProjectionBehind(name, watermark, wanted, "it stopped at a poison event");
+  }
+  auto behind = [&](std::int64_t at) {
+    return ProjectionBehind(name, at, wanted,
+                            "more than " + std::to_string(options_.max_read_apply) +
+                                " events for one read to apply; the catch-up worker is on it");
+  };
+  if (wanted - watermark > options_.max_read_apply) throw behind(watermark);
 
-  // Behind: apply (watermark, tail] ourselves, then read inside the same transaction.
+  // Behind: apply (watermark, wanted] ourselves, then read inside the same transaction.
   ReadResult out;
-  catch_up(name, tail, ApplyMode::kRead, std::numeric_limits<std::size_t>::max(),
-           [&](pqxx::transaction_base& tx, const Applied&) { out = answer(run(tx)); });
+  catch_up(name, wanted, ApplyMode::kRead, static_cast<std::size_t>(options_.max_read_apply),
+           [&](pqxx::transaction_base& tx, const Applied& a) {
+             // Another version (a promote) or a stop may have come between the two looks.
+             if (a.watermark < wanted) {
+               if (!a.failed) throw behind(a.watermark);
+               if (options.min_position > a.watermark) {
+                 throw ProjectionBehind(name, a.watermark, wanted, "it stopped at a poison event");
+               }
+             }
+             out = answer(run(tx));
+           });
   return out;
 }
 
@@ -244,12 +280,17 @@ std::vector<ProjectionStatus> LiveProjections::status() {
     pqxx::read_transaction tx{conn};
     std::vector<ProjectionStatus> out;
     for (const auto& r : tx.exec("SELECT name, active_version, last_replayed AS watermark, state = 'failed' AS failed, "
-                                 "coalesce(error, '') AS error FROM reproj.projections ORDER BY name")) {
+                                 "coalesce(error, '') AS error, poison_policy = 'stop' AS stops, "
+                                 "(SELECT count(*) FROM reproj.quarantine q WHERE q.projection = p.name "
+                                 "AND q.version = p.active_version) AS quarantined "
+                                 "FROM reproj.projections p ORDER BY name")) {
       out.push_back({.name = r["name"].as<std::string>(),
                      .active_version = r["active_version"].as<int>(),
                      .watermark = r["watermark"].as<std::int64_t>(),
                      .failed = r["failed"].as<bool>(),
-                     .error = r["error"].as<std::string>()});
+                     .error = r["error"].as<std::string>(),
+                     .poison_policy = r["stops"].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip,
+                     .quarantined = r["quarantined"].as<std::int64_t>()});
     }
     return out;
   });

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/event_requirements.hpp"
+#include "engine/poison.hpp"
 #include "engine/projection.hpp"
 #include "engine/registry.hpp"
 
@@ -28,13 +30,22 @@ struct LiveOptions {
   // Events folded per chunk: one COPY out, one prefetch and one flush per chunk. Larger chunks
   // mean fewer round trips and more memory per applier.
   std::size_t chunk_events = 5000;
+  // A read applies at most this many pending events itself, holding the metadata row lock that
+  // other reads of the projection and a promote wait for. Further behind (after a large import,
+  // a stalled worker) it answers ProjectionBehind at once and the catch-up worker, in batches
+  // that release the lock in between, closes the gap.
+  std::int64_t max_read_apply = 10'000;
+  // Test hook: called at named points ("poison_met": a poison event rolled an apply back, before
+  // the projection's policy is carried out).
+  std::function<void(std::string_view point)> fault;
 };
 
 /// What an apply left behind: the projection's version and watermark after it.
 struct Applied {
   int version = 0;
   std::int64_t watermark = 0;
-  std::int64_t events = 0;    // applied by this call
+  std::int64_t events = 0;    // applied by this call (skipped ones included)
+  std::int64_t skipped = 0;   // of those, quarantined under the skip policy
   bool failed = false;        // stopped at a poison event; serves what it has
   std::string error;
 };
@@ -46,6 +57,8 @@ struct ProjectionStatus {
   std::int64_t watermark = 0;  // the global_position its rows reflect (column last_replayed)
   bool failed = false;
   std::string error;
+  PoisonPolicy poison_policy = PoisonPolicy::kSkip;
+  std::int64_t quarantined = 0;  // events the active version skipped (status() only)
 };
 
 /// Read consistency: strong applies pending events first; eventual answers from what is there.
@@ -77,7 +90,8 @@ class LiveProjections {
   /// The one door: applies the events in (last_replayed, up_to], at most `max_events`, to P's live
   /// tables in one transaction that holds P's metadata row lock, commits rows and watermark
   /// together, and runs `then` inside that transaction (sees exactly what was applied). A poison
-  /// event makes P apply what precedes it and stop (failed), then the call answers as failed.
+  /// event is quarantined under P's skip policy; under stop P applies what precedes it and stops
+  /// (failed) -- unless P changed meanwhile (a promote, a rollback) -- and the call answers as failed.
   Applied catch_up(const std::string& name, std::int64_t up_to, ApplyMode mode,
                    std::size_t max_events = std::numeric_limits<std::size_t>::max(),
                    const std::function<void(pqxx::transaction_base&, const Applied&)>& then = {});
@@ -94,7 +108,10 @@ class LiveProjections {
 
   /// One row by key, or a page of rows ordered by key after `after` (empty: from the start).
   /// Strong reads first catch P up to the safe tail read at the moment of the request (one round
-  /// trip when already there). Throws UnknownProjection, InvalidInput (min_position past the tail).
+  /// trip when already there); any read first catches P up to min_position. The answer never
+  /// reflects less than what was asked. Throws UnknownProjection, InvalidInput (min_position past
+  /// the tail), ProjectionBehind (more than max_read_apply events to apply, or P stopped before
+  /// min_position).
   ReadResult get(const std::string& name, const std::string& key, const ReadOptions& options);
   ReadResult list(const std::string& name, const std::string& after, std::size_t limit, const ReadOptions& options);
   /// Rows for several keys in one statement (absent keys have none), reflecting one position: what
@@ -102,9 +119,17 @@ class LiveProjections {
   ReadResult get_many(const std::string& name, const std::vector<std::string>& keys, const ReadOptions& options);
 
   std::vector<ProjectionStatus> status();
+  /// Sets P's poison policy (engine/poison.hpp); a projection stopped at a poison event resumes
+  /// under skip. Returns P's status after it.
+  ProjectionStatus set_poison_policy(const std::string& name, PoisonPolicy policy);
+  /// Events version `version` of P skipped, by position, after `after`.
+  std::vector<QuarantinedEvent> quarantined(const std::string& name, int version, std::int64_t after,
+                                            std::size_t limit);
   /// Events applied to P's live tables (committed), by mode.
   std::int64_t applied_events(const std::string& name, ApplyMode mode) const;
   const ProjectionRegistry& registry() const { return registry_; }
+  /// What the registered versions require of appended events (the API checks appends with it).
+  const EventRequirements& requirements() const { return requirements_; }
   const LiveOptions& options() const { return options_; }
   ConnectionPool& pool() { return pool_; }
 
@@ -119,6 +144,7 @@ class LiveProjections {
   ConnectionPool& pool_;
   const ProjectionRegistry& registry_;
   const LiveOptions options_;
+  const EventRequirements requirements_;
   struct Counters {
     std::atomic<std::int64_t> worker{0};
     std::atomic<std::int64_t> read{0};

@@ -41,6 +41,18 @@ struct Row {
   bool operator==(const Row&) const = default;
 };
 
+/// The JSON type a handler needs a field of an event's data to have.
+enum class FieldType { kString, kBoolean, kInteger, kNumber, kObject, kArray };
+std::string_view to_string(FieldType type);
+
+/// A field a projection cannot fold an event type without: appends lacking it are refused (422)
+/// before anything is written (engine/event_requirements.hpp).
+struct FieldRequirement {
+  std::string event_type;
+  std::string field;  // top-level member of the event's data object
+  FieldType type = FieldType::kString;
+};
+
 /// Where a projection writes. Not thread-safe: each applier owns its sink.
 class Sink {
  public:
@@ -72,8 +84,12 @@ class Projection {
   /// What apply() reads of an event beyond position, event_id, stream, type and data. A rebuild
   /// streams nothing else, so PostgreSQL formats less.
   virtual EventExtras extras() const { return {}; }
+  /// What apply() requires of each event type's data. Declare every field whose absence makes
+  /// apply() throw: appends are checked against it, so such events only enter the log by raw SQL.
+  virtual std::vector<FieldRequirement> requirements() const { return {}; }
   /// Folds one event. Unknown types are ignored. Throws PoisonEvent if the event's data is
-  /// unusable; the caller then discards everything of the batch holding it.
+  /// unusable, and does so before writing to the sink: under the `skip` poison policy the event is
+  /// quarantined and the fold goes on with whatever the sink holds (engine/poison.hpp).
   virtual void apply(const Event& event, Sink& sink) const = 0;
 };
 

@@ -81,6 +81,8 @@ struct RebuildInfo {
   std::optional<int> retired_version;
   DependentViews dependent_views = DependentViews::kRefuse;
   std::optional<int> from_version;  // live when it started (unknown for rebuilds of older releases)
+  std::int64_t events_skipped = 0;  // poison events quarantined under the skip policy
+  std::string waiting;              // while running: why it is waiting (a transient error, a busy swap)
   std::string started_at;           // ISO 8601, UTC
   std::string finished_at;          // empty while running
   double duration_seconds = 0;      // so far, while running

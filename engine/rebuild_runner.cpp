@@ -17,6 +17,7 @@
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
 #include "engine/detail/apply_range.hpp"
+#include "engine/detail/quarantine.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/event_store.hpp"
 #include "engine/rebuild.hpp"
@@ -76,7 +77,14 @@ class RebuildManager::Runner {
         prefetched = std::async(std::launch::async, fetch, batch.back().global_position, up_to);
       }
       const auto t_fold = Clock::now();
-      for (const auto& e : batch) projection_.apply(e, rows_);
+      for (const auto& e : batch) {
+        try {
+          projection_.apply(e, rows_);
+        } catch (const PoisonEvent& poison) {
+          if (policy_ == PoisonPolicy::kStop) throw;
+          skipped_.emplace_back(e, poison);  // recorded with the next checkpoint
+        }
+      }
       const auto t_flush = Clock::now();
       const std::int64_t next = full ? batch.back().global_position : up_to;
       events_since_start += static_cast<std::int64_t>(batch.size());
@@ -159,6 +167,10 @@ class RebuildManager::Runner {
       spdlog::info("rebuild {} resumes from checkpoint {}", info_.id, position);
     }
     tx.exec_params("UPDATE reproj.rebuilds SET runner = $2, updated_at = now() WHERE id = $1", info_.id, runner_name());
+    policy_ = tx.exec_params1("SELECT poison_policy = 'stop' FROM reproj.projections WHERE name = $1", info_.projection)[0]
+                      .as<bool>()
+                  ? PoisonPolicy::kStop
+                  : PoisonPolicy::kSkip;
     tx.commit();
     shadow_written_ = position > 0;
     return position;
@@ -175,18 +187,22 @@ class RebuildManager::Runner {
     }
     std::int64_t rows = 0;
     for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
-    // Shadow rows and the rebuild's watermark commit together: a resume starts exactly here.
+    // Shadow rows, skipped events and the rebuild's watermark commit together: a resume starts
+    // exactly here.
+    detail::record_quarantine(tx, info_.projection, info_.version, skipped_, info_.id);
     auto r = tx.exec_params(
         "UPDATE reproj.rebuilds SET position = $2, events_replayed = events_replayed + $3, shadow_rows = $4, "
-        "events_per_second = $5, updated_at = now(), state = CASE WHEN $7 THEN 'catching_up' ELSE state END "
-        "WHERE id = $1 AND state = $6 RETURNING id",
-        info_.id, position, events, rows, rate, std::string{to_string(state)}, last_replay);
+        "events_per_second = $5, updated_at = now(), state = CASE WHEN $7 THEN 'catching_up' ELSE state END, "
+        "events_skipped = events_skipped + $8 WHERE id = $1 AND state = $6 RETURNING id",
+        info_.id, position, events, rows, rate, std::string{to_string(state)}, last_replay,
+        static_cast<std::int64_t>(skipped_.size()));
     if (r.empty()) {
       tx.abort();
       drop_shadow();
       return false;
     }
     tx.commit();
+    skipped_.clear();
     shadow_written_ = true;
     return true;
   }
@@ -298,7 +314,9 @@ class RebuildManager::Runner {
       // event falls between the two versions.
       const std::int64_t tail = log::safe_tail(tx);
       auto applied = detail::apply_range(tx, projection_, shadow_, position, tail,
-                                         std::numeric_limits<std::size_t>::max(), m_.live_.options().chunk_events);
+                                         std::numeric_limits<std::size_t>::max(), m_.live_.options().chunk_events,
+                                         meta.poison_policy);
+      detail::record_quarantine(tx, info_.projection, info_.version, applied.skipped, info_.id);
       fault("promote", attempt);
       const Projection& old = m_.live_.registry().get(info_.projection, meta.active_version);
       if (meta.active_version != expected_version) detail::check_dependents(tx, old, projection_, info_.dependent_views);
@@ -306,9 +324,10 @@ class RebuildManager::Runner {
                           shadow_, info_.dependent_views);
       detail::make_live(tx, info_.projection, info_.version, tail);
       tx.exec_params("UPDATE reproj.rebuilds SET state = 'done', position = $2, events_replayed = events_replayed + $3, "
-                     "retired_version = $4, retired_position = $5, finished_at = now(), updated_at = now() "
-                     "WHERE id = $1",
-                     info_.id, tail, applied.events, meta.active_version, meta.watermark);
+                     "retired_version = $4, retired_position = $5, finished_at = now(), updated_at = now(), "
+                     "events_skipped = events_skipped + $6, waiting = NULL WHERE id = $1",
+                     info_.id, tail, applied.events, meta.active_version, meta.watermark,
+                     static_cast<std::int64_t>(applied.skipped.size()));
       tx.commit();
       spdlog::info("rebuild {} promoted {} version {} at position {} (attempt {}, {} events under the lock, {:.1f} ms; "
                    "{:.1f} ms in all)",
@@ -329,6 +348,8 @@ class RebuildManager::Runner {
   const Projection& projection_;
   const std::vector<std::string> shadow_;
   RowSet rows_;  // the whole projection: memory is authoritative during a replay
+  PoisonPolicy policy_ = PoisonPolicy::kSkip;     // the projection's, read when the runner starts
+  std::vector<detail::SkippedEvent> skipped_;     // quarantined since the last checkpoint
   bool shadow_written_ = false;  // the shadow holds a checkpoint (else the next one rewrites it whole)
 };
 

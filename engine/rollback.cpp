@@ -48,8 +48,10 @@ RebuildInfo RebuildManager::rollback(const std::string& projection, DependentVie
       detail::check_dependents(tx, current, retired, views);
       // Catch the retired version up under the same lock the swap takes, then swap names.
       const std::int64_t tail = log::safe_tail(tx);
-      detail::apply_range(tx, retired, retired_tables, rec[0]["retired_position"].as<std::int64_t>(), tail,
-                          std::numeric_limits<std::size_t>::max(), live_.options().chunk_events);
+      auto applied = detail::apply_range(tx, retired, retired_tables, rec[0]["retired_position"].as<std::int64_t>(),
+                                         tail, std::numeric_limits<std::size_t>::max(), live_.options().chunk_events,
+                                         meta.poison_policy);
+      detail::record_quarantine(tx, projection, retired.version(), applied.skipped, std::nullopt);
       const auto parked = detail::table_names(retired, detail::TableKind::kParked, info.id);
       detail::rename_tables(tx, retired_tables, parked);  // frees the retired names for `current`
       detail::swap_tables(tx, current, detail::table_names(current, detail::TableKind::kRetired, info.id), retired,

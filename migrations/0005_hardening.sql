@@ -44,3 +44,25 @@ ALTER TABLE reproj.events ENABLE ALWAYS TRIGGER events_serialize_appends;
 ALTER TABLE reproj.events ENABLE ALWAYS TRIGGER events_notify;
 ALTER TABLE reproj.events ENABLE ALWAYS TRIGGER events_append_only;
 ALTER TABLE reproj.events ENABLE ALWAYS TRIGGER events_no_truncate;
+
+-- Poison policy per projection (engine/poison.hpp) and the events it skipped.
+ALTER TABLE reproj.projections
+  ADD COLUMN poison_policy text NOT NULL DEFAULT 'skip' CHECK (poison_policy IN ('skip', 'stop'));
+
+CREATE TABLE reproj.quarantine (
+  projection      text        NOT NULL REFERENCES reproj.projections (name),
+  version         int         NOT NULL,
+  global_position bigint      NOT NULL,
+  event_id        text        NOT NULL,
+  event_type      text        NOT NULL,
+  error           text        NOT NULL,
+  rebuild_id      bigint,                 -- the rebuild that skipped it; NULL: the live version
+  quarantined_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (projection, version, global_position)
+);
+
+-- A rebuild's skipped events, and why a running rebuild is waiting (a transient error it backs off
+-- from, a swap that found no gap in the readers' locks).
+ALTER TABLE reproj.rebuilds
+  ADD COLUMN events_skipped bigint NOT NULL DEFAULT 0,
+  ADD COLUMN waiting text;

@@ -21,6 +21,7 @@ class CarsV1 final : public engine::Projection {
   int version() const override { return 1; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
+  std::vector<engine::FieldRequirement> requirements() const override;
   engine::EventExtras extras() const override {
     return {.stream_version = false, .metadata = false, .recorded_at = false};
   }
@@ -34,6 +35,7 @@ class CarsV2 final : public engine::Projection {
   int version() const override { return 2; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
+  std::vector<engine::FieldRequirement> requirements() const override;
   engine::EventExtras extras() const override {
     return {.stream_version = false, .metadata = false, .recorded_at = false};
   }
@@ -43,6 +45,8 @@ namespace detail {
 /// The car events (created, repainted, sold), common to both versions. Returns false if the event
 /// is not a car event.
 bool apply_car_event(const engine::Event& event, engine::Sink& sink);
+/// What apply_car_event requires: car.created {by, color}, car.repainted {color}, car.sold {to}.
+std::vector<engine::FieldRequirement> car_event_requirements();
 std::vector<engine::TableSpec> cars_tables(bool index_customer_id);
 }  // namespace detail
 

@@ -55,4 +55,12 @@ bool apply_car_event(const engine::Event& event, engine::Sink& sink) {
   return true;
 }
 
+std::vector<engine::FieldRequirement> car_event_requirements() {
+  using engine::FieldType;
+  return {{"car.created", "by", FieldType::kString},
+          {"car.created", "color", FieldType::kString},
+          {"car.repainted", "color", FieldType::kString},
+          {"car.sold", "to", FieldType::kString}};
+}
+
 }  // namespace reproj::projections::detail

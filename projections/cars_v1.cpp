@@ -8,6 +8,12 @@ const std::vector<engine::TableSpec>& CarsV1::tables() const {
   return kTables;
 }
 
+std::vector<engine::FieldRequirement> CarsV1::requirements() const {
+  auto out = detail::car_event_requirements();
+  out.push_back({"customer.created", "name", engine::FieldType::kString});
+  return out;
+}
+
 void CarsV1::apply(const engine::Event& event, engine::Sink& sink) const {
   if (detail::apply_car_event(event, sink)) return;
   if (event.type == "customer.created") {

@@ -8,6 +8,13 @@ const std::vector<engine::TableSpec>& CarsV2::tables() const {
   return kTables;
 }
 
+std::vector<engine::FieldRequirement> CarsV2::requirements() const {
+  auto out = detail::car_event_requirements();
+  out.push_back({"customer.created", "name", engine::FieldType::kString});
+  out.push_back({"customer.renamed", "name", engine::FieldType::kString});
+  return out;
+}
+
 void CarsV2::apply(const engine::Event& event, engine::Sink& sink) const {
   if (detail::apply_car_event(event, sink)) return;
   if (event.type != "customer.created" && event.type != "customer.renamed") return;

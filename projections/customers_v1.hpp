@@ -11,6 +11,10 @@ class CustomersV1 final : public engine::Projection {
   int version() const override { return 1; }
   const std::vector<engine::TableSpec>& tables() const override;
   void apply(const engine::Event& event, engine::Sink& sink) const override;
+  std::vector<engine::FieldRequirement> requirements() const override {
+    return {{"customer.created", "name", engine::FieldType::kString},
+            {"customer.renamed", "name", engine::FieldType::kString}};
+  }
   engine::EventExtras extras() const override {
     return {.stream_version = false, .metadata = false, .recorded_at = false};
   }

@@ -66,6 +66,22 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   add_db(status_cmd);
   add_server(status_cmd);
 
+  std::string policy_projection, policy;
+  auto* policy_cmd = app.add_subcommand(
+      "poison-policy", "Set what a projection does with an event it cannot use: skip (quarantine it) or stop");
+  add_db(policy_cmd);
+  add_server(policy_cmd);
+  policy_cmd->add_option("PROJECTION", policy_projection, "the projection, e.g. cars")->required();
+  policy_cmd->add_option("POLICY", policy, "skip or stop")->required();
+
+  std::string quarantine_projection;
+  int quarantine_version = 0;
+  auto* quarantine_cmd = app.add_subcommand("quarantine", "Events a projection version skipped, as JSON");
+  add_db(quarantine_cmd);
+  add_server(quarantine_cmd);
+  quarantine_cmd->add_option("PROJECTION", quarantine_projection, "the projection, e.g. cars")->required();
+  quarantine_cmd->add_option("--version", quarantine_version, "version (default: the active one)");
+
   long generate_events = 1000;
   unsigned generate_seed = 1;
   auto* generate_cmd = app.add_subcommand("generate", "Print N deterministic demo events as NDJSON (for import and benchmarks)");
@@ -82,6 +98,8 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (*generate_cmd) return generate(generate_events, generate_seed);
     if (!server.url.empty() && *rebuild_cmd) return rebuild_through_server(server, rebuild_args);
     if (!server.url.empty() && *status_cmd) return status_through_server(server);
+    if (!server.url.empty() && *policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
+    if (!server.url.empty() && *quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);
     if (db.url.empty()) {
       std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
       return kExitUsage;
@@ -102,6 +120,8 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (*status_cmd) return status(db);
     if (*rebuild_cmd) return rebuild(db, rebuild_args);
     if (*work_cmd) return work(db);
+    if (*policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
+    if (*quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);
   } catch (const engine::UnsupportedDeployment& ex) {
     std::cerr << "error: " << ex.what() << "\n";
     return kExitUnsupportedDeployment;

@@ -3,8 +3,11 @@
 // share. Each returns the process's exit status; engine errors propagate to cli::main.
 
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "api/cli/cli.hpp"
 
@@ -47,6 +50,14 @@ int rebuild_through_server(const ServerArgs& server, const RebuildArgs& args);
 int status(const DatabaseArgs& db);
 int status_through_server(const ServerArgs& server);
 int generate(long events, unsigned seed);
+/// `reproj poison-policy PROJECTION skip|stop` and `reproj quarantine PROJECTION` (poison_commands.cpp).
+int set_poison_policy(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection,
+                      const std::string& policy);
+int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection, int version);
+
+/// An admin call to a running server: its status and its JSON body (null when not JSON).
+std::pair<unsigned, nlohmann::json> admin_call(const ServerArgs& server, const std::string& method,
+                                               const std::string& target, const std::string& body = "");
 
 /// The value of environment variable `name`, or `fallback` when unset or empty.
 std::string env_or(const char* name, std::string fallback);

@@ -51,6 +51,13 @@ engine::RebuildOptions rebuild_options_from_env() {
   return options;
 }
 
+engine::EventStoreOptions store_options_from_env() {
+  engine::EventStoreOptions options;
+  options.append_lock_timeout = std::chrono::milliseconds{env_count(
+      "REPROJ_APPEND_LOCK_TIMEOUT_MS", static_cast<std::size_t>(options.append_lock_timeout.count()), 1, 3'600'000)};
+  return options;
+}
+
 }  // namespace
 
 std::string env_or(const char* name, std::string fallback) {
@@ -71,7 +78,9 @@ std::size_t env_count(const char* name, std::size_t fallback, std::size_t min, s
 }
 
 EngineRoot::EngineRoot(const DatabaseArgs& db, std::size_t pool_size)
-    : registry(make_registry(db.register_projections)), pool(db.url, pool_size), store(pool), live(pool, registry) {
+    : registry(make_registry(db.register_projections)), pool(db.url, pool_size),
+      store(pool, store_options_from_env()),
+      live(pool, registry) {
   engine::require_session_connections(db.url);
   engine::migrate(db.url);
   for (const auto& name : registry.names()) {

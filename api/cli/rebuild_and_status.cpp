@@ -43,19 +43,12 @@ void print_progress(const Json& r, bool tty) {
   std::cout << line << std::flush;
 }
 
-// An admin call to the server: its status and its JSON body (null when not JSON).
-std::pair<unsigned, Json> call(const ServerArgs& server, const std::string& method, const std::string& target,
-                               const std::string& body = "") {
-  auto reply = api::http_call(server.url, method, target, body, {{"Authorization", "Bearer " + server.token}});
-  return {reply.status, Json::parse(reply.body, nullptr, false)};
-}
-
 }  // namespace
 
 int rebuild_through_server(const ServerArgs& server, const RebuildArgs& args) {
   Json body = Json::object();
   if (args.version) body["version"] = args.version;
-  auto [status, started] = call(server, "POST", "/admin/projections/" + args.projection + "/rebuild", body.dump());
+  auto [status, started] = admin_call(server, "POST", "/admin/projections/" + args.projection + "/rebuild", body.dump());
   std::int64_t id = 0;
   if (status == 202) {
     id = started["rebuild_id"].get<std::int64_t>();
@@ -72,7 +65,7 @@ int rebuild_through_server(const ServerArgs& server, const RebuildArgs& args) {
   }
   const bool tty = stdout_is_terminal();
   while (true) {
-    auto [s, info] = call(server, "GET", "/admin/rebuilds/" + std::to_string(id));
+    auto [s, info] = admin_call(server, "GET", "/admin/rebuilds/" + std::to_string(id));
     if (s != 200) {
       std::cerr << "\nerror: " << s << " " << info.dump() << "\n";
       return kExitFailed;
@@ -130,12 +123,12 @@ int rebuild(const DatabaseArgs& db, const RebuildArgs& args) {
 }
 
 int status_through_server(const ServerArgs& server) {
-  auto [status, projections] = call(server, "GET", "/admin/projections");
+  auto [status, projections] = admin_call(server, "GET", "/admin/projections");
   if (status != 200) {
     std::cerr << "error: " << status << " " << projections.dump() << "\n";
     return kExitFailed;
   }
-  auto [rebuilds_status, rebuilds] = call(server, "GET", "/admin/rebuilds");
+  auto [rebuilds_status, rebuilds] = admin_call(server, "GET", "/admin/rebuilds");
   if (rebuilds_status != 200) {
     std::cerr << "error: " << rebuilds_status << " " << rebuilds.dump() << "\n";
     return kExitFailed;

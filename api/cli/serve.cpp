@@ -54,11 +54,13 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   options.address = args.listen.substr(0, colon);
   options.port = static_cast<unsigned short>(std::stoi(args.listen.substr(colon + 1)));
   options.read_timeout = std::chrono::milliseconds{args.read_timeout_ms};
+  options.max_connections = env_count("REPROJ_MAX_CONNECTIONS", options.max_connections, 1, 1'000'000);
   const bool generated = args.admin_token.empty();
   if (generated) args.admin_token = random_token();
 
   catch_stop_signals();
-  EngineRoot e{db, static_cast<std::size_t>(options.db_threads) + 2};
+  EngineRoot e{db, static_cast<std::size_t>(options.db_threads()) + 2};
+  options.append_queue_wait = e.store.options().append_lock_timeout;
   engine::CatchUpWorker worker{e.live, e.registry.names()};
   e.rebuilds->start_supervisor();
   api::AdminSeries::Options series_options;

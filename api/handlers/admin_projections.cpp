@@ -60,6 +60,55 @@ Response start_rebuild(Call& c) {
                        {{"rebuild_id", info.id}, {"status_url", "/admin/rebuilds/" + std::to_string(info.id)}});
 }
 
+Response set_poison_policy(Call& c) {
+  require_admin(c);
+  const auto& name = c.path.at("name");
+  Json body = c.body_json();
+  const auto v = body.is_object() ? body.find("poison_policy") : body.end();
+  const auto policy = v != body.end() && v->is_string() ? engine::parse_poison_policy(v->get<std::string>())
+                                                         : std::nullopt;
+  if (!policy) throw bad_request("body must be {\"poison_policy\": \"skip\" | \"stop\"}");
+  c.s.live.set_poison_policy(name, *policy);
+  for (const auto& view : projection_views(c.s.store, c.s.live, c.s.rebuilds)) {
+    if (view.status.name == name) return json_response(http::status::ok, projection_to_json(view));
+  }
+  throw engine::UnknownProjection("unknown projection '" + name + "'");
+}
+
+Response list_quarantine(Call& c) {
+  require_admin(c);
+  const auto& name = c.path.at("name");
+  const auto& registry = c.s.live.registry();
+  if (!registry.has(name)) throw engine::UnknownProjection("unknown projection '" + name + "'");
+  int active = 0;
+  std::int64_t total = 0;
+  for (const auto& s : c.s.live.status()) {
+    if (s.name == name) {
+      active = s.active_version;
+      total = s.quarantined;
+    }
+  }
+  const int version = static_cast<int>(c.int_param("version", active, 1, INT32_MAX));
+  const auto after = c.int_param("after", 0, 0, std::numeric_limits<std::int64_t>::max());
+  const auto limit = c.int_param("limit", 100, 1, kMaxPageSize);
+  Json items = Json::array();
+  for (const auto& q : c.s.live.quarantined(name, version, after, static_cast<std::size_t>(limit))) {
+    items.push_back({{"version", q.version},
+                     {"global_position", q.global_position},
+                     {"event_id", q.event_id},
+                     {"type", q.event_type},
+                     {"error", q.error},
+                     {"rebuild_id", q.rebuild_id ? Json(*q.rebuild_id) : Json(nullptr)},
+                     {"quarantined_at", q.quarantined_at}});
+  }
+  Json next = items.size() == static_cast<std::size_t>(limit) ? items.back()["global_position"] : Json(nullptr);
+  return json_response(http::status::ok, {{"projection", name},
+                                          {"version", version},
+                                          {"active_version_count", total},
+                                          {"items", std::move(items)},
+                                          {"next", std::move(next)}});
+}
+
 Response rollback(Call& c) {
   require_admin(c);
   const auto& name = c.path.at("name");

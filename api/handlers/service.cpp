@@ -75,7 +75,13 @@ Response metrics(Call& c) {
                    .Name("reproj_rebuild_events_per_second")
                    .Help("Replay rate of running rebuilds.")
                    .Register(scrape);
+  auto& quarantined = prometheus::BuildGauge()
+                          .Name("reproj_events_quarantined")
+                          .Help("Poison events the active version of a projection skipped (skip policy).")
+                          .Register(scrape);
   for (const auto& p : c.s.live.status()) {
+    quarantined.Add({{"projection", p.name}, {"version", std::to_string(p.active_version)}})
+        .Set(static_cast<double>(p.quarantined));
     lag.Add({{"projection", p.name}, {"version", std::to_string(p.active_version)}})
         .Set(static_cast<double>(std::max<std::int64_t>(0, tail - p.watermark)));
     if (auto r = c.s.rebuilds.running(p.name)) {

@@ -7,11 +7,15 @@
 #include "api/response.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
+#include "engine/live_projections.hpp"
 
 namespace reproj::api {
 
 namespace {
 constexpr std::size_t kMaxEventsPerAppend = 1000;
+// Data and metadata text a page of GET /events carries at most (beyond its first event).
+constexpr std::size_t kMaxEventPageBytes = 4 << 20;
+
 }  // namespace
 
 Response append_events(Call& c) {
@@ -61,6 +65,7 @@ Response append_events(Call& c) {
     }
     batch.push_back(std::move(ne));
   }
+  c.s.live.requirements().check(batch);  // 422 before anything is written
   auto r = c.s.store.append(stream_id, expected, batch);
   return json_response(r.duplicate ? http::status::ok : http::status::created,
                        {{"stream_id", r.stream_id},
@@ -76,15 +81,18 @@ Response list_events(Call& c) {
   if (const std::string* v = c.q("stream_id")) filter.stream_id = checked_id("stream_id", *v);
   if (const std::string* v = c.q("type")) filter.type = checked_id("type", *v);
   const auto tail = c.s.store.safe_tail();
-  Json events = Json::array();
-  std::int64_t next = after;
-  for (const auto& e : c.s.store.read(after, tail, static_cast<std::size_t>(limit), filter)) {
-    events.push_back(event_to_json(e));
-    next = e.global_position;
+  const auto page = c.s.store.read_page(after, tail, static_cast<std::size_t>(limit), kMaxEventPageBytes, filter);
+  const auto& events = page.events;
+  std::string body = "{\"events\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) body += ',';
+    append_event_json(body, events[i]);
   }
-  // Everything up to the tail is final: when all of it was returned, continue from the tail.
-  if (events.size() < static_cast<std::size_t>(limit)) next = std::max(after, tail);
-  return json_response(http::status::ok, {{"events", std::move(events)}, {"next", next}});
+  // Everything up to the tail is final: when all of it was returned, continue from the tail. A page
+  // cut short by its byte budget continues after its last event.
+  const std::int64_t next = page.exhausted ? std::max(after, tail) : events.back().global_position;
+  body += "],\"next\":" + std::to_string(next) + "}";
+  return respond(http::status::ok, "application/json", std::move(body));
 }
 
 }  // namespace reproj::api

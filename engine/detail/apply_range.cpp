@@ -9,8 +9,8 @@ namespace reproj::engine::detail {
 
 RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projection,
                          const std::vector<std::string>& physical, std::int64_t from, std::int64_t up_to,
-                         std::size_t max_events, std::size_t chunk_events) {
-  RangeApplied out{from, 0};
+                         std::size_t max_events, std::size_t chunk_events, PoisonPolicy policy) {
+  RangeApplied out{from, 0, {}};
   SqlRowSource source{tx, projection, physical};
   std::vector<Event> chunk;
   while (out.position < up_to && static_cast<std::size_t>(out.events) < max_events) {
@@ -26,7 +26,14 @@ RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projectio
     }
     RowSet rows{projection.tables(), &source};
     rows.prefetch(recorded);
-    for (const auto& e : chunk) projection.apply(e, rows);
+    for (const auto& e : chunk) {
+      try {
+        projection.apply(e, rows);
+      } catch (const PoisonEvent& poison) {
+        if (policy == PoisonPolicy::kStop) throw;
+        out.skipped.emplace_back(e, poison);
+      }
+    }
     flush(tx, projection, rows, physical, NewRows::kUpsert);
     out.events += static_cast<std::int64_t>(chunk.size());
     out.position = chunk.size() < want ? up_to : chunk.back().global_position;

@@ -36,7 +36,7 @@ RebuildState parse_state(const std::string& s) {
 std::string select_rebuilds() {
   return "SELECT id, projection, version, state, position, target, events_replayed, events_per_second, resumes, "
          "resumed_from, coalesce(runner, '') AS runner, coalesce(error, '') AS error, retired_version, "
-         "retired_position, drop_dependent_views, from_version, "
+         "retired_position, drop_dependent_views, from_version, events_skipped, coalesce(waiting, '') AS waiting, "
          "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at, "
          "coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '') AS finished_at, "
          "extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds "
@@ -60,6 +60,8 @@ RebuildInfo rebuild_from_row(const pqxx::row& r) {
   if (!r["retired_version"].is_null()) i.retired_version = r["retired_version"].as<int>();
   i.dependent_views = r["drop_dependent_views"].as<bool>() ? DependentViews::kDrop : DependentViews::kRefuse;
   if (!r["from_version"].is_null()) i.from_version = r["from_version"].as<int>();
+  i.events_skipped = r["events_skipped"].as<std::int64_t>();
+  i.waiting = r["waiting"].as<std::string>();
   i.started_at = r["started_at"].as<std::string>();
   i.finished_at = r["finished_at"].as<std::string>();
   i.duration_seconds = r["duration_seconds"].as<double>();

@@ -2,7 +2,7 @@
 // the token, starts a rebuild of cars to v2 (the progress bar moves, the version changes), checks
 // that the charts drew points (appends, lag, the rebuild toward its target), that the finished
 // rebuild is in the history with its duration, rolls back from the page (confirmed, then checked
-// over HTTP), and finds a stream's events in the event browser. Saves a screenshot of each view and
+// over HTTP), finds a stream's events in the event browser, and lists the quarantined poison event. Saves a screenshot of each view and
 // fails on any console error.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -49,6 +49,17 @@ try {
   assert.equal((await carsRow.locator(".version").textContent()).trim(), "1", "cars starts at v1");
   assert.equal(await page.locator('[data-testid="rollback-cars"]').count(), 0, "nothing retained yet: no rollback button");
 
+  // ---- the quarantine: the raw-SQL poison event run.sh wrote, skipped and listed ----------------
+  const quarantineCount = page.getByTestId("quarantine-count-cars");
+  await page.waitForFunction(() => document.querySelector('[data-testid="quarantine-count-cars"]')?.textContent === "1 quarantined",
+                             null, { timeout: 20_000 });
+  assert.equal(await page.getByTestId("poison-policy-cars").inputValue(), "skip", "skip is the default policy");
+  await quarantineCount.click();
+  const quarantine = page.getByTestId("quarantine");
+  await quarantine.locator("tbody tr").first().waitFor();
+  assert.match(await quarantine.locator("tbody tr").first().textContent(), /poison-1.*car\.sold.*"to" is missing/);
+  await page.screenshot({ path: `${shots}/dashboard-quarantine.png`, fullPage: true });
+
   // ---- a rebuild, with appends beside it -------------------------------------------------------
   await carsRow.locator("select.target-version").selectOption("2");
   await carsRow.locator("button.rebuild").click();
@@ -78,6 +89,13 @@ try {
   await page.waitForFunction(() =>
     document.querySelector('tr[data-projection="cars"] .rebuild-state')?.textContent === "done", null, { timeout: 10_000 });
   await page.screenshot({ path: `${shots}/dashboard.png` });
+  // A rebuild shorter than the charts' 2 s refresh is drawn by the refresh after it (the series keep
+  // the samples taken every 250 ms while it ran).
+  await page.waitForFunction(() => Number(document.querySelector(
+    '[data-testid="chart-rebuild"] polyline[data-series="position"]')?.getAttribute("data-points") || 0) >= 2,
+    null, { timeout: 10_000 }).catch(() => {});
+  const line = page.locator('[data-testid="chart-rebuild"] polyline[data-series="position"]');
+  if (await line.count()) rebuildPoints = Math.max(rebuildPoints, Number(await line.getAttribute("data-points")));
   const drawn = await carsRow.locator(".progress-bar").evaluate((el) => el.getBoundingClientRect().width /
                                                                       el.parentElement.getBoundingClientRect().width);
   assert.ok(drawn > 0.95, `the finished progress bar is drawn at ${(drawn * 100).toFixed(0)}% of its track`);
@@ -164,7 +182,7 @@ try {
   assert.deepEqual(consoleErrors, [], "console errors");
   console.log(`browser test passed: progress values seen ${[...seen].join(" ")}; rebuild chart ${rebuildPoints} points; ` +
               `rollback to v1 from the page; ${shown} events of ${stream}; screenshots in ${shots}: dashboard-rebuilding.png ` +
-              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png`);
+              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png dashboard-quarantine.png`);
 } finally {
   await browser.close();
 }

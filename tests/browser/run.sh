@@ -22,6 +22,9 @@ trap cleanup EXIT
 events=$(mktemp)
 "$bin" generate --events 60000 --seed 3 >"$events"
 DATABASE_URL="$url" "$bin" import "$events" --initial-version cars=1 >/dev/null
+# A poison event as raw SQL would write it (the API refuses it): quarantined under the skip policy.
+psql -q "$url" -c "INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data)
+                   VALUES ('poison-1', 'poison-car', 1, 'car.sold', '{}')" >/dev/null
 # Small batches: the rebuild takes a few seconds, so the progress bar can be seen moving; charts
 # sampled every 250 ms draw that rebuild with several points.
 REPROJ_REBUILD_BATCH=1000 REPROJ_SERIES_INTERVAL_MS=250 DATABASE_URL="$url" "$bin" serve --listen 127.0.0.1:0 --admin-token browser-token \

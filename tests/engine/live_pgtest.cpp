@@ -116,7 +116,8 @@ TEST_F(LiveProjectionsTest, MinPositionBeyondTheTailIsRefused) {
   EXPECT_THROW(live_->get("trucks", "c1", {}), engine::UnknownProjection);
 }
 
-TEST_F(LiveProjectionsTest, PoisonEventStopsTheProjectionAtTheEventBeforeItAndItKeepsServing) {
+TEST_F(LiveProjectionsTest, UnderStopAPoisonEventStopsTheProjectionAtTheEventBeforeItAndItKeepsServing) {
+  live_->set_poison_policy("cars", engine::PoisonPolicy::kStop);
   append("c1", {event("ok1", "car.created", {{"by", "Ann"}, {"color", "green"}})});
   append("b1", {event("ok2", "customer.created", {{"name", "Bo"}})});
   // Same batch: a good event before the poison one and one after it.
@@ -164,4 +165,38 @@ TEST_F(LiveProjectionsTest, WorkerCatchesUpAndSignalsCaughtUp) {
   }
   EXPECT_EQ(live_->get("cars", "late", {.strong = false, .min_position = 0}).rows.size(), 1u);
   EXPECT_EQ(live_->applied_events("cars", engine::ApplyMode::kWorker), 301);
+}
+
+TEST_F(LiveProjectionsTest, AReadFarBehindAnswersProjectionBehindAndAppliesNothingUnderTheLock) {
+  // Issue 14, item 6: one read must not apply a long range while holding the metadata row lock.
+  live_options_.max_read_apply = 100;
+  live_.reset();
+  live_ = std::make_unique<engine::LiveProjections>(*pool_, registry_, live_options_);
+  std::vector<engine::NewEvent> many;
+  for (int i = 0; i < 150; ++i) many.push_back(event("m" + std::to_string(i), "car.created", {{"by", "A"}, {"color", "c"}}));
+  const auto tail = append("c1", many);
+  try {
+    live_->get("cars", "c1", {});
+    FAIL() << "a read applied 150 events itself (max_read_apply 100)";
+  } catch (const engine::ProjectionBehind& e) {
+    EXPECT_EQ(e.watermark(), 0);
+    EXPECT_EQ(e.wanted(), tail);
+  }
+  EXPECT_EQ(live_->get("cars", "c1", {.strong = false}).watermark, 0) << "nothing was applied";
+  live_->catch_up("cars", tail, engine::ApplyMode::kWorker, 100);  // the worker, in batches
+  append("c1", {event("last", "car.repainted", {{"color", "blue"}})});
+  auto r = live_->get("cars", "c1", {});
+  EXPECT_EQ(r.watermark, tail + 1) << "within the bound again: the read applies the rest itself";
+}
+
+TEST_F(LiveProjectionsTest, AnEventualReadWithMinPositionNeverAnswersBelowIt) {
+  // Issue 14, item 7: min_position was only checked against the tail.
+  append("c1", {event("a1", "car.created", {{"by", "Ann"}, {"color", "green"}})});
+  const auto second = append("c1", {event("a2", "car.repainted", {{"color", "red"}})});
+  append("c1", {event("a3", "car.repainted", {{"color", "blue"}})});
+  auto r = live_->get("cars", "c1", {.strong = false, .min_position = second});
+  EXPECT_GE(r.watermark, second);
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0].values[2], engine::Value{std::string{"red"}}) << "caught up to min_position, not beyond";
+  EXPECT_EQ(live_->get("cars", "c1", {.strong = false}).watermark, second) << "an eventual read applies no more";
 }

@@ -141,7 +141,8 @@ TEST_F(RebuildTest, OnlineRebuildUnderLoadLosesNothingAndFailsNoRead) {
                                                   "cars__customer_names__r" + std::to_string(started.id)}));
 }
 
-TEST_F(RebuildTest, PoisonEventFailsTheRebuildNamingItAndLiveStillServes) {
+TEST_F(RebuildTest, UnderStopAPoisonEventFailsTheRebuildNamingItAndLiveStillServes) {
+  live_->set_poison_policy("cars", engine::PoisonPolicy::kStop);
   append("c1", {test::event("e1", "car.created", {{"by", "Al"}, {"color", "red"}})});
   append("u1", {test::event("e2", "customer.created", {{"name", "Uma"}})});
   // v1 and customers ignore nothing here... but cars v2 needs a string name on renames.

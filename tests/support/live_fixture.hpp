@@ -3,6 +3,8 @@
 
 #include <memory>
 
+#include <pqxx/pqxx>
+
 #include "engine/event_store.hpp"
 #include "engine/live_projections.hpp"
 #include "engine/registry.hpp"
@@ -21,8 +23,8 @@ class LiveTest : public PgTest {
   void SetUpLive(int cars_version) {
     PgTest::SetUp();
     projections::register_all(registry_);
-    store_ = std::make_unique<engine::EventStore>(*pool_);
-    live_ = std::make_unique<engine::LiveProjections>(*pool_, registry_);
+    store_ = std::make_unique<engine::EventStore>(*pool_, store_options_);
+    live_ = std::make_unique<engine::LiveProjections>(*pool_, registry_, live_options_);
     live_->ensure("customers", 1);
     live_->ensure("cars", cars_version);
   }
@@ -31,6 +33,19 @@ class LiveTest : public PgTest {
     return store_->append(stream, engine::ExpectedVersion::any(), events).last_position;
   }
 
+  // Inserted as an operator's script would: straight into the table, no API (and no check) between.
+  void insert_raw(const std::string& event_id, const std::string& stream, int version, const std::string& type,
+                  const std::string& data) {
+    pqxx::connection c{db_->url()};
+    pqxx::work tx{c};
+    tx.exec_params("INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data) "
+                   "VALUES ($1, $2, $3, $4, $5::jsonb)",
+                   event_id, stream, version, type, data);
+    tx.commit();
+  }
+
+  engine::LiveOptions live_options_;         // set before SetUpLive
+  engine::EventStoreOptions store_options_;  // set before SetUpLive
   engine::ProjectionRegistry registry_;
   std::unique_ptr<engine::EventStore> store_;
   std::unique_ptr<engine::LiveProjections> live_;

@@ -18,9 +18,15 @@ inline void seed_events(engine::EventStore& store, int count, int writers = 8, u
   store.import_ndjson(out);
 }
 
-/// The whole served table of a projection, page by page, strongly consistent.
+/// The whole served table of a projection, page by page, strongly consistent. Brings the
+/// projection to the tail first, in batches, as the catch-up worker would: a strong read applies
+/// only a bounded number of events itself.
 inline std::vector<engine::Row> all_rows(engine::LiveProjections& live, const std::string& projection,
                                          std::int64_t* position = nullptr) {
+  const std::int64_t tail = engine::EventStore{live.pool()}.safe_tail();
+  for (engine::Applied a; !a.failed && a.watermark < tail;) {
+    a = live.catch_up(projection, tail, engine::ApplyMode::kWorker, 20'000);
+  }
   std::vector<engine::Row> rows;
   std::string after;
   while (true) {

@@ -1,0 +1,99 @@
+#pragma once
+// A server on the throwaway cluster with the worker, the rebuild supervisor and the admin series
+// running, and helpers to call it over real HTTP.
+
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/admin_series.hpp"
+#include "api/http_client.hpp"
+#include "api/router.hpp"
+#include "api/server.hpp"
+#include "engine/catch_up.hpp"
+#include "engine/rebuild.hpp"
+#include "tests/support/live_fixture.hpp"
+
+namespace reproj::test {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+
+inline constexpr const char* kToken = "s3cret-token";
+
+class ApiTest : public test::LiveTest {
+ protected:
+  void SetUp() override {
+    SetUpLive(1);
+    engine::RebuildOptions options;
+    // A test can hold a rebuild mid-replay to see it running.
+    options.fault = [this](std::string_view point, std::int64_t) {
+      while (point == "checkpoint" && hold_) std::this_thread::sleep_for(10ms);
+    };
+    options.batch_events = options.checkpoint_events = 2;
+    rebuilds_ = std::make_unique<engine::RebuildManager>(*pool_, *live_, options);
+    rebuilds_->start_supervisor(50ms);
+    worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},
+                                                      engine::CatchUpOptions{.batch_events = 1000, .idle_wait = 50ms});
+    series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
+                                                 api::AdminSeries::Options{.interval = 200ms, .window = 60s});
+    services_ = std::make_unique<api::Services>(
+        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get()});
+    api::ServerOptions so;
+    so.port = 0;
+    so.read_threads = 4;
+    so.read_timeout = 2s;
+    so.append_queue_wait = store_options_.append_lock_timeout;
+    so.point_reads = point_reads_;
+    server_ = std::make_unique<api::Server>(*services_, so);
+    base_ = "http://127.0.0.1:" + std::to_string(server_->start());
+  }
+  void TearDown() override {
+    hold_ = false;
+    server_.reset();
+    series_.reset();
+    worker_.reset();
+    rebuilds_.reset();
+  }
+  api::ClientReply call(const std::string& method, const std::string& target, const std::string& body = "",
+                        bool admin = false) {
+    std::map<std::string, std::string> headers;
+    if (admin) headers["Authorization"] = std::string{"Bearer "} + kToken;
+    return api::http_call(base_, method, target, body, headers);
+  }
+  Json json(const api::ClientReply& r) { return Json::parse(r.body); }
+  api::ClientReply append(const std::string& stream, const Json& expected, const std::vector<Json>& events) {
+    Json body = Json::object();
+    body["expected_version"] = expected;
+    body["events"] = events;
+    return call("POST", "/streams/" + stream + "/events", body.dump());
+  }
+  std::string wait_rebuild(std::int64_t id, std::chrono::seconds timeout = 30s) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::string state;
+    while (std::chrono::steady_clock::now() < until) {
+      state = json(call("GET", "/admin/rebuilds/" + std::to_string(id), "", true))["state"];
+      if (state == "done" || state == "failed" || state == "cancelled") break;
+      std::this_thread::sleep_for(20ms);
+    }
+    return state;
+  }
+
+  api::ReadBatcher::Options point_reads_;  // set before SetUp
+  std::atomic<bool> hold_{false};
+  std::unique_ptr<engine::RebuildManager> rebuilds_;
+  std::unique_ptr<engine::CatchUpWorker> worker_;
+  std::unique_ptr<api::AdminSeries> series_;
+  api::RequestMetrics metrics_;
+  std::unique_ptr<api::Services> services_;
+  std::unique_ptr<api::Server> server_;
+  std::string base_;
+};
+
+inline Json ev(const std::string& id, const std::string& type, Json data) {
+  return {{"event_id", id}, {"type", type}, {"data", std::move(data)}};
+}
+
+}  // namespace reproj::test
