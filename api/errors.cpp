@@ -67,6 +67,10 @@ Response error_from_current_exception() {
     auto res = json_error(http::status::service_unavailable, "busy", e.what());
     res.set(http::field::retry_after, "1");
     return res;
+  } catch (const Interrupted& e) {
+    auto res = json_error(http::status::service_unavailable, "interrupted", e.what());
+    res.set(http::field::retry_after, "1");
+    return res;
   } catch (const DatabaseUnavailable& e) {
     auto res = json_error(http::status::service_unavailable, "database_unavailable", e.what());
     res.set(http::field::retry_after, "1");

@@ -5,6 +5,7 @@
 
 #include "engine/connection_pool.hpp"
 #include "engine/detail/connect.hpp"
+#include "engine/detail/sleep.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 #include "engine/live_projections.hpp"
@@ -14,13 +15,7 @@ namespace reproj::engine {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-// Sleeps for `d`, or less if a stop is requested meanwhile.
-void sleep_unless_stopped(std::stop_token stop, Clock::duration d) {
-  std::mutex m;
-  std::unique_lock lock{m};
-  std::condition_variable_any cv;
-  cv.wait_for(lock, stop, d, [] { return false; });
-}
+using detail::sleep_unless_stopped;
 
 class Wakeup final : public pqxx::notification_receiver {
  public:

@@ -16,6 +16,9 @@ auto ConnectionPool::run(Work&& work) -> decltype(work(std::declval<pqxx::connec
   } catch (const DatabaseUnavailable&) {
     lease.discard();
     throw;
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == "57014") throw Interrupted(std::string{"the database cancelled the statement: "} + e.what());
+    throw;
   }
 }
 

@@ -132,6 +132,13 @@ class LockTimeout : public Error {
   using Error::Error;
 };
 
+/// PostgreSQL cancelled the statement (statement_timeout, pg_cancel_backend: SQLSTATE 57014).
+/// Nothing of it was kept; worth retrying.
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 /// The database could not be reached or the connection broke; worth retrying later.
 class DatabaseUnavailable : public Error {
  public:

@@ -54,8 +54,15 @@ struct RebuildOptions {
   // Per attempt to take the swap's locks: a waiting ACCESS EXCLUSIVE request blocks every later
   // reader of the table, so it must give up quickly and retry.
   std::chrono::milliseconds lock_timeout{100};
-  // Total time the swap keeps retrying before the rebuild fails (live stays untouched).
+  // Total time one swap attempt keeps retrying its locks. When it runs out (readers never leave
+  // a gap), the rebuild goes back to catching up and tries again after `swap_retry_after`
+  // (doubling up to 10x); live stays untouched meanwhile.
   std::chrono::milliseconds swap_budget{60'000};
+  std::chrono::milliseconds swap_retry_after{5'000};
+  // After a transient database error (a cancelled statement, statement_timeout, a serialization
+  // failure or deadlock, disk full) the rebuild resumes from its last checkpoint after this
+  // (doubling up to 30 s) instead of failing.
+  std::chrono::milliseconds transient_retry_after{1'000};
   // Retired table sets kept per projection for rollback.
   int retain_retired = 1;
   // Test hook: called at named points ("checkpoint", "catch_up_checkpoint", "catching_up", "promote",
@@ -116,7 +123,8 @@ class RebuildManager {
 
   /// Runs rebuild `id` on this thread until it is done, failed or cancelled, or `stop` is asked
   /// (then it stays resumable). Returns nullopt when another process holds the projection's
-  /// rebuild lock.
+  /// rebuild lock, or when this one's registry lacks the rebuild's version or the live one (an
+  /// instance of another release: it leaves the rebuild to one that knows them).
   std::optional<RebuildInfo> run(std::int64_t id, std::stop_token stop = {});
 
   /// Drops every table in the projection schema that is not live, a running rebuild's shadow or a
@@ -132,6 +140,7 @@ class RebuildManager {
  private:
   class Runner;
   void retire_old(const std::string& projection);
+  void fail(std::int64_t id, const std::exception& error);  // or notes the cancel that caused it
   void supervise(std::stop_token stop, std::string projection, std::chrono::milliseconds poll);
 
   ConnectionPool& pool_;

@@ -12,6 +12,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/rebuild_record.hpp"
+#include "engine/detail/sleep.hpp"
 #include "engine/detail/swap.hpp"
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
@@ -52,6 +53,7 @@ class RebuildManager::Runner {
     std::int64_t position = resume();
     RebuildState state = info_.state == RebuildState::kPromoting ? RebuildState::kCatchingUp : info_.state;
     auto reader = detail::connect(m_.pool_.database_url());
+    detail::exec_session(*reader, "SET application_name = 'reproj rebuild " + std::to_string(info_.id) + " reader'");
     const auto started = Clock::now();
     auto last_checkpoint = started;
     std::int64_t events_since_start = 0, checkpoints = 0, unflushed = 0;
@@ -115,9 +117,12 @@ class RebuildManager::Runner {
         state = RebuildState::kCatchingUp;
         fault("catching_up", 0);
       }
-      if (state == RebuildState::kCatchingUp && tail(*reader) - position <= m_.options_.promote_lag) {
-        promote(position);
-        return;
+      if (state == RebuildState::kCatchingUp && tail(*reader) - position <= m_.options_.promote_lag &&
+          Clock::now() >= next_promote_) {
+        if (promote(position)) return;
+      }
+      if (state == RebuildState::kCatchingUp && batch.empty()) {
+        detail::sleep_unless_stopped(stop, std::chrono::milliseconds{50});  // waiting to promote again
       }
     }
   }
@@ -166,7 +171,8 @@ class RebuildManager::Runner {
                      position);
       spdlog::info("rebuild {} resumes from checkpoint {}", info_.id, position);
     }
-    tx.exec_params("UPDATE reproj.rebuilds SET runner = $2, updated_at = now() WHERE id = $1", info_.id, runner_name());
+    tx.exec_params("UPDATE reproj.rebuilds SET runner = $2, waiting = NULL, updated_at = now() WHERE id = $1", info_.id,
+                   runner_name());
     policy_ = tx.exec_params1("SELECT poison_policy = 'stop' FROM reproj.projections WHERE name = $1", info_.projection)[0]
                       .as<bool>()
                   ? PoisonPolicy::kStop
@@ -285,8 +291,11 @@ class RebuildManager::Runner {
     tx.commit();
   }
 
-  void promote(std::int64_t position) {
+  // Returns false when the swap's lock budget ran out: the rebuild catches up on and tries again
+  // later, saying so in its status.
+  bool promote(std::int64_t position) {
     bool cancelled = false;
+    try {
     detail::retry_on_lock_timeout(m_.options_.swap_budget, "the swap of rebuild " + std::to_string(info_.id),
                                   [&](std::int64_t attempt) {
       const auto t_swap = Clock::now();
@@ -335,11 +344,24 @@ class RebuildManager::Runner {
                    std::chrono::duration<double, std::milli>(Clock::now() - t_locked).count(),
                    std::chrono::duration<double, std::milli>(Clock::now() - t_swap).count());
     });
+    } catch (const LockTimeout& busy) {
+      const auto retry = std::min(swap_retry_, m_.options_.swap_retry_after * 10);
+      swap_retry_ *= 2;
+      next_promote_ = Clock::now() + retry;
+      spdlog::warn("rebuild {}: {}; catching up and trying again in {} ms", info_.id, busy.what(), retry.count());
+      pqxx::work tx{conn_};
+      tx.exec_params("UPDATE reproj.rebuilds SET waiting = $2, updated_at = now() WHERE id = $1", info_.id,
+                     std::string{busy.what()} + "; catching up and trying again in " + std::to_string(retry.count()) +
+                         " ms");
+      tx.commit();
+      return false;
+    }
     if (cancelled) {
       drop_shadow();
-      return;
+      return true;
     }
     m_.retire_old(info_.projection);
+    return true;
   }
 
   RebuildManager& m_;
@@ -350,18 +372,46 @@ class RebuildManager::Runner {
   RowSet rows_;  // the whole projection: memory is authoritative during a replay
   PoisonPolicy policy_ = PoisonPolicy::kSkip;     // the projection's, read when the runner starts
   std::vector<detail::SkippedEvent> skipped_;     // quarantined since the last checkpoint
+  Clock::time_point next_promote_{};              // after a swap that ran out of budget
+  std::chrono::milliseconds swap_retry_ = m_.options_.swap_retry_after;
   bool shadow_written_ = false;  // the shadow holds a checkpoint (else the next one rewrites it whole)
 };
+
+namespace {
+
+// Errors a later attempt can get past: a cancelled statement (pg_cancel_backend, statement_timeout),
+// a serialization failure or deadlock, a lock timeout, and insufficient resources (disk full, out
+// of memory, too many connections). Anything else (a bug, a poison event under stop) is final.
+bool is_transient(const pqxx::sql_error& e) {
+  const std::string& s = e.sqlstate();
+  return s == "57014" || s == "40001" || s == "40P01" || s == "55P03" || s.rfind("53", 0) == 0;
+}
+
+}  // namespace
 
 std::optional<RebuildInfo> RebuildManager::run(std::int64_t id, std::stop_token stop) {
   auto conn = detail::connect(pool_.database_url());
   std::optional<RebuildInfo> info;
+  int live_version = 0;
   {
     pqxx::read_transaction tx{*conn};
     info = detail::load_rebuild(tx, id);
+    if (info) {
+      auto v = tx.exec_params("SELECT active_version FROM reproj.projections WHERE name = $1", info->projection);
+      if (!v.empty()) live_version = v[0][0].as<int>();
+    }
   }
   if (!info) throw NotFound("no rebuild " + std::to_string(id));
   if (!is_running(info->state)) return info;
+  // An instance of another release (a rolling deploy) may not know the version: it must not take
+  // the rebuild, let alone fail it.
+  const auto known = live_.registry().versions(info->projection);
+  for (int v : {info->version, live_version}) {
+    if (std::find(known.begin(), known.end(), v) == known.end()) {
+      spdlog::info("rebuild {}: leaving it to an instance that knows {} version {}", id, info->projection, v);
+      return std::nullopt;
+    }
+  }
   // Session-level: held while this connection lives, so a runner that dies releases it and
   // another process picks the rebuild up from its checkpoint.
   {
@@ -371,37 +421,70 @@ std::optional<RebuildInfo> RebuildManager::run(std::int64_t id, std::stop_token 
       return std::nullopt;
     }
   }
-  {
-    pqxx::read_transaction tx{*conn};
-    info = detail::load_rebuild(tx, id);  // it may have moved on before we got the lock
-  }
-  if (!is_running(info->state)) return info;
-  try {
-    detail::translate_errors([&] {
-      Runner runner{*this, *conn, *info};
-      runner.run(stop);
-    });
-  } catch (const DatabaseUnavailable&) {
-    throw;  // resumable: the next runner continues from the checkpoint
-  } catch (const std::exception& e) {
-    if (auto now = get(id); now && now->state == RebuildState::kCancelled) {
-      spdlog::info("rebuild {} stopped: it was cancelled", id);
-      drop_orphans();
-      return now;
+  // Named in pg_stat_activity from here on (operators, and the tests that cancel it, find it so).
+  detail::exec_session(*conn, "SET application_name = 'reproj rebuild " + std::to_string(id) + "'");
+  auto backoff = options_.transient_retry_after;
+  std::int64_t failed_at = -1;  // the checkpoint the last transient error resumed from
+  while (true) {
+    try {
+      const bool go_on = detail::translate_errors([&] {
+        {
+          pqxx::read_transaction tx{*conn};
+          info = detail::load_rebuild(tx, id);  // it may have moved on before we got the lock
+        }
+        if (info->position > failed_at && failed_at >= 0) backoff = options_.transient_retry_after;  // got further
+        if (!is_running(info->state) || stop.stop_requested()) return false;
+        Runner runner{*this, *conn, *info};
+        runner.run(stop);
+        return true;
+      });
+      if (!go_on) return info;
+      break;
+    } catch (const DatabaseUnavailable&) {
+      throw;  // resumable: the next runner continues from the checkpoint
+    } catch (const pqxx::sql_error& e) {
+      if (!is_transient(e)) {
+        fail(id, e);
+        break;
+      }
+      // The runner and its memory are gone; the next one resumes from the last checkpoint.
+      const std::string why = std::string{"transient error ("} + e.sqlstate() + "): " + e.what();
+      spdlog::warn("rebuild {}: {}; resuming from its checkpoint in {} ms", id, why, backoff.count());
+      pool_.run([&](pqxx::connection& c) {
+        pqxx::work tx{c};
+        tx.exec_params("UPDATE reproj.rebuilds SET waiting = $2, updated_at = now() WHERE id = $1", id,
+                       why + "; resuming from the last checkpoint in " + std::to_string(backoff.count()) + " ms");
+        tx.commit();
+      });
+      detail::sleep_unless_stopped(stop, backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds{30'000});
+      failed_at = info->position;
+    } catch (const std::exception& e) {
+      fail(id, e);
+      break;
     }
-    // A poison event or an unexpected error: record it, drop the shadow, leave live untouched.
-    spdlog::error("rebuild {} failed: {}", id, e.what());
-    pool_.run([&](pqxx::connection& c) {
-      pqxx::work tx{c};
-      tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'failed', error = $2, finished_at = now(), "
-                                 "updated_at = now() WHERE id = $1 AND state IN "} +
-                         detail::kRunningStates,
-                     id, std::string{e.what()});
-      tx.commit();
-    });
-    drop_orphans();
   }
   return get(id);
+}
+
+void RebuildManager::fail(std::int64_t id, const std::exception& e) {
+  if (auto now = get(id); now && now->state == RebuildState::kCancelled) {
+    spdlog::info("rebuild {} stopped: it was cancelled", id);
+    drop_orphans();
+    return;
+  }
+  // A poison event under stop or an error retrying cannot fix: record it, drop the shadow, leave
+  // live untouched.
+  spdlog::error("rebuild {} failed: {}", id, e.what());
+  pool_.run([&](pqxx::connection& c) {
+    pqxx::work tx{c};
+    tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'failed', error = $2, waiting = NULL, "
+                               "finished_at = now(), updated_at = now() WHERE id = $1 AND state IN "} +
+                       detail::kRunningStates,
+                   id, std::string{e.what()});
+    tx.commit();
+  });
+  drop_orphans();
 }
 
 }  // namespace reproj::engine

@@ -3,7 +3,9 @@
 // rollback transactions, and while plainly serving — restarts it, and after every restart checks:
 // readiness returns, the interrupted rebuild resumes from its checkpoint, each projection equals an
 // independent fold of the log at its committed watermark, every acknowledged append is in the log
-// at the position it was acknowledged with, and no orphan table survives the janitor.
+// at the position it was acknowledged with, and no orphan table survives the janitor. Between kills
+// it disturbs the run in turn: a raw SQL writer holding the append lock for 10 s, pg_cancel_backend
+// of the replaying rebuild (which must resume, never start over), and a storm of cancelled statements.
 //
 //   reproj_chaos [--kills N] [--seed S] [--events E] [--log FILE]
 // Needs DATABASE_URL (a cluster it may create a database on) and REPROJ_BINARY; scripts/chaos and
@@ -91,6 +93,7 @@ class Chaos {
       rollback_commits_ = phase == Phase::kRollback && (k / 5) % 2 == 1;
       start_server(phase);
       if (after_restart()) {
+        disturb(k);
         kill_during(phase);
       } else {
         record_kill(phase);  // its fault point was reached before readiness
@@ -100,6 +103,7 @@ class Chaos {
     if (!after_restart()) fail("the last restart did not become ready");
     wait_for_no_rebuild(180s);
     load_->stop();
+    if (lock_holder_.joinable()) lock_holder_.join();
     // One strong read applies everything up to the tail; then the state must equal the fold of it all.
     call(base_, "GET", "/cars?limit=1");
     call(base_, "GET", "/customers?limit=1");
@@ -121,9 +125,13 @@ class Chaos {
         counts.appends_acked, counts.reads_ok, counts.transport_errors + counts.unavailable,
         counts.other + counts.unavailable_no_retry, max_ready_seconds_);
     std::cout << fmt::format(
-        "crash loop: {} kills, {} lost appends, {} mismatches, {} orphans, resumed {}/{} rebuilds\n", kills_, lost_,
-        mismatches_, orphans_, resumed_, interrupted_);
+        "crash loop: {} kills, {} lost appends, {} mismatches, {} orphans, resumed {}/{} rebuilds, "
+        "{} append-lock holds of 10 s, {} cancels of a replaying rebuild ({} restarted from zero), "
+        "{} statement-cancel storms\n",
+        kills_, lost_, mismatches_, orphans_, resumed_, interrupted_, lock_holds_, rebuild_cancels_, restarted_from_zero_,
+        cancel_storms_);
     const bool ok = lost_ == 0 && mismatches_ == 0 && orphans_ == 0 && resumed_ == interrupted_ && failures_ == 0 &&
+                    restarted_from_zero_ == 0 &&
                     counts.other + counts.unavailable_no_retry == 0;
     return ok ? 0 : 1;
   }
@@ -279,6 +287,85 @@ class Chaos {
     }
   }
 
+  // --- disturbances (issue 14): what an unlucky operator or a hostile writer does meanwhile ---
+
+  void disturb(int k) {
+    switch (k % 3) {
+      case 0: hold_append_lock(); break;
+      case 1: cancel_replaying_rebuild(); break;
+      case 2: cancel_storm(); break;
+    }
+  }
+
+  // A raw SQL writer that takes the append lock, inserts one event and sits on it for 10 s: HTTP
+  // appends answer 503 busy meanwhile, reads and the admin API go on.
+  void hold_append_lock() {
+    if (lock_holder_.joinable()) lock_holder_.join();
+    ++lock_holds_;
+    lock_holder_ = std::thread([url = url_, n = lock_holds_] {
+      try {
+        pqxx::connection c{url};
+        pqxx::work tx{c};
+        tx.exec_params("INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data) "
+                       "VALUES ($1, $1, 1, 'chaos.held', '{}')",
+                       "held-" + std::to_string(n));
+        std::this_thread::sleep_for(10s);
+        tx.commit();
+      } catch (const std::exception& e) {
+        std::cout << "lock holder: " << e.what() << "\n";
+      }
+    });
+    std::cout << "disturbance: a raw SQL writer holds the append lock for 10 s\n" << std::flush;
+  }
+
+  // pg_cancel_backend of the rebuild's backends mid-replay, for a second: it must resume from its
+  // checkpoint, not fail and not start over.
+  void cancel_replaying_rebuild() {
+    const auto id = ensure_rebuild();
+    wait_until(30s, [&] {
+      auto r = running();
+      return r && r->id == id && r->state == "replaying" && r->position > 0;
+    });
+    const auto before = running();
+    const int cancelled = cancel_for(1s, "application_name LIKE 'reproj rebuild%'");
+    ++rebuild_cancels_;
+    std::this_thread::sleep_for(500ms);
+    pqxx::connection c{url_};
+    pqxx::read_transaction tx{c};
+    const auto r = tx.exec_params1("SELECT state, position, coalesce(error, '') FROM reproj.rebuilds WHERE id = $1", id);
+    const auto state = r[0].as<std::string>();
+    if (state == "failed") fail(fmt::format("rebuild {} failed on a cancelled statement: {}", id, r[2].as<std::string>()));
+    if (before && r[1].as<std::int64_t>() < before->position) {
+      ++restarted_from_zero_;
+      fail(fmt::format("rebuild {} went back from {} to {} after a cancel", id, before->position, r[1].as<std::int64_t>()));
+    }
+    std::cout << fmt::format("disturbance: {} statements of rebuild {} cancelled mid-replay; it is {} at {}\n", cancelled,
+                             id, state, r[1].as<std::int64_t>())
+              << std::flush;
+  }
+
+  // Every active statement of the database cancelled for 1.5 s: SQLSTATE 57014 everywhere, what a
+  // too-low statement_timeout raises. Requests answer 503 + Retry-After meanwhile, nothing is lost.
+  void cancel_storm() {
+    const int cancelled = cancel_for(1500ms, "datname = current_database()");
+    ++cancel_storms_;
+    std::cout << fmt::format("disturbance: statement-cancel storm, {} statements cancelled\n", cancelled) << std::flush;
+  }
+
+  int cancel_for(std::chrono::milliseconds window, const std::string& which) {
+    pqxx::connection c{url_};
+    int cancelled = 0;
+    const auto until = Clock::now() + window;
+    while (Clock::now() < until) {
+      pqxx::nontransaction tx{c};
+      cancelled += tx.exec1("SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity WHERE " +
+                            which + " AND state = 'active' AND pid <> pg_backend_pid()")[0]
+                       .as<int>();
+      std::this_thread::sleep_for(5ms);
+    }
+    return cancelled;
+  }
+
   void kill_now(Phase phase) {
     if (!exited()) {
       server_->kill(SIGKILL);
@@ -406,6 +493,8 @@ class Chaos {
   std::unique_ptr<test::HttpLoad> load_;
   double max_ready_seconds_ = 0;
   int kills_ = 0, interrupted_ = 0, resumed_ = 0, failures_ = 0;
+  int lock_holds_ = 0, rebuild_cancels_ = 0, restarted_from_zero_ = 0, cancel_storms_ = 0;
+  std::thread lock_holder_;
   std::size_t lost_ = 0, mismatches_ = 0, orphans_ = 0;
 };
 

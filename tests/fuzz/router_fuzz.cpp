@@ -89,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       violated("a point read answered otherwise than handle()", batched.response);
     }
   }
-  static const std::set<unsigned> kDocumented{200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 503};
+  static const std::set<unsigned> kDocumented{200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 422, 503};
   if (!kDocumented.contains(res.result_int())) violated("undocumented status", res);
   const auto type = res[http::field::content_type];
   if (type.starts_with("application/json")) {
