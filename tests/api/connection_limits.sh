@@ -4,17 +4,8 @@
 # connection gets 503 too_many_connections. Needs DATABASE_URL (scripts/test sets it).
 set -euo pipefail
 bin=$1
-: "${DATABASE_URL:?run through scripts/test}"
-db="reproj_limits_$$"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
-log=$(mktemp)
-cleanup() {
-  [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
-  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
-url="${DATABASE_URL%/*}/$db"
+source "$(dirname "$0")/throwaway_db.sh" limits
+url=$db_url
 
 start() {  # start ENV... : serve with the given environment, sets $pid and $base
   : >"$log"

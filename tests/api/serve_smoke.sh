@@ -3,17 +3,8 @@
 # in-flight request and exits 0.  Needs DATABASE_URL (scripts/test sets it).
 set -euo pipefail
 bin=$1
-: "${DATABASE_URL:?run through scripts/test}"
-db="reproj_smoke_$$"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
-log=$(mktemp)
-cleanup() {
-  [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
-  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-  rm -f "$log"
-}
-trap cleanup EXIT
-DATABASE_URL="${DATABASE_URL%/*}/$db" "$bin" serve --listen 127.0.0.1:0 --admin-token t >"$log" 2>&1 &
+source "$(dirname "$0")/throwaway_db.sh" smoke
+DATABASE_URL="$db_url" "$bin" serve --listen 127.0.0.1:0 --admin-token t >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true); [ -n "$base" ] && break; sleep 0.1; done
 [ -n "$base" ] || { cat "$log"; echo "FAIL: server did not start"; exit 1; }
