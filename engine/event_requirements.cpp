@@ -12,6 +12,7 @@ std::string_view to_string(FieldType type) {
     case FieldType::kNumber: return "a number";
     case FieldType::kObject: return "an object";
     case FieldType::kArray: return "an array";
+    case FieldType::kPresent: return "present (not null)";
   }
   return "?";
 }
@@ -25,6 +26,7 @@ bool has_type(const nlohmann::json& v, FieldType type) {
     case FieldType::kNumber: return v.is_number();
     case FieldType::kObject: return v.is_object();
     case FieldType::kArray: return v.is_array();
+    case FieldType::kPresent: return !v.is_null();
   }
   return false;
 }

@@ -42,7 +42,7 @@ struct Row {
 };
 
 /// The JSON type a handler needs a field of an event's data to have.
-enum class FieldType { kString, kBoolean, kInteger, kNumber, kObject, kArray };
+enum class FieldType { kString, kBoolean, kInteger, kNumber, kObject, kArray, kPresent };  // kPresent: any but null
 std::string_view to_string(FieldType type);
 
 /// A field a projection cannot fold an event type without: appends lacking it are refused (422)

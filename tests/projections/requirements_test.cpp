@@ -35,6 +35,7 @@ nlohmann::json sample(engine::FieldType type) {
     case engine::FieldType::kNumber: return 1.5;
     case engine::FieldType::kObject: return nlohmann::json::object();
     case engine::FieldType::kArray: return nlohmann::json::array();
+    case engine::FieldType::kPresent: return "present";
   }
   return nullptr;
 }
