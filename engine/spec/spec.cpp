@@ -8,7 +8,7 @@
 
 namespace reproj::engine::spec {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 std::string_view to_string(Type type) {
   switch (type) {
@@ -347,11 +347,11 @@ class Parser {
   }
 
   // A value written to (or compared with) a column of type `target`.
-  std::optional<Value> parse_value(const Json& j, const std::string& path, const Spec& spec, Type target) {
+  std::optional<Expr> parse_value(const Json& j, const std::string& path, const Spec& spec, Type target) {
     if (j.is_string() && j.get<std::string>().starts_with("$")) {
       auto ref = parse_ref(j.get<std::string>(), path);
       if (!ref) return std::nullopt;
-      return Value{std::move(*ref)};
+      return Expr{std::move(*ref)};
     }
     if (j.is_object()) {
       if (j.contains("optional")) {
@@ -361,7 +361,7 @@ class Parser {
         }
         auto ref = parse_ref(j["optional"].get<std::string>(), path + "/optional");
         if (!ref) return std::nullopt;
-        return Value{Optional{std::move(*ref)}};
+        return Expr{Optional{std::move(*ref)}};
       }
       if (j.contains("coalesce")) {
         const auto& list = j["coalesce"];
@@ -373,7 +373,7 @@ class Parser {
         for (std::size_t i = 0; i < list.size(); ++i) {
           if (auto v = parse_value(list[i], path + "/coalesce/" + std::to_string(i), spec, target)) c.values.push_back(std::move(*v));
         }
-        return Value{std::move(c)};
+        return Expr{std::move(c)};
       }
       if (j.contains("lookup")) {
         Lookup l;
@@ -384,7 +384,7 @@ class Parser {
           if (k != "lookup" && k != "key" && k != "column") problem(path + "/" + token(k), "a lookup has lookup, key and column");
         }
         if (!j.contains("key")) problem(path + "/key", "a lookup needs the key of the row to read");
-        else if (auto key = parse_value(j["key"], path + "/key", spec, Type::kText)) l.key = std::make_unique<Value>(std::move(*key));
+        else if (auto key = parse_value(j["key"], path + "/key", spec, Type::kText)) l.key = std::make_unique<Expr>(std::move(*key));
         const Column* col = t && j.contains("column") && j["column"].is_string() ? t->column(j["column"].get<std::string>()) : nullptr;
         if (!col) {
           if (t) problem(path + "/column", "column must name a column of " + t->name);
@@ -394,7 +394,7 @@ class Parser {
             problem(path + "/column", "a " + std::string{to_string(col->type)} + " column cannot fill a " + std::string{to_string(target)} + " one");
           }
         }
-        return Value{std::move(l)};
+        return Expr{std::move(l)};
       }
       if (target != Type::kJsonb) {
         problem(path, "an object value is one of {\"optional\": …}, {\"lookup\": …}, {\"coalesce\": […]}");
@@ -405,7 +405,7 @@ class Parser {
       problem(path, "not a " + std::string{to_string(target)} + " value");
       return std::nullopt;
     }
-    return Value{j};
+    return Expr{j};
   }
 
   std::optional<Ref> parse_ref(const std::string& text, const std::string& path) {
@@ -474,7 +474,7 @@ FieldType needed(Type t) {
 }
 
 // Adds what `v`, written to a column of `type`, requires of an event of `event_type`.
-void require(const Value& v, Type type, const Spec& spec, const std::string& event_type,
+void require(const Expr& v, Type type, const Spec& spec, const std::string& event_type,
              std::vector<FieldRequirement>& out) {
   if (const auto* ref = std::get_if<Ref>(&v.v); ref && ref->source == Ref::Source::kData) {
     // $data.a.b needs "a" to be an object; $data.a needs "a" of the column's type.

@@ -46,7 +46,7 @@ struct Table {
   std::string name;
   std::string key;                      // a text column
   std::vector<Column> columns;          // in document order
-  std::map<std::string, nlohmann::json> defaults;
+  std::map<std::string, nlohmann::ordered_json> defaults;
   std::vector<std::string> indexes;     // columns update_where may look rows up by
   std::vector<std::vector<std::string>> unique;
   bool is_private = false;              // not served over HTTP (a lookup table)
@@ -61,35 +61,35 @@ struct Ref {
   std::string text;               // as written, e.g. "$data.to"
 };
 
-struct Value;
+struct Expr;
 struct Optional {
   Ref ref;
 };
 struct Lookup {
   std::string table;
-  std::unique_ptr<Value> key;
+  std::unique_ptr<Expr> key;
   std::string column;
 };
 struct Coalesce {
-  std::vector<Value> values;
+  std::vector<Expr> values;
 };
 
 /// A value an operation writes or looks up by.
-struct Value {
-  std::variant<nlohmann::json, Ref, Optional, Lookup, Coalesce> v;
+struct Expr {
+  std::variant<nlohmann::ordered_json, Ref, Optional, Lookup, Coalesce> v;
 };
 
 struct Operation {
   enum class Kind { kUpsert, kUpdate, kUpdateWhere, kDelete, kIncrement, kDecrement, kPush, kPull };
   Kind kind = Kind::kUpsert;
   std::string table;
-  std::optional<Value> key;                         // all but update_where
-  std::vector<std::pair<std::string, Value>> set;   // upsert, update, update_where
-  std::pair<std::string, std::optional<Value>> where;  // update_where: the indexed column and its value
+  std::optional<Expr> key;                         // all but update_where
+  std::vector<std::pair<std::string, Expr>> set;   // upsert, update, update_where
+  std::pair<std::string, std::optional<Expr>> where;  // update_where: the indexed column and its value
   bool create_if_missing = true;                    // update
   std::string column;                               // increment, decrement, push, pull
-  std::optional<Value> by;                          // increment, decrement (default 1)
-  std::optional<Value> value;                       // push, pull
+  std::optional<Expr> by;                          // increment, decrement (default 1)
+  std::optional<Expr> value;                       // push, pull
 };
 
 struct Spec {

@@ -1,0 +1,48 @@
+#pragma once
+// A spec compiled onto the engine's Projection interface: the same Sink, so live catch-up, strong
+// reads, rebuilds, checkpoints, promote and rollback run it exactly as they run C++ projections.
+//
+// This build runs the text, boolean and bigint column types and the operations upsert (the row is
+// written anew: defaults, key, set), update (set on the row; if_missing create from defaults, or
+// skip), update_where, increment and decrement; a spec using anything else is refused at
+// construction, naming it. (Issue 15: numeric, double, jsonb, timestamptz, delete, push and pull
+// need engine column types and a Sink erase that do not exist yet.)
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/spec/spec.hpp"
+
+namespace reproj::engine::spec {
+
+class SpecProjection final : public Projection {
+ public:
+  /// Throws std::invalid_argument naming the first type or operation this build cannot run.
+  explicit SpecProjection(Spec spec);
+
+  std::string_view name() const override { return spec_.projection; }
+  int version() const override { return spec_.version; }
+  const std::vector<TableSpec>& tables() const override { return tables_; }
+  std::vector<FieldRequirement> requirements() const override { return requirements_; }
+  EventExtras extras() const override { return extras_; }
+  /// Checks every required reference of the event's operations first (PoisonEvent before any
+  /// write), then runs the operations in order; a lookup sees what earlier ones wrote.
+  void apply(const Event& event, Sink& sink) const override;
+  const Spec& spec() const { return spec_; }
+
+ private:
+  struct Compiled {
+    std::size_t table = 0;                       // index into tables_
+    std::vector<std::size_t> set_columns;        // positions in the row, parallel to op.set
+    std::size_t column = 0;                      // where / increment column position
+  };
+  const Spec spec_;
+  std::vector<TableSpec> tables_;  // key column first, then the others in document order
+  std::vector<Row> defaults_;      // per table: the row a create starts from (key empty)
+  std::map<std::string, std::vector<Compiled>> compiled_;  // parallel to spec_.on
+  std::vector<FieldRequirement> requirements_;
+  EventExtras extras_{.stream_version = false, .metadata = false, .recorded_at = false};
+};
+
+}  // namespace reproj::engine::spec
