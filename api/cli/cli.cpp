@@ -19,13 +19,15 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   app.set_version_flag("--version", "reproj " + std::string{api::version()} + " (commit " +
                                         std::string{api::git_commit()} + ")");
   app.require_subcommand(1);
-  DatabaseArgs db{env_or("DATABASE_URL", ""), {}, register_projections};
+  DatabaseArgs db{env_or("DATABASE_URL", ""), {}, register_projections, env_or("REPROJ_PROJECTIONS_DIR", "")};
   std::vector<std::string> initial_version_args;
   ServerArgs server{"", env_or("REPROJ_ADMIN_TOKEN", "")};
   auto add_db = [&](CLI::App* cmd) {
     cmd->add_option("--database-url", db.url, "PostgreSQL URL (default: $DATABASE_URL)");
     cmd->add_option("--initial-version", initial_version_args,
                     "PROJECTION=V: version a projection is created at on a fresh database (default: latest)");
+    cmd->add_option("--projections-dir", db.projections_dir,
+                    "register every *.json projection spec in DIR at start (default: $REPROJ_PROJECTIONS_DIR)");
   };
   auto add_server = [&](CLI::App* cmd) {
     cmd->add_option("--server", server.url, "talk to a running server, e.g. http://127.0.0.1:8080");
@@ -82,6 +84,12 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   quarantine_cmd->add_option("PROJECTION", quarantine_projection, "the projection, e.g. cars")->required();
   quarantine_cmd->add_option("--version", quarantine_version, "version (default: the active one)");
 
+  std::vector<std::string> spec_files;
+  auto* projection_cmd = app.add_subcommand("projection", "Projection specs (projections as data)");
+  auto* validate_cmd = projection_cmd->add_subcommand("validate", "Check spec files; print every problem (no database)");
+  validate_cmd->add_option("FILE", spec_files, "spec files")->required();
+  projection_cmd->require_subcommand(1);
+
   long generate_events = 1000;
   unsigned generate_seed = 1;
   auto* generate_cmd = app.add_subcommand("generate", "Print N deterministic demo events as NDJSON (for import and benchmarks)");
@@ -96,6 +104,7 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
 
   try {
     if (*generate_cmd) return generate(generate_events, generate_seed);
+    if (*validate_cmd) return validate_specs(spec_files);
     if (!server.url.empty() && *rebuild_cmd) return rebuild_through_server(server, rebuild_args);
     if (!server.url.empty() && *status_cmd) return status_through_server(server);
     if (!server.url.empty() && *policy_cmd) return set_poison_policy(db, server, policy_projection, policy);

@@ -23,6 +23,7 @@ struct DatabaseArgs {
   std::string url;                                 // --database-url / DATABASE_URL
   std::map<std::string, int> initial_versions;     // --initial-version P=V
   RegisterProjections register_projections;
+  std::string projections_dir;                     // --projections-dir / REPROJ_PROJECTIONS_DIR
 };
 /// A running server to talk to instead of the database (rebuild, status).
 struct ServerArgs {
@@ -54,6 +55,9 @@ int generate(long events, unsigned seed);
 int set_poison_policy(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection,
                       const std::string& policy);
 int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection, int version);
+
+/// `reproj projection validate FILE...`: every problem of each spec file; no database needed.
+int validate_specs(const std::vector<std::string>& files);
 
 /// An admin call to a running server: its status and its JSON body (null when not JSON).
 std::pair<unsigned, nlohmann::json> admin_call(const ServerArgs& server, const std::string& method,

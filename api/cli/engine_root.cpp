@@ -9,6 +9,7 @@
 
 #include "engine/migrations.hpp"
 #include "engine/session_check.hpp"
+#include "engine/spec/spec_files.hpp"
 
 namespace reproj::cli {
 
@@ -30,9 +31,10 @@ std::function<void(std::string_view, std::int64_t)> fault_from_env() {
   };
 }
 
-engine::ProjectionRegistry make_registry(const RegisterProjections& register_projections) {
+engine::ProjectionRegistry make_registry(const DatabaseArgs& db) {
   engine::ProjectionRegistry registry;
-  register_projections(registry);
+  db.register_projections(registry);
+  if (!db.projections_dir.empty()) engine::spec::register_directory(db.projections_dir, registry);
   return registry;
 }
 
@@ -78,7 +80,7 @@ std::size_t env_count(const char* name, std::size_t fallback, std::size_t min, s
 }
 
 EngineRoot::EngineRoot(const DatabaseArgs& db, std::size_t pool_size)
-    : registry(make_registry(db.register_projections)), pool(db.url, pool_size),
+    : registry(make_registry(db)), pool(db.url, pool_size),
       store(pool, store_options_from_env()),
       live(pool, registry) {
   engine::require_session_connections(db.url);

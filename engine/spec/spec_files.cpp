@@ -1,0 +1,61 @@
+#include "engine/spec/spec_files.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace reproj::engine::spec {
+
+namespace {
+
+// The spec in `file`, compiled, or its problems.
+std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> load(const std::filesystem::path& file) {
+  std::ifstream in{file, std::ios::binary};
+  if (!in) return std::vector<Problem>{{"", "cannot read the file"}};
+  std::stringstream text;
+  text << in.rdbuf();
+  auto parsed = parse(text.str());
+  if (auto* problems = std::get_if<std::vector<Problem>>(&parsed)) return std::move(*problems);
+  try {
+    return std::make_unique<SpecProjection>(std::get<Spec>(std::move(parsed)));
+  } catch (const std::invalid_argument& e) {
+    return std::vector<Problem>{{"", e.what()}};
+  }
+}
+
+}  // namespace
+
+std::vector<Problem> check_file(const std::filesystem::path& file) {
+  auto loaded = load(file);
+  if (auto* problems = std::get_if<std::vector<Problem>>(&loaded)) return *problems;
+  return {};
+}
+
+void register_directory(const std::filesystem::path& dir, ProjectionRegistry& registry) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  if (ec) throw std::runtime_error("projections directory " + dir.string() + ": " + ec.message());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    auto loaded = load(file);
+    if (auto* problems = std::get_if<std::vector<Problem>>(&loaded)) {
+      const auto& p = problems->front();
+      throw std::runtime_error(file.string() + ": " + (p.path.empty() ? "" : p.path + ": ") + p.message +
+                               (problems->size() > 1 ? " (and " + std::to_string(problems->size() - 1) + " more)" : ""));
+    }
+    auto projection = std::move(std::get<std::unique_ptr<SpecProjection>>(loaded));
+    const std::string name{projection->name()};
+    const auto versions = registry.versions(name);
+    if (std::find(versions.begin(), versions.end(), projection->version()) != versions.end()) {
+      throw std::runtime_error(file.string() + ": " + name + " version " + std::to_string(projection->version()) +
+                               " is already registered (compiled in, or by an earlier file)");
+    }
+    registry.add(std::move(projection));
+  }
+}
+
+}  // namespace reproj::engine::spec
