@@ -13,7 +13,7 @@ trap 'cleanup; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; tail -20 "$log"; exit 1; }
 
 # 1. validate
-"$bin" projection validate "$src/projections/specs/cars_v3.json" "$src/examples/specs/accounts_v1.json" >/dev/null ||
+"$bin" projection validate "$src/examples/specs/cars_v3.json" "$src/examples/specs/accounts_v1.json" >/dev/null ||
   fail "the shipped specs do not validate"
 sed 's/"bigint"/"biginteger"/' "$src/examples/specs/accounts_v1.json" >"$dir/bad.json.txt"
 out=$("$bin" projection validate "$dir/bad.json.txt" || true)
@@ -21,7 +21,7 @@ echo "$out" | grep -q '/tables/accounts/columns/balance: the type must be one of
 "$bin" projection validate "$dir/bad.json.txt" >/dev/null && fail "validate exited 0 on a bad spec"
 
 # 2. serve with cars v3 and accounts v1 from files
-cp "$src/projections/specs/cars_v3.json" "$src/examples/specs/accounts_v1.json" "$dir/"
+cp "$src/examples/specs/cars_v3.json" "$src/examples/specs/accounts_v1.json" "$dir/"
 DATABASE_URL="$db_url" "$bin" serve --listen 127.0.0.1:0 --admin-token t --projections-dir "$dir" \
   --initial-version cars=2 >"$log" 2>&1 &
 pid=$!

@@ -16,7 +16,7 @@ using Json = nlohmann::json;
 namespace {
 
 Json cars_v3() {
-  std::ifstream in{std::string{REPROJ_SOURCE_DIR} + "/projections/specs/cars_v3.json"};
+  std::ifstream in{std::string{REPROJ_SOURCE_DIR} + "/examples/specs/cars_v3.json"};
   std::stringstream text;
   text << in.rdbuf();
   return Json::parse(text.str());
