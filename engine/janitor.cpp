@@ -25,8 +25,8 @@ std::vector<std::string> RebuildManager::drop_orphans() {
     std::set<std::string> keep;
     std::set<std::string> unknown_projections;
     auto keep_all = [&](const std::string& name, int version, detail::TableKind kind, std::int64_t rebuild_id) {
-      if (!registry.has(name) || registry.versions(name).end() == std::find(registry.versions(name).begin(),
-                                                                          registry.versions(name).end(), version)) {
+      const auto versions = registry.versions(name);  // one vector: its begin and end belong together
+      if (std::find(versions.begin(), versions.end(), version) == versions.end()) {
         unknown_projections.insert(name);  // not ours to judge: keep everything of it
         return;
       }

@@ -127,3 +127,23 @@ TEST_F(RebuildFaultsTest, AnInstanceThatLacksTheVersionLeavesTheRebuildToOneThat
   auto done = rebuilds.run(id);
   EXPECT_EQ(done->state, engine::RebuildState::kDone) << done->error;
 }
+
+TEST_F(RebuildFaultsTest, TheJanitorOfAnInstanceThatLacksARetainedVersionKeepsItsTablesAndGoesOn) {
+  // Found by scripts/bench: an instance without the retained version's code made every supervisor
+  // round fail ("has no version"), so it never ran another rebuild.
+  test::seed_events(*store_, 500);
+  engine::RebuildManager rebuilds{*pool_, *live_};
+  ASSERT_EQ(rebuilds.run(rebuilds.start("cars", 2).id)->state, engine::RebuildState::kDone);  // v1 retained
+  const auto before = test::data_tables(db_->url());
+  engine::ProjectionRegistry newer;  // a later release: cars v2 only
+  newer.add(std::make_unique<projections::CarsV2>());
+  newer.add(std::make_unique<projections::CustomersV1>());
+  engine::LiveProjections newer_live{*pool_, newer};
+  engine::RebuildManager newer_rebuilds{*pool_, newer_live};
+  EXPECT_NO_THROW(newer_rebuilds.drop_orphans());
+  EXPECT_EQ(test::data_tables(db_->url()), before) << "tables of a version it does not know were dropped";
+  const auto id = newer_rebuilds.start("cars", 2).id;
+  auto done = newer_rebuilds.run(id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, engine::RebuildState::kDone) << done->error;
+}
