@@ -58,11 +58,11 @@ Response error_from_current_exception() {
   } catch (const NotFound& e) {
     return json_error(http::status::not_found, "not_found", e.what());
   } catch (const ProjectionBehind& e) {
-    auto res = json_error(http::status::service_unavailable, "projection_behind", e.what());
+    auto res = json_response(http::status::service_unavailable,
+                             {{"error", "projection_behind"}, {"message", e.what()}, {"watermark", e.watermark()},
+                              {"wanted", e.wanted()}, {"lag", e.wanted() - e.watermark()}});
     res.set(http::field::retry_after, "1");
-    res = with(std::move(res), "watermark", e.watermark());
-    res = with(std::move(res), "wanted", e.wanted());
-    return with(std::move(res), "lag", e.wanted() - e.watermark());
+    return res;
   } catch (const LockTimeout& e) {
     auto res = json_error(http::status::service_unavailable, "busy", e.what());
     res.set(http::field::retry_after, "1");

@@ -82,8 +82,8 @@ std::optional<Value> resolve(const Ref& ref, ColumnType type, const Context& c) 
   return std::nullopt;
 }
 
-// A value for a column of `type`. `sink` null: only check (lookups are not read).
-Value eval(const spec::Expr& v, ColumnType type, const Context& c, Sink* sink, bool required = true) {
+// A value for a column of `type`; a lookup only has its key checked (apply() reads the row).
+Value eval(const spec::Expr& v, ColumnType type, const Context& c, bool required = true) {
   if (const auto* lit = std::get_if<Json>(&v.v)) return from_json(*lit, type).value_or(Value{std::monostate{}});
   if (const auto* ref = std::get_if<Ref>(&v.v)) {
     auto r = resolve(*ref, type, c);
@@ -94,15 +94,14 @@ Value eval(const spec::Expr& v, ColumnType type, const Context& c, Sink* sink, b
   if (const auto* co = std::get_if<Coalesce>(&v.v)) {
     for (std::size_t i = 0; i < co->values.size(); ++i) {
       const bool last = i + 1 == co->values.size();
-      Value got = eval(co->values[i], type, c, sink, last && required);
+      Value got = eval(co->values[i], type, c, last && required);
       if (!std::holds_alternative<std::monostate>(got)) return got;
     }
     return Value{std::monostate{}};
   }
-  const auto& l = std::get<Lookup>(v.v);
-  const Value key = eval(*l.key, ColumnType::kText, c, sink, required);
-  if (!sink || std::holds_alternative<std::monostate>(key)) return Value{std::monostate{}};
-  return Value{std::monostate{}};  // resolved by the caller, which knows the table's layout
+  // A lookup: only its key is checked here; apply() reads the row, knowing the table's layout.
+  eval(*std::get<Lookup>(v.v).key, ColumnType::kText, c, required);
+  return Value{std::monostate{}};
 }
 
 }  // namespace
@@ -190,7 +189,7 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
   // A value of a column; lookups read the sink now, so they see the operations before this one.
   auto value = [&](const spec::Expr& v, ColumnType type) -> Value {
     if (const auto* l = std::get_if<Lookup>(&v.v)) {
-      const Value key = eval(*l->key, ColumnType::kText, ctx, &sink);
+      const Value key = eval(*l->key, ColumnType::kText, ctx);
       const auto* k = std::get_if<std::string>(&key);
       if (!k) return Value{std::monostate{}};
       std::size_t t = 0;
@@ -202,10 +201,10 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
       }
       return Value{std::monostate{}};
     }
-    return eval(v, type, ctx, &sink);
+    return eval(v, type, ctx);
   };
   auto key_of = [&](const Operation& op) {
-    const Value k = eval(*op.key, ColumnType::kText, ctx, nullptr);
+    const Value k = eval(*op.key, ColumnType::kText, ctx);
     const auto* s = std::get_if<std::string>(&k);
     if (!s || s->empty()) ctx.poison("the key of " + op.table + " is null or empty");
     return *s;
@@ -216,9 +215,9 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
     const auto& op = ops[i];
     const auto& c = compiled[i];
     if (op.key) key_of(op);
-    for (std::size_t j = 0; j < op.set.size(); ++j) eval(op.set[j].second, type_of(c, c.set_columns[j]), ctx, nullptr);
-    if (op.where.second) eval(*op.where.second, type_of(c, c.column), ctx, nullptr);
-    if (op.by) eval(*op.by, type_of(c, c.column), ctx, nullptr);
+    for (std::size_t j = 0; j < op.set.size(); ++j) eval(op.set[j].second, type_of(c, c.set_columns[j]), ctx);
+    if (op.where.second) eval(*op.where.second, type_of(c, c.column), ctx);
+    if (op.by) eval(*op.by, type_of(c, c.column), ctx);
   }
 
   for (std::size_t i = 0; i < ops.size(); ++i) {

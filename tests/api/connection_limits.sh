@@ -4,7 +4,7 @@
 # connection gets 503 too_many_connections. Needs DATABASE_URL (scripts/test sets it).
 set -euo pipefail
 bin=$1
-source "$(dirname "$0")/throwaway_db.sh" limits
+source "$(dirname "$0")/../support/throwaway_db.sh" limits
 url=$db_url
 
 start() {  # start ENV... : serve with the given environment, sets $pid and $base

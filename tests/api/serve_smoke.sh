@@ -3,7 +3,7 @@
 # in-flight request and exits 0.  Needs DATABASE_URL (scripts/test sets it).
 set -euo pipefail
 bin=$1
-source "$(dirname "$0")/throwaway_db.sh" smoke
+source "$(dirname "$0")/../support/throwaway_db.sh" smoke
 DATABASE_URL="$db_url" "$bin" serve --listen 127.0.0.1:0 --admin-token t >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true); [ -n "$base" ] && break; sleep 0.1; done

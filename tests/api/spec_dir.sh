@@ -7,7 +7,7 @@
 set -euo pipefail
 bin=$1
 src=$2
-source "$(dirname "$0")/throwaway_db.sh" specs
+source "$(dirname "$0")/../support/throwaway_db.sh" specs
 dir=$(mktemp -d)
 trap 'cleanup; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; tail -20 "$log"; exit 1; }

@@ -6,18 +6,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1
 shots=$2
-: "${DATABASE_URL:?run through scripts/test}"
-
-db="reproj_browser_$$"
-psql -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
-url="${DATABASE_URL%/*}/$db"
-log=$(mktemp)
-cleanup() {
-  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-  rm -f "$log" "${events:-}"
-}
-trap cleanup EXIT
+source "$here/../support/throwaway_db.sh" browser
+url=$db_url
+trap 'cleanup; rm -f "${events:-}"' EXIT
 
 events=$(mktemp)
 "$bin" generate --events 60000 --seed 3 >"$events"
@@ -29,7 +20,7 @@ psql -q "$url" -c "INSERT INTO reproj.events (event_id, stream_id, stream_versio
 # sampled every 250 ms draw that rebuild with several points.
 REPROJ_REBUILD_BATCH=1000 REPROJ_SERIES_INTERVAL_MS=250 DATABASE_URL="$url" "$bin" serve --listen 127.0.0.1:0 --admin-token browser-token \
   --initial-version cars=1 >"$log" 2>&1 &
-server_pid=$!
+pid=$!
 for _ in $(seq 1 100); do
   base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true)
   [ -n "$base" ] && break
