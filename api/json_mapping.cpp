@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/column_value.hpp"
+
 namespace reproj::api {
 
 using Json = nlohmann::json;
@@ -9,12 +11,7 @@ using Json = nlohmann::json;
 Json row_to_json(const engine::TableSpec& table, const engine::Row& row) {
   Json out = Json::object();
   for (std::size_t i = 0; i < table.columns.size() && i < row.values.size(); ++i) {
-    const auto& v = row.values[i];
-    Json value = nullptr;
-    if (const auto* s = std::get_if<std::string>(&v)) value = *s;
-    if (const auto* b = std::get_if<bool>(&v)) value = *b;
-    if (const auto* n = std::get_if<std::int64_t>(&v)) value = *n;
-    out[table.columns[i].name] = std::move(value);
+    out[table.columns[i].name] = engine::value_to_json(table.columns[i].type, row.values[i]);
   }
   return out;
 }

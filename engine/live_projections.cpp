@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "engine/column_value.hpp"
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/apply_range.hpp"
 #include "engine/detail/table_names.hpp"
@@ -27,15 +28,7 @@ Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
   Row row;
   for (const auto& c : spec.columns) {
     auto it = obj.find(c.name);
-    if (it == obj.end() || it->is_null()) {
-      row.values.emplace_back(std::monostate{});
-    } else if (c.type == ColumnType::kBool) {
-      row.values.emplace_back(it->get<bool>());
-    } else if (c.type == ColumnType::kBigint) {
-      row.values.emplace_back(it->get<std::int64_t>());
-    } else {
-      row.values.emplace_back(it->get<std::string>());
-    }
+    row.values.push_back(it == obj.end() ? Value{std::monostate{}} : value_from_json(c.type, *it));
   }
   return row;
 }

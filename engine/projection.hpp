@@ -16,7 +16,8 @@
 
 namespace reproj::engine {
 
-enum class ColumnType { kText, kBool, kBigint };
+// Values of kNumeric, kJsonb and kTimestamptz are text in a canonical form (engine/column_value.hpp).
+enum class ColumnType { kText, kBool, kBigint, kNumeric, kDouble, kJsonb, kTimestamptz };
 
 struct ColumnSpec {
   std::string name;
@@ -31,8 +32,8 @@ struct TableSpec {
   std::vector<std::size_t> indexed;  // columns Sink::update_where looks rows up by
 };
 
-/// A column value: NULL, text, boolean or bigint.
-using Value = std::variant<std::monostate, std::string, bool, std::int64_t>;
+/// A column value: NULL, text (also numeric, jsonb and timestamptz), boolean, bigint or double.
+using Value = std::variant<std::monostate, std::string, bool, std::int64_t, double>;
 
 /// One row: values in TableSpec column order; values[0] is the key.
 struct Row {
@@ -71,6 +72,8 @@ class Sink {
   /// cross-stream case: a customer rename reaching each of its cars), and stores the results.
   virtual void update_where(std::size_t table, std::size_t column, const std::string& value,
                             const std::function<void(Row&)>& change) = 0;
+  /// Removes the row of `table` with this key, if there is one.
+  virtual void erase(std::size_t table, const std::string& key) = 0;
 };
 
 /// A projection version. Implementations keep no state and are thread-safe: the catch-up worker,

@@ -149,6 +149,18 @@ void RowSet::update_where(std::size_t table, std::size_t column, const std::stri
   }
 }
 
+void RowSet::erase(std::size_t table, const std::string& key) {
+  Table& t = tables_.at(table);
+  if (!find(table, key)) return;  // loads it when the source has it: a persisted row needs a DELETE
+  Entry& e = t.rows.at(key);
+  index_row(t, *e.row, false);
+  e.row.reset();
+  mark_dirty(e);
+  // A row put without being loaded first (an upsert) may still be in the target: with a source,
+  // only a DELETE is sure to remove it.
+  if (source_) e.persisted = true;
+}
+
 void RowSet::prefetch(const RowSet& recorded) {
   if (!source_) return;
   for (std::size_t i = 0; i < tables_.size(); ++i) {
@@ -180,6 +192,12 @@ void RowSet::for_each_dirty(std::size_t table, const std::function<void(const Ro
   }
 }
 
+void RowSet::for_each_erased(std::size_t table, const std::function<void(const std::string&)>& visit) const {
+  for (const auto& [key, e] : tables_.at(table).rows) {
+    if (e.dirty && e.persisted && !e.row) visit(key);
+  }
+}
+
 void RowSet::for_each_row(std::size_t table, const std::function<void(const Row&)>& visit) const {
   for (const auto& [key, e] : tables_.at(table).rows) {
     if (e.row) visit(*e.row);
@@ -197,7 +215,7 @@ void RowSet::mark_flushed() {
     for (auto& [key, e] : t.rows) {
       if (e.dirty) {
         e.dirty = false;
-        e.persisted = true;
+        e.persisted = e.row.has_value();  // an erased row is gone from the target now
       }
     }
   }

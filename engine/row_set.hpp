@@ -40,6 +40,7 @@ class RowSet final : public Sink {
               const std::function<void(Row&)>& change) override;
   void update_where(std::size_t table, std::size_t column, const std::string& value,
                     const std::function<void(Row&)>& change) override;
+  void erase(std::size_t table, const std::string& key) override;
 
   /// Loads, in one call to the source per table, what a recording RowSet missed.
   void prefetch(const RowSet& recorded);
@@ -47,6 +48,8 @@ class RowSet final : public Sink {
   /// Calls `visit(row, persisted)` for each changed row of `table`; persisted rows came from (or
   /// were already flushed to) the target table, so they need an upsert rather than an insert.
   void for_each_dirty(std::size_t table, const std::function<void(const Row&, bool persisted)>& visit) const;
+  /// Calls `visit(key)` for each row of `table` erased since it was persisted (it needs a DELETE).
+  void for_each_erased(std::size_t table, const std::function<void(const std::string& key)>& visit) const;
   /// Calls `visit` for every present row of `table`.
   void for_each_row(std::size_t table, const std::function<void(const Row&)>& visit) const;
   /// Changed rows of `table` that were already persisted (they need an upsert).
@@ -59,7 +62,7 @@ class RowSet final : public Sink {
 
  private:
   struct Entry {
-    std::optional<Row> row;  // nullopt: known absent
+    std::optional<Row> row;  // nullopt: known absent (erased, when dirty and persisted)
     bool dirty = false;
     bool persisted = false;
   };

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/column_value.hpp"
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
@@ -11,20 +12,14 @@ namespace reproj::engine::detail {
 
 namespace {
 
-const char* sql_type(ColumnType t) {
-  switch (t) {
-    case ColumnType::kText: return "text";
-    case ColumnType::kBool: return "boolean";
-    case ColumnType::kBigint: return "bigint";
+// A value as jsonb_to_recordset takes it: numeric and timestamptz as their text (exact), jsonb
+// as the document itself.
+nlohmann::json record_value(ColumnType type, const Value& v) {
+  if (type == ColumnType::kJsonb) return value_to_json(type, v);
+  if (auto text = value_to_text(v); text && type != ColumnType::kDouble) {
+    if (type == ColumnType::kText || type == ColumnType::kNumeric || type == ColumnType::kTimestamptz) return *text;
   }
-  return "text";
-}
-
-nlohmann::json to_json(const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) return *s;
-  if (const auto* b = std::get_if<bool>(&v)) return *b;
-  if (const auto* i = std::get_if<std::int64_t>(&v)) return *i;
-  return nullptr;
+  return value_to_json(type, v);
 }
 
 // The column types, which decide a SELECT's result type.
@@ -64,7 +59,7 @@ std::string live_columns_json(const Projection& projection) {
   auto out = nlohmann::json::object();
   for (const auto& t : projection.tables()) {
     auto& columns = out[table_name(projection, t)] = nlohmann::json::object();
-    for (const auto& c : t.columns) columns[c.name] = sql_type(c.type);
+    for (const auto& c : t.columns) columns[c.name] = std::string{sql_type(c.type)};
   }
   return out.dump();
 }
@@ -90,7 +85,7 @@ void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::
   std::string sql = std::string{"CREATE "} + (durability == Durability::kUnlogged ? "UNLOGGED " : "") + "TABLE " + qualified(tx, physical) + " (";
   for (std::size_t i = 0; i < spec.columns.size(); ++i) {
     if (i) sql += ", ";
-    sql += tx.quote_name(spec.columns[i].name) + " " + sql_type(spec.columns[i].type);
+    sql += tx.quote_name(spec.columns[i].name) + " " + std::string{sql_type(spec.columns[i].type)};
     if (i == 0) sql += " PRIMARY KEY";
   }
   tx.exec0(sql + ")");
@@ -115,6 +110,7 @@ Row decode_row(const pqxx::row& r, const TableSpec& spec, pqxx::row::size_type o
       case ColumnType::kText: row.values.emplace_back(f.as<std::string>()); break;
       case ColumnType::kBool: row.values.emplace_back(f.as<bool>()); break;
       case ColumnType::kBigint: row.values.emplace_back(f.as<std::int64_t>()); break;
+      default: row.values.push_back(value_from_text(spec.columns[i].type, std::string_view{f.c_str(), f.size()})); break;
     }
   }
   return row;
@@ -130,13 +126,15 @@ void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::s
   auto doc = nlohmann::json::array();
   for (const Row* row : rows) {
     auto obj = nlohmann::json::object();
-    for (std::size_t i = 0; i < spec.columns.size(); ++i) obj[spec.columns[i].name] = to_json(row->values[i]);
+    for (std::size_t i = 0; i < spec.columns.size(); ++i) {
+      obj[spec.columns[i].name] = record_value(spec.columns[i].type, row->values[i]);
+    }
     doc.push_back(std::move(obj));
   }
   std::string record_type;
   for (std::size_t i = 0; i < spec.columns.size(); ++i) {
     if (i) record_type += ", ";
-    record_type += tx.quote_name(spec.columns[i].name) + " " + sql_type(spec.columns[i].type);
+    record_type += tx.quote_name(spec.columns[i].name) + " " + std::string{sql_type(spec.columns[i].type)};
   }
   const auto cols = column_list(tx, spec);
   std::string sql = "INSERT INTO " + qualified(tx, physical) + " (" + cols + ") SELECT " + cols +
@@ -163,6 +161,8 @@ void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::str
         line += *b ? 't' : 'f';
       } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
         line += std::to_string(*n);
+      } else if (auto text = value_to_text(v)) {
+        line += *text;
       } else {
         line += "\\N";
       }
@@ -210,13 +210,21 @@ std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowS
     set.for_each_dirty(t, [&](const Row& row, bool persisted) {
       (new_rows == NewRows::kCopy && !persisted ? fresh : existing).push_back(&row);
     });
+    std::vector<std::string> erased;
+    set.for_each_erased(t, [&](const std::string& key) { erased.push_back(key); });
+    if (!erased.empty()) {
+      exec_prepared_once(tx, "DELETE FROM " + qualified(tx, physical[t]) + " WHERE " +
+                                 tx.quote_name(specs[t].columns[0].name) +
+                                 " = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
+                         "", nlohmann::json(erased).dump());
+    }
     copy_rows(tx, specs[t], physical[t], fresh);
     if (existing.size() > kStagedUpsertRows) {
       staged_upsert(tx, specs[t], physical[t], existing);
     } else {
       upsert_rows(tx, specs[t], physical[t], existing);
     }
-    written += fresh.size() + existing.size();
+    written += fresh.size() + existing.size() + erased.size();
   }
   set.mark_flushed();
   return written;

@@ -3,6 +3,8 @@
 // operations against tables and columns, values against the column they fill.)
 #include "engine/spec/spec.hpp"
 
+#include "engine/column_value.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -449,7 +451,7 @@ class Parser {
     if (v.is_null()) return true;
     switch (t) {
       case Type::kText: return v.is_string();
-      case Type::kTimestamptz: return v.is_string();
+      case Type::kTimestamptz: return v.is_string() && canonical::timestamp(v.get<std::string>()).has_value();
       case Type::kBoolean: return v.is_boolean();
       case Type::kBigint: return v.is_number_integer();
       case Type::kNumeric:

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "engine/column_value.hpp"
 #include "engine/errors.hpp"
 
 namespace reproj::engine::spec {
@@ -10,26 +11,40 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-ColumnType column_type(Type t, const std::string& where) {
+ColumnType column_type(Type t) {
   switch (t) {
     case Type::kText: return ColumnType::kText;
     case Type::kBoolean: return ColumnType::kBool;
     case Type::kBigint: return ColumnType::kBigint;
-    default:
-      throw std::invalid_argument(where + ": column type " + std::string{to_string(t)} +
-                                  " is not supported by this build yet (text, boolean, bigint are)");
+    case Type::kNumeric: return ColumnType::kNumeric;
+    case Type::kDouble: return ColumnType::kDouble;
+    case Type::kJsonb: return ColumnType::kJsonb;
+    case Type::kTimestamptz: return ColumnType::kTimestamptz;
   }
+  return ColumnType::kText;
 }
 
 std::string_view json_kind(ColumnType t) {
-  return t == ColumnType::kText ? "a string" : t == ColumnType::kBool ? "a boolean" : "an integer";
+  switch (t) {
+    case ColumnType::kText: return "a string";
+    case ColumnType::kBool: return "a boolean";
+    case ColumnType::kBigint: return "an integer";
+    case ColumnType::kNumeric:
+    case ColumnType::kDouble: return "a number";
+    case ColumnType::kJsonb: return "JSON";
+    case ColumnType::kTimestamptz: return "a timestamp with an offset (RFC 3339)";
+  }
+  return "a value";
 }
 
-// What an event offers the values of its operations.
+// What an event offers the values of its operations. `sink` is null while the references are
+// checked (lookups then answer null) and set while the operations run.
 struct Context {
   const Event& event;
   const Json& data;
   const Json& metadata;
+  const std::vector<TableSpec>& tables;
+  Sink* sink = nullptr;
   [[noreturn]] void poison(const std::string& reason) const {
     throw PoisonEvent(event.global_position, event.event_id, event.type, reason);
   }
@@ -49,9 +64,33 @@ const Json* find_path(const Json& root, const std::vector<std::string>& path) {
 // A JSON value as a column value; nullopt when its JSON type does not fit.
 std::optional<Value> from_json(const Json& j, ColumnType type) {
   if (j.is_null()) return Value{std::monostate{}};
-  if (type == ColumnType::kText && j.is_string()) return Value{j.get<std::string>()};
-  if (type == ColumnType::kBool && j.is_boolean()) return Value{j.get<bool>()};
-  if (type == ColumnType::kBigint && j.is_number_integer()) return Value{j.get<std::int64_t>()};
+  switch (type) {
+    case ColumnType::kText:
+      if (j.is_string()) return Value{j.get<std::string>()};
+      break;
+    case ColumnType::kBool:
+      if (j.is_boolean()) return Value{j.get<bool>()};
+      break;
+    case ColumnType::kBigint:
+      if (j.is_number_integer() && !(j.is_number_unsigned() && j.get<std::uint64_t>() > INT64_MAX)) {
+        return Value{j.get<std::int64_t>()};
+      }
+      break;
+    case ColumnType::kDouble:
+      if (j.is_number()) return Value{j.get<double>()};
+      break;
+    case ColumnType::kNumeric:
+      if (j.is_number()) {
+        if (auto n = canonical::numeric(j.dump())) return Value{*n};
+      }
+      break;
+    case ColumnType::kJsonb: return Value{canonical::jsonb(nlohmann::json::parse(j.dump()))};  // keys sorted
+    case ColumnType::kTimestamptz:
+      if (j.is_string()) {
+        if (auto t = canonical::timestamp(j.get<std::string>())) return Value{*t};
+      }
+      break;
+  }
   return std::nullopt;
 }
 
@@ -59,7 +98,11 @@ std::optional<Value> from_json(const Json& j, ColumnType type) {
 std::optional<Value> resolve(const Ref& ref, ColumnType type, const Context& c) {
   using Source = Ref::Source;
   auto text = [&](const std::string& s) -> std::optional<Value> {
-    if (type != ColumnType::kText) c.poison(ref.text + " cannot fill a column that is not text");
+    if (type == ColumnType::kJsonb) return Value{Json(s).dump()};
+    if (type == ColumnType::kTimestamptz && ref.source == Source::kRecordedAt) {
+      if (auto t = canonical::timestamp(s)) return Value{*t};
+    }
+    if (type != ColumnType::kText) c.poison(ref.text + " cannot fill a " + std::string{sql_type(type)} + " column");
     return Value{s};
   };
   switch (ref.source) {
@@ -68,8 +111,9 @@ std::optional<Value> resolve(const Ref& ref, ColumnType type, const Context& c) 
     case Source::kType: return text(c.event.type);
     case Source::kRecordedAt: return text(c.event.recorded_at);
     case Source::kPosition:
-      if (type == ColumnType::kBigint) return Value{c.event.global_position};
-      return text(std::to_string(c.event.global_position));
+      if (type == ColumnType::kText) return text(std::to_string(c.event.global_position));
+      if (auto v = from_json(Json(c.event.global_position), type)) return v;
+      c.poison(ref.text + " cannot fill a " + std::string{sql_type(type)} + " column");
     case Source::kData:
     case Source::kMetadata: {
       const Json* j = find_path(ref.source == Source::kData ? c.data : c.metadata, ref.path);
@@ -82,7 +126,25 @@ std::optional<Value> resolve(const Ref& ref, ColumnType type, const Context& c) 
   return std::nullopt;
 }
 
-// A value for a column of `type`; a lookup only has its key checked (apply() reads the row).
+// A lookup's value for a column of `type`: the row's column, null when there is no such row.
+Value look_up(const Lookup& l, const Value& key, ColumnType type, const Context& c) {
+  const auto* k = std::get_if<std::string>(&key);
+  if (!k || !c.sink) return Value{std::monostate{}};
+  std::size_t t = 0;
+  while (c.tables[t].name != l.table) ++t;
+  const Row* row = c.sink->find(t, *k);
+  if (!row) return Value{std::monostate{}};
+  for (std::size_t i = 0; i < c.tables[t].columns.size(); ++i) {
+    const auto& col = c.tables[t].columns[i];
+    if (col.name != l.column) continue;
+    if (col.type == type || std::holds_alternative<std::monostate>(row->values[i])) return row->values[i];
+    return Value{canonical::jsonb(value_to_json(col.type, row->values[i]))};  // parse allows this only into jsonb
+  }
+  return Value{std::monostate{}};
+}
+
+// A value for a column of `type`. Throws PoisonEvent when a required reference is missing or
+// does not fit.
 Value eval(const spec::Expr& v, ColumnType type, const Context& c, bool required = true) {
   if (const auto* lit = std::get_if<Json>(&v.v)) return from_json(*lit, type).value_or(Value{std::monostate{}});
   if (const auto* ref = std::get_if<Ref>(&v.v)) {
@@ -99,9 +161,43 @@ Value eval(const spec::Expr& v, ColumnType type, const Context& c, bool required
     }
     return Value{std::monostate{}};
   }
-  // A lookup: only its key is checked here; apply() reads the row, knowing the table's layout.
-  eval(*std::get<Lookup>(v.v).key, ColumnType::kText, c, required);
-  return Value{std::monostate{}};
+  const auto& l = std::get<Lookup>(v.v);
+  return look_up(l, eval(*l.key, ColumnType::kText, c, required), type, c);
+}
+
+// The current value of a jsonb array column as an array: null is empty, a value that is not an
+// array (a `set` wrote one) becomes its first element, so nothing is lost.
+Json array_of(const Value& v) {
+  const auto* s = std::get_if<std::string>(&v);
+  if (!s) return Json::array();
+  Json j = Json::parse(*s);
+  if (j.is_array()) return j;
+  return Json::array({std::move(j)});
+}
+
+// now + by (or - by) in a numeric column's type; poison on bigint overflow.
+Value add(ColumnType type, const Value& now, const Value& by, bool subtract, const Context& c) {
+  if (std::holds_alternative<std::monostate>(by)) return now;
+  switch (type) {
+    case ColumnType::kBigint: {
+      const auto* cur = std::get_if<std::int64_t>(&now);
+      const std::int64_t a = cur ? *cur : 0, b = std::get<std::int64_t>(by);
+      std::int64_t out = 0;
+      if (subtract ? __builtin_sub_overflow(a, b, &out) : __builtin_add_overflow(a, b, &out)) {
+        c.poison("the result overflows bigint");
+      }
+      return Value{out};
+    }
+    case ColumnType::kDouble: {
+      const auto* cur = std::get_if<double>(&now);
+      const double a = cur ? *cur : 0, b = std::get<double>(by);
+      return Value{subtract ? a - b : a + b};
+    }
+    default: {
+      const auto* cur = std::get_if<std::string>(&now);
+      return Value{canonical::numeric_add(cur ? *cur : "0", std::get<std::string>(by), subtract)};
+    }
+  }
 }
 
 }  // namespace
@@ -114,11 +210,11 @@ SpecProjection::SpecProjection(Spec spec) : spec_(std::move(spec)) {
     ts.name = t.name;
     Row defaults;
     const Column* key = t.column(t.key);
-    ts.columns.push_back({key->name, column_type(key->type, t.name + "." + key->name)});
+    ts.columns.push_back({key->name, column_type(key->type)});
     defaults.values.emplace_back(std::monostate{});
     for (const auto& col : t.columns) {
       if (col.name == t.key) continue;
-      const ColumnType ct = column_type(col.type, t.name + "." + col.name);
+      const ColumnType ct = column_type(col.type);
       ts.columns.push_back({col.name, ct});
       auto d = t.defaults.find(col.name);
       defaults.values.push_back(d == t.defaults.end() ? Value{std::monostate{}} : from_json(d->second, ct).value());
@@ -155,9 +251,6 @@ SpecProjection::SpecProjection(Spec spec) : spec_(std::move(spec)) {
     auto& out = compiled_[type];
     for (const auto& op : ops) {
       using Kind = Operation::Kind;
-      if (op.kind == Kind::kDelete || op.kind == Kind::kPush || op.kind == Kind::kPull) {
-        throw std::invalid_argument("on " + type + ": delete, push and pull are not supported by this build yet");
-      }
       Compiled c;
       c.table = table_index.at(op.table);
       for (const auto& [col, v] : op.set) {
@@ -165,8 +258,11 @@ SpecProjection::SpecProjection(Spec spec) : spec_(std::move(spec)) {
         note_extras(v);
       }
       if (op.kind == Kind::kUpdateWhere) c.column = position(c.table, op.where.first);
-      if (op.kind == Kind::kIncrement || op.kind == Kind::kDecrement) c.column = position(c.table, op.column);
+      if (!op.column.empty()) c.column = position(c.table, op.column);
       if (op.key) note_extras(*op.key);
+      if (op.by) note_extras(*op.by);
+      if (op.value) note_extras(*op.value);
+      if (op.where.second) note_extras(*op.where.second);
       out.push_back(std::move(c));
     }
   }
@@ -183,26 +279,9 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
     throw PoisonEvent(event.global_position, event.event_id, event.type, "data is not a JSON object");
   }
   const Json metadata = extras_.metadata ? Json::parse(event.metadata, nullptr, false) : Json::object();
-  const Context ctx{event, data, metadata};
+  Context ctx{event, data, metadata, tables_};
 
   auto type_of = [&](const Compiled& c, std::size_t column) { return tables_[c.table].columns[column].type; };
-  // A value of a column; lookups read the sink now, so they see the operations before this one.
-  auto value = [&](const spec::Expr& v, ColumnType type) -> Value {
-    if (const auto* l = std::get_if<Lookup>(&v.v)) {
-      const Value key = eval(*l->key, ColumnType::kText, ctx);
-      const auto* k = std::get_if<std::string>(&key);
-      if (!k) return Value{std::monostate{}};
-      std::size_t t = 0;
-      while (tables_[t].name != l->table) ++t;
-      const Row* row = sink.find(t, *k);
-      if (!row) return Value{std::monostate{}};
-      for (std::size_t i = 0; i < tables_[t].columns.size(); ++i) {
-        if (tables_[t].columns[i].name == l->column) return row->values[i];
-      }
-      return Value{std::monostate{}};
-    }
-    return eval(v, type, ctx);
-  };
   auto key_of = [&](const Operation& op) {
     const Value k = eval(*op.key, ColumnType::kText, ctx);
     const auto* s = std::get_if<std::string>(&k);
@@ -210,7 +289,8 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
     return *s;
   };
 
-  // First every required reference, so an unusable event writes nothing.
+  // First every required reference, with the sink out of reach, so an unusable event writes
+  // nothing (lookups answer null here; their keys are checked).
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const auto& op = ops[i];
     const auto& c = compiled[i];
@@ -218,21 +298,29 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
     for (std::size_t j = 0; j < op.set.size(); ++j) eval(op.set[j].second, type_of(c, c.set_columns[j]), ctx);
     if (op.where.second) eval(*op.where.second, type_of(c, c.column), ctx);
     if (op.by) eval(*op.by, type_of(c, c.column), ctx);
+    if (op.value) eval(*op.value, ColumnType::kJsonb, ctx);
   }
 
+  ctx.sink = &sink;  // lookups now read it, and see what the operations before them wrote
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const auto& op = ops[i];
     const auto& c = compiled[i];
     std::vector<Value> set;
-    for (std::size_t j = 0; j < op.set.size(); ++j) set.push_back(value(op.set[j].second, type_of(c, c.set_columns[j])));
+    for (std::size_t j = 0; j < op.set.size(); ++j) set.push_back(eval(op.set[j].second, type_of(c, c.set_columns[j]), ctx));
     auto change = [&](Row& row) {
       for (std::size_t j = 0; j < set.size(); ++j) row.values[c.set_columns[j]] = set[j];
+    };
+    auto fresh = [&](const std::string& key) {
+      return [this, &c, &key] {
+        Row row = defaults_[c.table];
+        row.values[0] = key;
+        return row;
+      };
     };
     using Kind = Operation::Kind;
     switch (op.kind) {
       case Kind::kUpsert: {
-        Row row = defaults_[c.table];
-        row.values[0] = key_of(op);
+        Row row = fresh(key_of(op))();
         change(row);
         sink.put(c.table, std::move(row));
         break;
@@ -240,31 +328,50 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
       case Kind::kUpdate: {
         const std::string key = key_of(op);
         if (!op.create_if_missing && !sink.find(c.table, key)) break;
-        sink.update(c.table, key, [&] { Row row = defaults_[c.table]; row.values[0] = key; return row; }, change);
+        sink.update(c.table, key, fresh(key), change);
         break;
       }
       case Kind::kUpdateWhere: {
-        const Value where = value(*op.where.second, type_of(c, c.column));
+        const Value where = eval(*op.where.second, type_of(c, c.column), ctx);
         if (const auto* w = std::get_if<std::string>(&where)) sink.update_where(c.table, c.column, *w, change);
         break;
       }
+      case Kind::kDelete:
+        sink.erase(c.table, key_of(op));
+        break;
       case Kind::kIncrement:
       case Kind::kDecrement: {
         const std::string key = key_of(op);
-        const Value by_value = op.by ? value(*op.by, ColumnType::kBigint) : Value{std::int64_t{1}};
-        const std::int64_t by = std::holds_alternative<std::int64_t>(by_value) ? std::get<std::int64_t>(by_value) : 0;
-        sink.update(c.table, key, [&] { Row row = defaults_[c.table]; row.values[0] = key; return row; },
-                    [&](Row& row) {
-                      const auto* cur = std::get_if<std::int64_t>(&row.values[c.column]);
-                      const std::int64_t now = cur ? *cur : 0;
-                      row.values[c.column] = op.kind == Kind::kIncrement ? now + by : now - by;
-                    });
+        const ColumnType type = type_of(c, c.column);
+        const Value by = op.by ? eval(*op.by, type, ctx) : from_json(Json(1), type).value();
+        // Computed before the row is touched. An overflow is poison that only the row's state
+        // reveals, so the event's operations before this one stay applied (live and rebuild alike).
+        const Row* held = sink.find(c.table, key);
+        const Value now = held ? held->values[c.column] : defaults_[c.table].values[c.column];
+        const Value next = add(type, now, by, op.kind == Kind::kDecrement, ctx);
+        sink.update(c.table, key, fresh(key), [&](Row& row) { row.values[c.column] = next; });
         break;
       }
-      case Kind::kDelete:
       case Kind::kPush:
-      case Kind::kPull:
-        break;  // refused at construction
+      case Kind::kPull: {
+        const std::string key = key_of(op);
+        const Value v = eval(*op.value, ColumnType::kJsonb, ctx);
+        const Json item = std::holds_alternative<std::monostate>(v) ? Json(nullptr) : Json::parse(std::get<std::string>(v));
+        sink.update(c.table, key, fresh(key), [&](Row& row) {
+          Json array = array_of(row.values[c.column]);
+          if (op.kind == Kind::kPush) {
+            array.push_back(item);
+          } else {
+            Json kept = Json::array();
+            for (auto& x : array) {
+              if (x != item) kept.push_back(std::move(x));
+            }
+            array = std::move(kept);
+          }
+          row.values[c.column] = Value{canonical::jsonb(nlohmann::json::parse(array.dump()))};
+        });
+        break;
+      }
     }
   }
 }

@@ -2,11 +2,12 @@
 // A spec compiled onto the engine's Projection interface: the same Sink, so live catch-up, strong
 // reads, rebuilds, checkpoints, promote and rollback run it exactly as they run C++ projections.
 //
-// This build runs the text, boolean and bigint column types and the operations upsert (the row is
-// written anew: defaults, key, set), update (set on the row; if_missing create from defaults, or
-// skip), update_where, increment and decrement; a spec using anything else is refused at
-// construction, naming it. (Issue 15: numeric, double, jsonb, timestamptz, delete, push and pull
-// need engine column types and a Sink erase that do not exist yet.)
+// Every column type and operation of the grammar runs: upsert (the row is written anew: defaults,
+// key, set), update (set on the row; if_missing create from defaults, or skip), update_where,
+// delete, increment/decrement (bigint: overflow is poison; numeric: exact, PostgreSQL's scale
+// rules; double), push (appends a value to a jsonb array; null starts one, a non-array value
+// becomes its first element) and pull (removes every element equal to the value). Inline mode
+// (issue 17) is refused at construction.
 
 #include <map>
 #include <string>
@@ -18,7 +19,7 @@ namespace reproj::engine::spec {
 
 class SpecProjection final : public Projection {
  public:
-  /// Throws std::invalid_argument naming the first type or operation this build cannot run.
+  /// Throws std::invalid_argument for an inline spec.
   explicit SpecProjection(Spec spec);
 
   std::string_view name() const override { return spec_.projection; }

@@ -71,3 +71,32 @@ TEST(RowSet, UpdateChangesARowLoadedFromTheSourceAndRemembersAbsence) {
   std::sort(dirty.begin(), dirty.end());
   EXPECT_EQ(dirty, (std::vector<std::pair<std::string, bool>>{{"c9", true}, {"gone", false}}));
 }
+
+TEST(RowSet, EraseLeavesTheIndexAndDeletesWhatTheTargetMayHold) {
+  struct Source final : RowSource {
+    std::vector<Row> load(std::size_t, const std::vector<std::string>& keys) override {
+      return keys.front() == "c9" ? std::vector<Row>{car("c9", "grey", std::string{"ann"})} : std::vector<Row>{};
+    }
+    std::vector<Row> load_where(std::size_t, std::size_t, const std::vector<std::string>&) override { return {}; }
+  } source;
+  RowSet rows{cars(), &source};
+  rows.erase(0, "c9");                                     // loaded, then erased
+  rows.put(0, car("c5", "red", std::string{"ann"}));       // an upsert, never loaded: the target may hold it
+  rows.erase(0, "c5");
+  rows.erase(0, "never");                                  // nowhere: nothing to delete
+  EXPECT_EQ(rows.find(0, "c9"), nullptr);
+  EXPECT_TRUE(cars_of(rows, "ann").empty()) << "an erased row stayed in the index";
+  std::vector<std::string> erased;
+  rows.for_each_erased(0, [&](const std::string& key) { erased.push_back(key); });
+  std::sort(erased.begin(), erased.end());
+  EXPECT_EQ(erased, (std::vector<std::string>{"c5", "c9"}));
+  rows.mark_flushed();
+  erased.clear();
+  rows.for_each_erased(0, [&](const std::string& key) { erased.push_back(key); });
+  EXPECT_TRUE(erased.empty()) << "a flushed delete was kept for the next flush";
+
+  RowSet rebuild{cars(), nullptr};  // a rebuild's memory is the whole truth: a row it never flushed needs no DELETE
+  rebuild.put(0, car("c1", "red", std::monostate{}));
+  rebuild.erase(0, "c1");
+  rebuild.for_each_erased(0, [&](const std::string& key) { ADD_FAILURE() << key << " would be deleted"; });
+}

@@ -24,6 +24,7 @@ class CountingSink final : public engine::Sink {
   void update_where(std::size_t, std::size_t, const std::string&, const std::function<void(engine::Row&)>&) override {
     ++writes;
   }
+  void erase(std::size_t, const std::string&) override { ++writes; }
   int writes = 0;
 };
 
