@@ -53,6 +53,14 @@ Response error_from_current_exception() {
     return with(json_error(http::status::conflict, "poison_event", e.what()), "global_position", e.global_position());
   } catch (const InvalidInput& e) {
     return json_error(http::status::bad_request, "invalid_input", e.what());
+  } catch (const InvalidSpec& e) {
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : e.problems()) problems.push_back({{"path", p.path}, {"message", p.message}});
+    return with(json_error(http::status::unprocessable_entity, "invalid_spec", e.what()), "problems", std::move(problems));
+  } catch (const ProjectionBuilding& e) {
+    auto res = json_error(http::status::service_unavailable, "projection_building", e.what());
+    res.set(http::field::retry_after, "5");
+    return res;
   } catch (const UnknownProjection& e) {
     return json_error(http::status::not_found, "unknown_projection", e.what());
   } catch (const NotFound& e) {

@@ -21,6 +21,10 @@ Response rollback(Call& c);           // POST /admin/projections/{name}/rollback
 Response set_poison_policy(Call& c);  // PUT /admin/projections/{name}/poison_policy
 Response list_quarantine(Call& c);    // GET /admin/projections/{name}/quarantine
 
+// Spec versions (handlers/admin_specs.cpp).
+Response put_version(Call& c);  // PUT /admin/projections/{name}/versions/{version}
+Response get_version(Call& c);  // GET /admin/projections/{name}/versions/{version}
+
 // Rebuilds and the dashboard (handlers/admin_rebuilds.cpp).
 Response get_rebuild(Call& c);     // GET /admin/rebuilds/{id}
 Response cancel_rebuild(Call& c);  // DELETE /admin/rebuilds/{id}

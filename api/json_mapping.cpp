@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "engine/column_value.hpp"
+#include "engine/errors.hpp"
+#include "engine/spec/spec_catalog.hpp"
 
 namespace reproj::api {
 
@@ -63,18 +65,56 @@ Json rebuild_to_json(const engine::RebuildInfo& r) {
 
 Json projection_to_json(const ProjectionView& v) {
   const auto& p = v.status;
+  Json sources = Json::object();
+  for (const auto& [version, source] : v.sources) sources[std::to_string(version)] = source;
   return {{"name", p.name},
           {"active_version", p.active_version},
           {"versions", v.versions},
+          {"version_sources", std::move(sources)},
+          {"building", p.building},
           {"watermark", p.watermark},
           {"safe_tail", v.safe_tail},
           {"lag", std::max<std::int64_t>(0, v.safe_tail - p.watermark)},
-          {"state", p.failed ? "failed" : "live"},
+          {"state", p.building ? "building" : p.failed ? "failed" : "live"},
           {"error", p.failed ? Json(p.error) : Json(nullptr)},
           {"poison_policy", engine::to_string(p.poison_policy)},
           {"quarantined", p.quarantined},
           {"rebuild", v.rebuild ? rebuild_to_json(*v.rebuild) : Json(nullptr)},
           {"rollback_version", v.rollback_version ? Json(*v.rollback_version) : Json(nullptr)}};
+}
+
+std::string version_json(const engine::ProjectionRegistry& registry, engine::spec::SpecCatalog* specs,
+                         const std::string& name, int version) {
+  auto origin = registry.origin(name, version);
+  if (!origin && specs) {  // another instance may have deployed it a moment ago
+    specs->sync();
+    origin = registry.origin(name, version);
+  }
+  if (!origin) throw engine::NotFound("projection '" + name + "' has no version " + std::to_string(version));
+  Json out = {{"projection", name}, {"version", version}, {"source", std::string{engine::to_string(origin->kind)}}};
+  if (origin->kind == engine::VersionOrigin::Kind::kCompiled) {
+    // A C++ projection has no document: show its tables as a spec would declare them.
+    Json tables = Json::object();
+    for (const auto& t : registry.get(name, version).tables()) {
+      Json columns = Json::object();
+      for (const auto& col : t.columns) columns[col.name] = std::string{engine::sql_type(col.type)};
+      tables[t.name] = {{"key", t.columns[0].name}, {"columns", std::move(columns)}};
+    }
+    out["sha256"] = nullptr;
+    out["spec"] = nullptr;
+    out["tables"] = std::move(tables);
+    return out.dump();
+  }
+  std::string sha = origin->sha256;
+  if (sha.empty() && specs) {
+    if (auto stored = specs->get(name, version)) sha = stored->sha256;
+  }
+  if (origin->kind == engine::VersionOrigin::Kind::kFile) out["file"] = origin->file;
+  out["sha256"] = sha;
+  // The document as deployed, members in its own order (Json would sort them).
+  std::string body = out.dump();
+  body.pop_back();
+  return body + ",\"spec\":" + origin->document + "}";
 }
 
 }  // namespace reproj::api

@@ -8,6 +8,13 @@
 #include "api/projection_view.hpp"
 #include "engine/rebuild.hpp"
 
+namespace reproj::engine {
+class ProjectionRegistry;
+}  // namespace reproj::engine
+namespace reproj::engine::spec {
+class SpecCatalog;
+}  // namespace reproj::engine::spec
+
 namespace reproj::api {
 
 /// A row as an object keyed by column name; booleans as JSON booleans, absent values null.
@@ -16,8 +23,13 @@ nlohmann::json row_to_json(const engine::TableSpec& table, const engine::Row& ro
 /// unparsed (a page of large events costs its bytes, not a DOM of them).
 void append_event_json(std::string& out, const engine::Event& event);
 nlohmann::json rebuild_to_json(const engine::RebuildInfo& info);
-/// {"name", "active_version", "versions", "watermark", "safe_tail", "lag", "state", "error",
-/// "rebuild", "rollback_version"}
+/// {"name", "active_version", "versions", "version_sources", "building", "watermark", "safe_tail",
+/// "lag", "state" (live | failed | building), "error", "rebuild", "rollback_version"}
 nlohmann::json projection_to_json(const ProjectionView& view);
+/// A version of a projection as JSON text: {"projection", "version", "source" (compiled | file |
+/// api), "sha256", "file"?, "spec"} with the spec document in its own member order; a compiled-in
+/// version has "spec": null and its "tables". Throws NotFound.
+std::string version_json(const engine::ProjectionRegistry& registry, engine::spec::SpecCatalog* specs,
+                         const std::string& name, int version);
 
 }  // namespace reproj::api

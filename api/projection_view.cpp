@@ -11,6 +11,11 @@ std::vector<ProjectionView> projection_views(engine::EventStore& store, engine::
   for (auto& s : live.status()) {
     ProjectionView v;
     v.versions = live.registry().has(s.name) ? live.registry().versions(s.name) : std::vector<int>{};
+    for (int version : v.versions) {
+      if (auto origin = live.registry().origin(s.name, version)) {
+        v.sources.emplace_back(version, std::string{engine::to_string(origin->kind)});
+      }
+    }
     v.safe_tail = tail;
     v.rebuild = rebuilds.running(s.name);
     v.rollback_version = rebuilds.rollback_version(s.name);

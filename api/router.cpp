@@ -52,6 +52,8 @@ const std::vector<Route>& routes() {
         {http::verb::post, "/admin/projections/{name}/rollback", rollback, {}},
         {http::verb::put, "/admin/projections/{name}/poison_policy", set_poison_policy, {}},
         {http::verb::get, "/admin/projections/{name}/quarantine", list_quarantine, {}},
+        {http::verb::put, "/admin/projections/{name}/versions/{version}", put_version, {}},
+        {http::verb::get, "/admin/projections/{name}/versions/{version}", get_version, {}},
         {http::verb::get, "/admin/rebuilds", list_rebuilds, {}},
         {http::verb::get, "/admin/rebuilds/{id}", get_rebuild, {}},
         {http::verb::delete_, "/admin/rebuilds/{id}", cancel_rebuild, {}},

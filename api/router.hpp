@@ -16,6 +16,9 @@ class CatchUpWorker;
 class EventStore;
 class RebuildManager;
 }  // namespace reproj::engine
+namespace reproj::engine::spec {
+class SpecCatalog;
+}  // namespace reproj::engine::spec
 
 namespace reproj::api {
 
@@ -30,6 +33,7 @@ struct Services {
   RequestMetrics& metrics;
   std::string admin_token;
   const AdminSeries* series;  // the dashboard's charts; may be null (GET /admin/series answers 503)
+  engine::spec::SpecCatalog* specs;  // deploying specs; may be null (PUT .../versions/{v} answers 503)
 };
 
 /// A response and the route pattern that produced it (metrics label), e.g. "/cars/{id}".

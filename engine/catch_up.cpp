@@ -57,17 +57,22 @@ bool CatchUpWorker::database_reachable() const {
 
 void CatchUpWorker::round(std::int64_t tail) {
   bool all_there = true;
-  for (const auto& name : projections_) {
+  // None named: every projection the registry knows now (specs deployed while serving join).
+  for (const auto& name : projections_.empty() ? live_.registry().names() : projections_) {
     Applied a;
-    do {
-      a = live_.catch_up(name, tail, ApplyMode::kWorker, options_.batch_events);
-    } while (!a.failed && a.watermark < tail && a.events > 0);
+    try {
+      do {
+        a = live_.catch_up(name, tail, ApplyMode::kWorker, options_.batch_events);
+      } while (!a.failed && a.watermark < tail && a.events > 0);
+    } catch (const UnknownProjection&) {
+      continue;  // registered from another instance's deploy an instant before it created the projection
+    }
     std::int64_t start;
     {
       std::scoped_lock lock{mutex_};
       start = start_tail_;
     }
-    if (a.failed || a.watermark < start) all_there = false;
+    if (!a.building && (a.failed || a.watermark < start)) all_there = false;  // a new one builds apart
   }
   std::scoped_lock lock{mutex_};
   reachable_ = true;

@@ -28,6 +28,7 @@ struct CatchUpOptions {
 /// (the history is replayed) and stays true. Stops (and joins) on destruction.
 class CatchUpWorker {
  public:
+  /// Keeps `projections` caught up; none: every projection of the registry, re-read each round.
   CatchUpWorker(LiveProjections& live, std::vector<std::string> projections, CatchUpOptions options = {});
   ~CatchUpWorker();
   CatchUpWorker(const CatchUpWorker&) = delete;

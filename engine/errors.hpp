@@ -120,6 +120,27 @@ class UnknownProjection : public Error {
   using Error::Error;
 };
 
+/// A projection deployed new whose first build is not live yet: try again later (503).
+class ProjectionBuilding : public Error {
+ public:
+  explicit ProjectionBuilding(const std::string& projection)
+      : Error("projection '" + projection + "' is being built from the whole log; it serves once its first build is live") {}
+};
+
+/// A spec document that does not parse or check (422): every problem, each with its JSON pointer.
+class InvalidSpec : public Error {
+ public:
+  struct Problem {
+    std::string path;
+    std::string message;
+  };
+  InvalidSpec(std::string message, std::vector<Problem> problems) : Error(std::move(message)), problems_(std::move(problems)) {}
+  const std::vector<Problem>& problems() const { return problems_; }
+
+ private:
+  std::vector<Problem> problems_;
+};
+
 /// Something asked for by id that does not exist (a rebuild id).
 class NotFound : public Error {
  public:

@@ -32,20 +32,30 @@ bool has_type(const nlohmann::json& v, FieldType type) {
 }
 }  // namespace
 
-EventRequirements::EventRequirements(const ProjectionRegistry& registry) {
-  for (const auto& name : registry.names()) {
-    for (int version : registry.versions(name)) {
-      for (const auto& r : registry.get(name, version).requirements()) {
-        by_type_[r.event_type].push_back({r.field, r.type, name, version});
+EventRequirements::EventRequirements(const ProjectionRegistry& registry) : registry_(registry) {}
+
+std::shared_ptr<const EventRequirements::ByType> EventRequirements::current() const {
+  std::scoped_lock lock{mutex_};
+  const auto generation = registry_.generation();
+  if (by_type_ && generation == generation_) return by_type_;
+  auto by_type = std::make_shared<ByType>();
+  for (const auto& name : registry_.names()) {
+    for (int version : registry_.versions(name)) {
+      for (const auto& r : registry_.get(name, version).requirements()) {
+        (*by_type)[r.event_type].push_back({r.field, r.type, name, version});
       }
     }
   }
+  generation_ = generation;
+  by_type_ = std::move(by_type);
+  return by_type_;
 }
 
 void EventRequirements::check(const std::vector<NewEvent>& events) const {
+  const auto by_type = current();
   for (std::size_t i = 0; i < events.size(); ++i) {
-    const auto it = by_type_.find(events[i].type);
-    if (it == by_type_.end()) continue;
+    const auto it = by_type->find(events[i].type);
+    if (it == by_type->end()) continue;
     const auto& data = events[i].data;
     for (const auto& need : it->second) {
       const auto field = data.is_object() ? data.find(need.field) : data.end();

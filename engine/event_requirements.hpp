@@ -4,6 +4,8 @@
 // (issue 14). Events that still arrive unusable (raw SQL, old data) meet the poison policy.
 
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,8 +16,9 @@ namespace reproj::engine {
 
 class EventRequirements {
  public:
-  /// Collects the requirements of every version in `registry`: a version that is not live yet may
-  /// be rebuilt later, and must be able to fold what is appended now.
+  /// Checks against the requirements of every version in `registry` -- a version that is not live
+  /// yet may be rebuilt later, and must be able to fold what is appended now -- collected anew
+  /// whenever the registry grew (a spec deployed while serving).
   explicit EventRequirements(const ProjectionRegistry& registry);
 
   /// Throws InvalidEvent for the first event (in batch order) that lacks a required field or has
@@ -29,7 +32,12 @@ class EventRequirements {
     std::string projection;
     int version;
   };
-  std::map<std::string, std::vector<Need>, std::less<>> by_type_;
+  using ByType = std::map<std::string, std::vector<Need>, std::less<>>;
+  std::shared_ptr<const ByType> current() const;
+  const ProjectionRegistry& registry_;
+  mutable std::mutex mutex_;
+  mutable std::uint64_t generation_ = 0;  // of the registry when by_type_ was collected
+  mutable std::shared_ptr<const ByType> by_type_;
 };
 
 }  // namespace reproj::engine

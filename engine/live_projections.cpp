@@ -34,58 +34,102 @@ Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
 }
 
 // The columns kLockMetadata and every read statement start with, then a read's tail and rows.
-enum MetaColumn : pqxx::row::size_type { kMetaVersion, kMetaWatermark, kMetaFailed, kMetaError, kReadTail, kReadRows };
+enum MetaColumn : pqxx::row::size_type {
+  kMetaVersion, kMetaWatermark, kMetaFailed, kMetaError, kReadTail, kReadRows, kReadBuilding
+};
 
 constexpr const char* kLockMetadata =
-    "SELECT active_version, last_replayed, state = 'failed', coalesce(error, ''), poison_policy = 'stop' "
+    "SELECT active_version, last_replayed, state = 'failed', coalesce(error, ''), poison_policy = 'stop', building "
     "FROM reproj.projections WHERE name = $1 FOR UPDATE";
 constexpr pqxx::row::size_type kLockStops = 4;
+constexpr pqxx::row::size_type kLockBuilding = 5;
 
 }  // namespace
 
 LiveProjections::LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options)
     : pool_(pool), registry_(registry), options_(std::move(options)), requirements_(registry) {
   if (registry_.names().empty()) throw std::logic_error("LiveProjections needs a filled registry");
-  for (const auto& name : registry_.names()) {
-    counters_.emplace(name, std::make_unique<Counters>());
-    // Metadata, tail and rows in one statement. The key column keeps its name across versions and
-    // the served table keeps the projection's name, so one text serves every version.
-    const auto key = detail::quote_ident(served_table(registry_.latest(name)).columns[0].name);
-    const auto table = std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
-    const std::string head =
-        "SELECT p.active_version, p.last_replayed, p.state = 'failed', coalesce(p.error, ''), "
-        "(SELECT coalesce(max(global_position), 0) FROM reproj.events), ";
-    const std::string tail = " FROM reproj.projections p WHERE p.name = $1";
-    const std::size_t n = reads_.size();
-    const std::string rows_of = "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key + "), '[]'::jsonb)::text FROM ";
-    reads_.emplace(
-        name,
-        ReadStatements{
-            ReadStatement{"reproj_get_" + std::to_string(n),
-                          head + "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key + " = $2)" + tail},
-            ReadStatement{"reproj_list_" + std::to_string(n), head + rows_of + "(SELECT * FROM " + table + " WHERE " +
-                                                                   key + " > $2 ORDER BY " + key + " LIMIT $3::int) t)" +
-                                                                   tail},
-            ReadStatement{"reproj_get_many_" + std::to_string(n),
-                          head + rows_of + table + " t WHERE t." + key +
-                              " = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))" + tail}});  // ANY: see detail::select_rows
-  }
 }
 
-void LiveProjections::ensure(const std::string& name, int version) {
+namespace {
+// Metadata, tail and rows in one statement. The key column keeps its name across versions and the
+// served table keeps the projection's name, so one text serves every version.
+const std::string kReadHead =
+    "SELECT p.active_version, p.last_replayed, p.state = 'failed', coalesce(p.error, ''), "
+    "(SELECT coalesce(max(global_position), 0) FROM reproj.events), ";
+const std::string kReadTailSql = ", p.building FROM reproj.projections p WHERE p.name = $1";
+std::string served_key(const ProjectionRegistry& registry, const std::string& name) {
+  return detail::quote_ident(served_table(registry.latest(name)).columns[0].name);
+}
+std::string served_name(const std::string& name) {
+  return std::string{detail::kDataSchema} + "." + detail::quote_ident(name);
+}
+std::string rows_of(const std::string& key) {
+  return "(SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t." + key + "), '[]'::jsonb)::text FROM ";
+}
+}  // namespace
+
+LiveProjections::ReadStatements& LiveProjections::statements(const std::string& name) {
+  std::scoped_lock lock{statements_mutex_};
+  if (auto it = reads_.find(name); it != reads_.end()) return it->second;
+  if (!registry_.has(name)) throw UnknownProjection("unknown projection '" + name + "'");
+  const auto key = served_key(registry_, name);
+  const auto table = served_name(name);
+  const auto n = std::to_string(reads_.size());
+  auto& r = reads_[name];
+  r.get = {"reproj_get_" + n, kReadHead + "(SELECT to_jsonb(t)::text FROM " + table + " t WHERE t." + key + " = $2)" + kReadTailSql};
+  r.list = {"reproj_list_" + n, kReadHead + rows_of(key) + "(SELECT * FROM " + table + " WHERE " + key + " > $2 ORDER BY " +
+                                    key + " LIMIT $3::int) t)" + kReadTailSql};
+  r.get_many = {"reproj_get_many_" + n, kReadHead + rows_of(key) + table + " t WHERE t." + key +
+                                            " = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb))))" +
+                                            kReadTailSql};  // ANY: see detail::select_rows
+  return r;
+}
+
+const LiveProjections::ReadStatement& LiveProjections::list_where_statement(const std::string& name,
+                                                                            const std::string& column) {
+  auto& r = statements(name);
+  bool indexed = false;
+  std::string indexed_columns;
+  for (int v : registry_.versions(name)) {
+    const auto& t = served_table(registry_.get(name, v));
+    for (auto c : t.indexed) {
+      indexed = indexed || t.columns[c].name == column;
+      if (indexed_columns.find(t.columns[c].name) == std::string::npos) {
+        indexed_columns += (indexed_columns.empty() ? "" : ", ") + t.columns[c].name;
+      }
+    }
+  }
+  if (!indexed) {
+    throw InvalidInput("'" + column + "' is not an indexed column of " + name + " (filters: " +
+                       (indexed_columns.empty() ? std::string{"none"} : indexed_columns) + ")");
+  }
+  std::scoped_lock lock{statements_mutex_};
+  if (auto it = r.list_where.find(column); it != r.list_where.end()) return it->second;
+  const auto key = served_key(registry_, name);
+  const auto table = served_name(name);
+  return r.list_where[column] = ReadStatement{
+             r.list.name + "_where_" + std::to_string(r.list_where.size()),
+             kReadHead + rows_of(key) + "(SELECT * FROM " + table + " WHERE " + detail::quote_ident(column) +
+                 " = $4 AND " + key + " > $2 ORDER BY " + key + " LIMIT $3::int) t)" + kReadTailSql};
+}
+
+bool LiveProjections::ensure(const std::string& name, int version, bool building) {
   const Projection& p = registry_.get(name, version);
-  pool_.run([&](pqxx::connection& conn) {
+  return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
     // Two instances starting together must not both create the tables.
     tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('reproj.ensure:' || $1))", name);
-    if (!tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", name).empty()) return;
+    if (!tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", name).empty()) return false;
     for (const auto& t : p.tables()) {
       const auto physical = detail::table_name(p, t);
       detail::create_table(tx, t, physical, detail::Durability::kLogged);
       detail::create_indexes(tx, t, physical);
     }
-    tx.exec_params("INSERT INTO reproj.projections (name, active_version) VALUES ($1, $2)", name, version);
+    tx.exec_params("INSERT INTO reproj.projections (name, active_version, building) VALUES ($1, $2, $3)", name, version,
+                   building);
     tx.commit();
+    return true;
   });
 }
 
@@ -100,15 +144,17 @@ ProjectionStatus LiveProjections::lock_metadata(pqxx::transaction_base& tx, cons
           .watermark = meta[0][kMetaWatermark].as<std::int64_t>(),
           .failed = meta[0][kMetaFailed].as<bool>(),
           .error = meta[0][kMetaError].as<std::string>(),
-          .poison_policy = meta[0][kLockStops].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip};
+          .poison_policy = meta[0][kLockStops].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip,
+          .quarantined = 0,
+          .building = meta[0][kLockBuilding].as<bool>()};
 }
 
 Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
                                       std::size_t max_events) {
   const auto meta = lock_metadata(tx, name);
   Applied a{.version = meta.active_version, .watermark = meta.watermark, .events = 0, .failed = meta.failed,
-            .error = meta.error};
-  if (a.failed || a.watermark >= up_to || max_events == 0) return a;
+            .error = meta.error, .building = meta.building};
+  if (a.failed || a.building || a.watermark >= up_to || max_events == 0) return a;
 
   const Projection& p = registry_.get(name, a.version);
   auto applied = detail::apply_range(tx, p, detail::table_names(p), a.watermark, up_to, max_events,
@@ -126,11 +172,8 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
 
 Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, ApplyMode mode, std::size_t max_events,
                                   const std::function<void(pqxx::transaction_base&, const Applied&)>& then) {
-  auto count = [&](std::int64_t n) {
-    auto& c = *counters_.at(name);
-    (mode == ApplyMode::kWorker ? c.worker : c.read) += n;
-  };
-  if (!counters_.count(name)) throw UnknownProjection("unknown projection '" + name + "'");
+  auto& counters = statements(name).counters;  // throws UnknownProjection
+  auto count = [&](std::int64_t n) { (mode == ApplyMode::kWorker ? counters.worker : counters.read) += n; };
   int rollbacks = 0;
   while (true) {
     ProjectionStatus seen;  // under the lock, in the attempt that met a poison event
@@ -178,8 +221,9 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
   // and PostgreSQL re-plans it against the new table after a swap's rename.
   auto run = [&](pqxx::transaction_base& tx) {
     tx.conn().prepare(statement.name, statement.sql);  // no-op when this connection has it already
-    auto r = args.size() == 1 ? tx.exec_prepared(statement.name, name, args[0])
-                              : tx.exec_prepared(statement.name, name, args[0], args[1]);
+    auto r = args.size() == 1   ? tx.exec_prepared(statement.name, name, args[0])
+             : args.size() == 2 ? tx.exec_prepared(statement.name, name, args[0], args[1])
+                                : tx.exec_prepared(statement.name, name, args[0], args[1], args[2]);
     if (r.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
     return r;
   };
@@ -208,6 +252,7 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
   const std::int64_t watermark = first[0][kMetaWatermark].as<std::int64_t>();
   const std::int64_t tail = first[0][kReadTail].as<std::int64_t>();
   const bool failed = first[0][kMetaFailed].as<bool>();
+  if (first[0][kReadBuilding].as<bool>()) throw ProjectionBuilding(name);
   if (options.min_position > tail) {
     throw InvalidInput("min_position " + std::to_string(options.min_position) + " is beyond the end of the log (" +
                        std::to_string(tail) + ")");
@@ -243,29 +288,35 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
 }
 
 ReadResult LiveProjections::get(const std::string& name, const std::string& key, const ReadOptions& options) {
-  auto it = reads_.find(name);
-  if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
-  return read(name, it->second.get, {key}, options);
+  return read(name, statements(name).get, {key}, options);
 }
 
 ReadResult LiveProjections::get_many(const std::string& name, const std::vector<std::string>& keys,
                                      const ReadOptions& options) {
-  auto it = reads_.find(name);
-  if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
+  const auto& statement = statements(name).get_many;
   std::string array;
   try {
     array = nlohmann::json(keys).dump();
   } catch (const nlohmann::json::type_error&) {
     throw InvalidInput("a key is not valid UTF-8");
   }
-  return read(name, it->second.get_many, {array}, options);
+  return read(name, statement, {array}, options);
 }
 
 ReadResult LiveProjections::list(const std::string& name, const std::string& after, std::size_t limit,
                                  const ReadOptions& options) {
-  auto it = reads_.find(name);
-  if (it == reads_.end()) throw UnknownProjection("unknown projection '" + name + "'");
-  return read(name, it->second.list, {after, std::to_string(limit)}, options);
+  return read(name, statements(name).list, {after, std::to_string(limit)}, options);
+}
+
+ReadResult LiveProjections::list_where(const std::string& name, const std::string& column, const std::string& value,
+                                       const std::string& after, std::size_t limit, const ReadOptions& options) {
+  try {
+    return read(name, list_where_statement(name, column), {after, std::to_string(limit), value}, options);
+  } catch (const pqxx::data_exception& e) {  // the value is not of the column's type
+    throw InvalidInput("'" + value + "' is not a value of " + name + "." + column);
+  } catch (const pqxx::undefined_column&) {
+    throw InvalidInput("the live version of " + name + " has no column '" + column + "'");
+  }
 }
 
 std::vector<ProjectionStatus> LiveProjections::status() {
@@ -275,7 +326,7 @@ std::vector<ProjectionStatus> LiveProjections::status() {
     for (const auto& r : tx.exec("SELECT name, active_version, last_replayed AS watermark, state = 'failed' AS failed, "
                                  "coalesce(error, '') AS error, poison_policy = 'stop' AS stops, "
                                  "(SELECT count(*) FROM reproj.quarantine q WHERE q.projection = p.name "
-                                 "AND q.version = p.active_version) AS quarantined "
+                                 "AND q.version = p.active_version) AS quarantined, building "
                                  "FROM reproj.projections p ORDER BY name")) {
       out.push_back({.name = r["name"].as<std::string>(),
                      .active_version = r["active_version"].as<int>(),
@@ -283,16 +334,18 @@ std::vector<ProjectionStatus> LiveProjections::status() {
                      .failed = r["failed"].as<bool>(),
                      .error = r["error"].as<std::string>(),
                      .poison_policy = r["stops"].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip,
-                     .quarantined = r["quarantined"].as<std::int64_t>()});
+                     .quarantined = r["quarantined"].as<std::int64_t>(),
+                     .building = r["building"].as<bool>()});
     }
     return out;
   });
 }
 
 std::int64_t LiveProjections::applied_events(const std::string& name, ApplyMode mode) const {
-  auto it = counters_.find(name);
-  if (it == counters_.end()) return 0;
-  const auto& c = *it->second;
+  std::scoped_lock lock{statements_mutex_};
+  auto it = reads_.find(name);
+  if (it == reads_.end()) return 0;
+  const auto& c = it->second.counters;
   return mode == ApplyMode::kWorker ? c.worker.load() : c.read.load();
 }
 

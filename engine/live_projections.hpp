@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ struct Applied {
   std::int64_t skipped = 0;   // of those, quarantined under the skip policy
   bool failed = false;        // stopped at a poison event; serves what it has
   std::string error;
+  bool building = false;      // deployed new, first build not live: nothing is applied to it
 };
 
 /// A projection's metadata row.
@@ -59,6 +61,7 @@ struct ProjectionStatus {
   std::string error;
   PoisonPolicy poison_policy = PoisonPolicy::kSkip;
   std::int64_t quarantined = 0;  // events the active version skipped (status() only)
+  bool building = false;         // deployed new; serves once its first build is promoted
 };
 
 /// Read consistency: strong applies pending events first; eventual answers from what is there.
@@ -84,8 +87,10 @@ class LiveProjections {
   LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options = {});
 
   /// Creates P's live tables at `version` with its metadata row, unless P exists (then its active
-  /// version stays). Safe to call from several processes at once.
-  void ensure(const std::string& name, int version);
+  /// version stays). Safe to call from several processes at once. `building`: P is new and is
+  /// about to be rebuilt from the whole log; until that rebuild promotes, its reads throw
+  /// ProjectionBuilding and catch-up leaves it alone. Returns whether P was created.
+  bool ensure(const std::string& name, int version, bool building = false);
 
   /// The one door: applies the events in (last_replayed, up_to], at most `max_events`, to P's live
   /// tables in one transaction that holds P's metadata row lock, commits rows and watermark
@@ -114,6 +119,11 @@ class LiveProjections {
   /// min_position).
   ReadResult get(const std::string& name, const std::string& key, const ReadOptions& options);
   ReadResult list(const std::string& name, const std::string& after, std::size_t limit, const ReadOptions& options);
+  /// A page of the rows whose `column` equals `value`, by key after `after`. The column must be
+  /// indexed in some registered version of P (InvalidInput otherwise, or when the live version
+  /// lacks it or `value` is not of its type).
+  ReadResult list_where(const std::string& name, const std::string& column, const std::string& value,
+                        const std::string& after, std::size_t limit, const ReadOptions& options);
   /// Rows for several keys in one statement (absent keys have none), reflecting one position: what
   /// get() promises for each key, at the cost of one round trip when caught up.
   ReadResult get_many(const std::string& name, const std::vector<std::string>& keys, const ReadOptions& options);
@@ -149,11 +159,17 @@ class LiveProjections {
     std::atomic<std::int64_t> worker{0};
     std::atomic<std::int64_t> read{0};
   };
-  std::map<std::string, std::unique_ptr<Counters>> counters_;  // fixed at construction
   struct ReadStatements {
     ReadStatement get, list, get_many;
+    std::map<std::string, ReadStatement> list_where;  // by column
+    Counters counters;
   };
-  std::map<std::string, ReadStatements> reads_;  // fixed at construction
+  // Per projection, made on first use: the registry grows while serving (specs deployed over
+  // HTTP). Entries are never removed, so references to them stay valid.
+  ReadStatements& statements(const std::string& name);
+  const ReadStatement& list_where_statement(const std::string& name, const std::string& column);
+  mutable std::mutex statements_mutex_;
+  std::map<std::string, ReadStatements> reads_;
 };
 
 }  // namespace reproj::engine

@@ -33,8 +33,14 @@ RebuildManager::RebuildManager(ConnectionPool& pool, LiveProjections& live, Rebu
     : pool_(pool), live_(live), options_(std::move(options)) {}
 
 RebuildManager::~RebuildManager() {
-  for (auto& t : supervisors_) t.request_stop();
-  supervisors_.clear();  // joins
+  std::vector<std::jthread> supervisors;
+  {
+    std::scoped_lock lock{supervisors_mutex_};
+    stopping_ = true;
+    supervisors.swap(supervisors_);
+  }
+  for (auto& t : supervisors) t.request_stop();
+  supervisors.clear();  // joins
 }
 
 RebuildInfo RebuildManager::start(const std::string& projection, int version, DependentViews views) {
@@ -143,8 +149,19 @@ RebuildInfo RebuildManager::cancel(std::int64_t id) {
 
 
 void RebuildManager::start_supervisor(std::chrono::milliseconds poll) {
+  {
+    std::scoped_lock lock{supervisors_mutex_};
+    poll_ = poll;
+  }
+  add_supervisors();
+}
+
+void RebuildManager::add_supervisors() {
+  std::scoped_lock lock{supervisors_mutex_};
+  if (!poll_ || stopping_) return;
   for (const auto& name : live_.registry().names()) {
-    supervisors_.emplace_back([this, name, poll](std::stop_token stop) { supervise(stop, name, poll); });
+    if (!supervised_.insert(name).second) continue;
+    supervisors_.emplace_back([this, name, poll = *poll_](std::stop_token stop) { supervise(stop, name, poll); });
   }
 }
 
@@ -157,6 +174,7 @@ void RebuildManager::supervise(std::stop_token stop, std::string projection, std
         swept = true;
       }
       if (auto r = running(projection)) run(r->id, stop);
+      add_supervisors();  // projections deployed meanwhile, here or by another instance
     } catch (const std::exception& e) {
       spdlog::warn("rebuild supervisor for {}: {}", projection, e.what());
     }
@@ -165,6 +183,9 @@ void RebuildManager::supervise(std::stop_token stop, std::string projection, std
   }
 }
 
-void RebuildManager::wake() { wake_.notify_all(); }
+void RebuildManager::wake() {
+  add_supervisors();
+  wake_.notify_all();
+}
 
 }  // namespace reproj::engine

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -148,6 +149,12 @@ class RebuildManager {
   const RebuildOptions options_;
   std::mutex wake_mutex_;
   std::condition_variable_any wake_;
+  // One supervisor per projection, added as projections are deployed (add_supervisors()).
+  void add_supervisors();
+  std::mutex supervisors_mutex_;
+  std::optional<std::chrono::milliseconds> poll_;  // set by start_supervisor
+  bool stopping_ = false;
+  std::set<std::string> supervised_;
   std::vector<std::jthread> supervisors_;  // last: joined before the members above go
 };
 

@@ -42,6 +42,8 @@ TEST(Layout, EngineKnowsNoHttpNoJsonWireFormatAndNoProjection) {
   for (const auto& inc : includes_under("engine")) {
     EXPECT_FALSE(starts_with(inc.target, "api/")) << inc.file << " includes " << inc.target;
     EXPECT_FALSE(starts_with(inc.target, "projections/")) << inc.file << " includes " << inc.target;
+    // Boost here is Asio/Beast, i.e. HTTP; its header-only big integers (exact numeric columns) are not.
+    if (starts_with(inc.target, "boost/multiprecision/")) continue;
     EXPECT_FALSE(starts_with(inc.target, "boost/")) << inc.file << " includes " << inc.target;
   }
 }

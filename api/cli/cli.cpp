@@ -88,6 +88,21 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   auto* projection_cmd = app.add_subcommand("projection", "Projection specs (projections as data)");
   auto* validate_cmd = projection_cmd->add_subcommand("validate", "Check spec files; print every problem (no database)");
   validate_cmd->add_option("FILE", spec_files, "spec files")->required();
+  ApplyArgs apply_args;
+  auto* apply_cmd = projection_cmd->add_subcommand(
+      "apply", "Deploy a spec version (stored, served on every instance); a new projection is built from the whole log");
+  apply_cmd->add_option("FILE", apply_args.file, "the spec file")->required();
+  apply_cmd->add_flag("--rebuild", apply_args.rebuild, "then rebuild the projection to this version and promote it");
+  apply_cmd->add_flag("--follow", apply_args.follow, "wait for the rebuild (or a new projection's first build), showing progress");
+  add_db(apply_cmd);
+  add_server(apply_cmd);
+  std::string show_projection;
+  int show_version_arg = 0;
+  auto* show_cmd = projection_cmd->add_subcommand("show", "Print a projection version: its spec, sha256 and source, as JSON");
+  show_cmd->add_option("NAME", show_projection, "the projection")->required();
+  show_cmd->add_option("--version", show_version_arg, "version (default: the active one)");
+  add_db(show_cmd);
+  add_server(show_cmd);
   projection_cmd->require_subcommand(1);
 
   long generate_events = 1000;
@@ -109,6 +124,8 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (!server.url.empty() && *status_cmd) return status_through_server(server);
     if (!server.url.empty() && *policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
     if (!server.url.empty() && *quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);
+    if (!server.url.empty() && *apply_cmd) return apply_spec_through_server(server, apply_args);
+    if (!server.url.empty() && *show_cmd) return show_version_through_server(server, show_projection, show_version_arg);
     if (db.url.empty()) {
       std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
       return kExitUsage;
@@ -128,6 +145,8 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (*import_cmd) return import(db, import_file);
     if (*status_cmd) return status(db);
     if (*rebuild_cmd) return rebuild(db, rebuild_args);
+    if (*apply_cmd) return apply_spec(db, apply_args);
+    if (*show_cmd) return show_version(db, show_projection, show_version_arg);
     if (*work_cmd) return work(db);
     if (*policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
     if (*quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);

@@ -42,6 +42,12 @@ struct RebuildArgs {
   bool follow = false;
 };
 
+struct ApplyArgs {
+  std::string file;
+  bool rebuild = false;
+  bool follow = false;
+};
+
 int serve(const DatabaseArgs& db, ServeArgs args);
 int work(const DatabaseArgs& db);
 int migrate(const DatabaseArgs& db);
@@ -58,6 +64,10 @@ int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::stri
 
 /// `reproj projection validate FILE...`: every problem of each spec file; no database needed.
 int validate_specs(const std::vector<std::string>& files);
+int apply_spec(const DatabaseArgs& db, const ApplyArgs& args);
+int apply_spec_through_server(const ServerArgs& server, const ApplyArgs& args);
+int show_version(const DatabaseArgs& db, const std::string& projection, int version);
+int show_version_through_server(const ServerArgs& server, const std::string& projection, int version);
 
 /// An admin call to a running server: its status and its JSON body (null when not JSON).
 std::pair<unsigned, nlohmann::json> admin_call(const ServerArgs& server, const std::string& method,

@@ -85,9 +85,15 @@ EngineRoot::EngineRoot(const DatabaseArgs& db, std::size_t pool_size)
       live(pool, registry) {
   engine::require_session_connections(db.url);
   engine::migrate(db.url);
+  specs.store_files();
+  specs.sync();
   for (const auto& name : registry.names()) {
     auto it = db.initial_versions.find(name);
-    live.ensure(name, it != db.initial_versions.end() ? it->second : registry.latest(name).version());
+    const int version = it != db.initial_versions.end() ? it->second : registry.latest(name).version();
+    // A projection only deployed over the API whose deploy stopped before creating it: it is
+    // built from the whole log like any new one (engine::spec::resume_building).
+    const auto origin = registry.origin(name, version);
+    live.ensure(name, version, origin && origin->kind == engine::VersionOrigin::Kind::kApi);
   }
   rebuilds = std::make_unique<engine::RebuildManager>(pool, live, rebuild_options_from_env());
 }

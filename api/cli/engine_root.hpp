@@ -11,18 +11,22 @@
 #include "engine/event_store.hpp"
 #include "engine/live_projections.hpp"
 #include "engine/rebuild.hpp"
+#include "engine/spec/spec_catalog.hpp"
 
 namespace reproj::cli {
 
 struct EngineRoot {
-  /// Refuses a transaction pooler (UnsupportedDeployment), migrates, and sets up each projection
-  /// at its initial version on a fresh database. Throws on a bad tuning variable, naming it.
+  /// Refuses a transaction pooler (UnsupportedDeployment), migrates, stores the spec files and
+  /// registers the specs stored by others, and sets up each projection at its initial version on
+  /// a fresh database. Throws on a bad tuning variable, or a spec file whose version is stored
+  /// with other content, naming it.
   EngineRoot(const DatabaseArgs& db, std::size_t pool_size);
   engine::ProjectionRegistry registry;
   engine::ConnectionPool pool;
   engine::EventStore store;
   engine::LiveProjections live;
   std::unique_ptr<engine::RebuildManager> rebuilds;
+  engine::spec::SpecCatalog specs{pool, registry};
 };
 
 /// A whole number in [min, max] from environment variable `name`, or `fallback` when unset.

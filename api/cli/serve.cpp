@@ -61,14 +61,16 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   catch_stop_signals();
   EngineRoot e{db, static_cast<std::size_t>(options.db_threads()) + 2};
   options.append_queue_wait = e.store.options().append_lock_timeout;
-  engine::CatchUpWorker worker{e.live, e.registry.names()};
+  engine::CatchUpWorker worker{e.live, {}};
   e.rebuilds->start_supervisor();
+  engine::spec::SpecListener spec_listener{db.url, e.specs};
+  engine::spec::resume_building(e.live, *e.rebuilds);
   api::AdminSeries::Options series_options;
   series_options.interval = std::chrono::milliseconds{
       env_count("REPROJ_SERIES_INTERVAL_MS", static_cast<std::size_t>(series_options.interval.count()), 50, 60'000)};
   api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
   api::RequestMetrics metrics;
-  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series};
+  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series, &e.specs};
   api::Server server{services, options};
   const auto port = server.start();
   std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";
@@ -83,8 +85,10 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
 int work(const DatabaseArgs& db) {
   EngineRoot e{db, 4};
   catch_stop_signals();
-  engine::CatchUpWorker worker{e.live, e.registry.names()};
+  engine::CatchUpWorker worker{e.live, {}};
   e.rebuilds->start_supervisor();
+  engine::spec::SpecListener spec_listener{db.url, e.specs};
+  engine::spec::resume_building(e.live, *e.rebuilds);
   spdlog::info("reproj work: pid {} running", getpid());
   wait_for_stop_signal();
   spdlog::info("reproj work: stopping");

@@ -1,17 +1,13 @@
 // Handlers that read a projection's served table.
 #include "api/handlers.hpp"
 
+#include <set>
+
 #include "api/json_mapping.hpp"
 #include "api/response.hpp"
 #include "engine/errors.hpp"
 
 namespace reproj::api {
-
-namespace {
-
-
-
-}  // namespace
 
 Response get_row(Call& c) {
   const auto& projection = c.path.at("projection");
@@ -24,7 +20,17 @@ Response list_rows(Call& c) {
   const auto limit = c.int_param("limit", 100, 1, kMaxPageSize);
   std::string after;
   if (const std::string* a = c.q("after")) after = checked_id("after", *a);
-  auto r = c.s.live.list(projection, after, static_cast<std::size_t>(limit), c.read_options());
+  // Any other parameter filters by an indexed column: ?customer_id=k1.
+  static const std::set<std::string> kParams{"limit", "after", "consistency", "min_position"};
+  const std::pair<const std::string, std::string>* filter = nullptr;
+  for (const auto& param : c.query) {
+    if (kParams.count(param.first)) continue;
+    if (filter) throw bad_request("filter by one indexed column at a time (got " + filter->first + " and " + param.first + ")");
+    filter = &param;
+  }
+  auto r = filter ? c.s.live.list_where(projection, filter->first, filter->second, after, static_cast<std::size_t>(limit),
+                                        c.read_options())
+                  : c.s.live.list(projection, after, static_cast<std::size_t>(limit), c.read_options());
   Json items = Json::array();
   for (const auto& row : r.rows) items.push_back(row_to_json(*r.table, row));
   Json next = r.rows.size() == static_cast<std::size_t>(limit) ? Json(r.rows.back().key()) : Json(nullptr);

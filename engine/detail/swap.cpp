@@ -81,7 +81,7 @@ void set_lock_timeout(pqxx::transaction_base& tx, std::chrono::milliseconds time
 }
 
 void make_live(pqxx::transaction_base& tx, const std::string& projection, int version, std::int64_t watermark) {
-  tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', "
+  tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', building = false, "
                  "error = NULL, updated_at = now() WHERE name = $1",
                  projection, version, watermark);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -9,19 +10,21 @@ namespace reproj::engine::spec {
 
 namespace {
 
-// The spec in `file`, compiled, or its problems.
-std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> load(const std::filesystem::path& file) {
+std::optional<std::string> read(const std::filesystem::path& file) {
   std::ifstream in{file, std::ios::binary};
-  if (!in) return std::vector<Problem>{{"", "cannot read the file"}};
+  if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
-  auto parsed = parse(text.str());
-  if (auto* problems = std::get_if<std::vector<Problem>>(&parsed)) return std::move(*problems);
-  try {
-    return std::make_unique<SpecProjection>(std::get<Spec>(std::move(parsed)));
-  } catch (const std::invalid_argument& e) {
-    return std::vector<Problem>{{"", e.what()}};
-  }
+  return text.str();
+}
+
+// The spec in `file`, compiled, or its problems.
+std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> load(const std::filesystem::path& file,
+                                                                        std::string* document = nullptr) {
+  auto text = read(file);
+  if (!text) return std::vector<Problem>{{"", "cannot read the file"}};
+  if (document) *document = *text;
+  return compile(*text);
 }
 
 }  // namespace
@@ -41,7 +44,8 @@ void register_directory(const std::filesystem::path& dir, ProjectionRegistry& re
   if (ec) throw std::runtime_error("projections directory " + dir.string() + ": " + ec.message());
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
-    auto loaded = load(file);
+    std::string document;
+    auto loaded = load(file, &document);
     if (auto* problems = std::get_if<std::vector<Problem>>(&loaded)) {
       const auto& p = problems->front();
       throw std::runtime_error(file.string() + ": " + (p.path.empty() ? "" : p.path + ": ") + p.message +
@@ -54,7 +58,9 @@ void register_directory(const std::filesystem::path& dir, ProjectionRegistry& re
       throw std::runtime_error(file.string() + ": " + name + " version " + std::to_string(projection->version()) +
                                " is already registered (compiled in, or by an earlier file)");
     }
-    registry.add(std::move(projection));
+    registry.add(std::move(projection),
+                 VersionOrigin{.kind = VersionOrigin::Kind::kFile, .document = compact(document), .sha256 = {},
+                               .file = file.string()});
   }
 }
 

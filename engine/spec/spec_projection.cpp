@@ -376,4 +376,16 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
   }
 }
 
+std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> compile(std::string_view document) {
+  auto parsed = parse(document);
+  if (auto* problems = std::get_if<std::vector<Problem>>(&parsed)) return std::move(*problems);
+  try {
+    return std::make_unique<SpecProjection>(std::get<Spec>(std::move(parsed)));
+  } catch (const std::invalid_argument& e) {
+    return std::vector<Problem>{{"/mode", e.what()}};
+  }
+}
+
+std::string compact(std::string_view document) { return Json::parse(document).dump(); }
+
 }  // namespace reproj::engine::spec

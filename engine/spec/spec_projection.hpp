@@ -10,6 +10,8 @@
 // (issue 17) is refused at construction.
 
 #include <map>
+#include <memory>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -45,5 +47,12 @@ class SpecProjection final : public Projection {
   std::vector<FieldRequirement> requirements_;
   EventExtras extras_{.stream_version = false, .metadata = false, .recorded_at = false};
 };
+
+/// Parses, checks and compiles a spec document: the projection, or every problem (an inline
+/// spec's refusal included, at /mode).
+std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> compile(std::string_view document);
+
+/// The document in the form it is stored and compared in: compact, members in document order.
+std::string compact(std::string_view document);
 
 }  // namespace reproj::engine::spec

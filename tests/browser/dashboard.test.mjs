@@ -60,6 +60,12 @@ try {
   assert.match(await quarantine.locator("tbody tr").first().textContent(), /poison-1.*car\.sold.*"to" is missing/);
   await page.screenshot({ path: `${shots}/dashboard-quarantine.png`, fullPage: true });
 
+  // ---- every version with its source; one opens its spec (a compiled-in one: its tables) --------
+  await page.getByTestId("version-cars-2").click();
+  await page.getByTestId("spec-view").waitFor();
+  assert.match(await page.getByTestId("spec-text").textContent(), /customer_name/, "cars v2's tables are shown");
+  assert.match(await carsRow.locator(".versions").textContent(), /v1 compiled.*v2 compiled/);
+
   // ---- a rebuild, with appends beside it -------------------------------------------------------
   await carsRow.locator("select.target-version").selectOption("2");
   await carsRow.locator("button.rebuild").click();

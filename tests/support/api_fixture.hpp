@@ -14,6 +14,7 @@
 #include "api/server.hpp"
 #include "engine/catch_up.hpp"
 #include "engine/rebuild.hpp"
+#include "engine/spec/spec_catalog.hpp"
 #include "tests/support/live_fixture.hpp"
 
 namespace reproj::test {
@@ -37,10 +38,11 @@ class ApiTest : public test::LiveTest {
     rebuilds_->start_supervisor(50ms);
     worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},
                                                       engine::CatchUpOptions{.batch_events = 1000, .idle_wait = 50ms});
+    specs_ = std::make_unique<engine::spec::SpecCatalog>(*pool_, registry_);
     series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
                                                  api::AdminSeries::Options{.interval = 200ms, .window = 60s});
     services_ = std::make_unique<api::Services>(
-        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get()});
+        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get(), specs_.get()});
     api::ServerOptions so;
     so.port = 0;
     so.read_threads = 4;
@@ -86,6 +88,7 @@ class ApiTest : public test::LiveTest {
   std::unique_ptr<engine::RebuildManager> rebuilds_;
   std::unique_ptr<engine::CatchUpWorker> worker_;
   std::unique_ptr<api::AdminSeries> series_;
+  std::unique_ptr<engine::spec::SpecCatalog> specs_;
   api::RequestMetrics metrics_;
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<api::Server> server_;
