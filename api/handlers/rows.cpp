@@ -20,11 +20,20 @@ Response list_rows(Call& c) {
   const auto limit = c.int_param("limit", 100, 1, kMaxPageSize);
   std::string after;
   if (const std::string* a = c.q("after")) after = checked_id("after", *a);
-  // Any other parameter filters by an indexed column: ?customer_id=k1.
+  // A parameter naming a column of the served table filters by it (?customer_id=k1; the column
+  // must be indexed); others are ignored, as they always were.
   static const std::set<std::string> kParams{"limit", "after", "consistency", "min_position"};
+  std::set<std::string> columns;
+  const auto& registry = c.s.live.registry();
+  for (int v : registry.versions(projection)) {
+    for (const auto& t : registry.get(projection, v).tables()) {
+      if (t.name != projection) continue;
+      for (const auto& col : t.columns) columns.insert(col.name);
+    }
+  }
   const std::pair<const std::string, std::string>* filter = nullptr;
   for (const auto& param : c.query) {
-    if (kParams.count(param.first)) continue;
+    if (kParams.count(param.first) || !columns.count(param.first)) continue;
     if (filter) throw bad_request("filter by one indexed column at a time (got " + filter->first + " and " + param.first + ")");
     filter = &param;
   }

@@ -37,7 +37,26 @@ StoredSpec store(pqxx::work& tx, const StoredSpec& spec, bool& inserted) {
                     kind_of(row[2].as<std::string>())};
 }
 
+const std::string& served_key(const Projection& p) {
+  for (const auto& t : p.tables()) {
+    if (t.name == p.name()) return t.columns[0].name;
+  }
+  throw std::logic_error("projection " + std::string{p.name()} + " has no table named like itself");
+}
+
 }  // namespace
+
+std::optional<Problem> served_key_conflict(const ProjectionRegistry& registry, const Projection& projection) {
+  const std::string name{projection.name()};
+  for (int v : registry.versions(name)) {
+    const auto& key = served_key(registry.get(name, v));
+    if (v != projection.version() && key != served_key(projection)) {
+      return Problem{"/tables/" + name + "/key", "the key of " + name + " is '" + key + "' in version " + std::to_string(v) +
+                                                     " and stays so in every version (reads serve all versions alike)"};
+    }
+  }
+  return std::nullopt;
+}
 
 SpecCatalog::Put SpecCatalog::put(std::string_view document, VersionOrigin::Kind source,
                                   std::optional<std::pair<std::string, int>> at) {
@@ -59,6 +78,9 @@ SpecCatalog::Put SpecCatalog::put(std::string_view document, VersionOrigin::Kind
                                      std::to_string(at->second)});
     }
     if (!out.empty()) throw InvalidSpec("the spec is not the version the URL names", std::move(out));
+  }
+  if (auto conflict = served_key_conflict(registry_, *projection)) {
+    throw InvalidSpec("the spec has 1 problem", {{conflict->path, conflict->message}});
   }
   const StoredSpec wanted{name, version, compact(document), {}, source};
   if (auto origin = registry_.origin(name, version); origin && origin->kind == VersionOrigin::Kind::kCompiled) {

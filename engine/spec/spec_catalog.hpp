@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/registry.hpp"
+#include "engine/spec/spec.hpp"
 
 namespace reproj::engine {
 class ConnectionPool;
@@ -30,6 +31,10 @@ struct StoredSpec {
   std::string sha256;
   VersionOrigin::Kind source = VersionOrigin::Kind::kApi;
 };
+
+/// The served table's key column keeps its name across a projection's versions (reads are one
+/// statement for every version): the problem when `projection` would rename it, else nullopt.
+std::optional<Problem> served_key_conflict(const ProjectionRegistry& registry, const Projection& projection);
 
 class SpecCatalog {
  public:

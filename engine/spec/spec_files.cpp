@@ -1,5 +1,7 @@
 #include "engine/spec/spec_files.hpp"
 
+#include "engine/spec/spec_catalog.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <optional>
@@ -57,6 +59,9 @@ void register_directory(const std::filesystem::path& dir, ProjectionRegistry& re
     if (std::find(versions.begin(), versions.end(), projection->version()) != versions.end()) {
       throw std::runtime_error(file.string() + ": " + name + " version " + std::to_string(projection->version()) +
                                " is already registered (compiled in, or by an earlier file)");
+    }
+    if (auto conflict = served_key_conflict(registry, *projection)) {
+      throw std::runtime_error(file.string() + ": " + conflict->path + ": " + conflict->message);
     }
     registry.add(std::move(projection),
                  VersionOrigin{.kind = VersionOrigin::Kind::kFile, .document = compact(document), .sha256 = {},

@@ -109,6 +109,14 @@ TEST_F(ApiTest, ANewProjectionIsBuiltBeforeItServesAndVersionsAreImmutable) {
   auto other = Json::parse(example("accounts_v1.json"));
   other["description"] = "changed";
   EXPECT_EQ(call("PUT", "/admin/projections/accounts/versions/1", other.dump(), true).status, 409);
+  // The served key keeps its name across versions.
+  auto rekeyed = Json::parse(example("accounts_v1.json"));
+  rekeyed["version"] = 2;
+  rekeyed["tables"]["accounts"]["columns"]["id"] = "text";
+  rekeyed["tables"]["accounts"]["key"] = "id";
+  auto refused = call("PUT", "/admin/projections/accounts/versions/2", rekeyed.dump(), true);
+  EXPECT_EQ(refused.status, 422) << refused.body;
+  EXPECT_EQ(json(refused)["problems"][0]["path"], "/tables/accounts/key") << refused.body;
   // A compiled-in version cannot be replaced by a spec either.
   auto cars1 = Json::parse(example("cars_v3.json"));
   cars1["version"] = 1;
@@ -139,6 +147,7 @@ TEST_F(ApiTest, ReadsFilterByAnIndexedColumn) {
   auto bad = call("GET", "/cars?color=red");
   EXPECT_EQ(bad.status, 400) << bad.body;
   EXPECT_NE(json(bad)["message"].get<std::string>().find("customer_id"), std::string::npos) << bad.body;
+  EXPECT_EQ(json(call("GET", "/cars?utm_source=x"))["items"].size(), 2u) << "a parameter that is no column is ignored, as before";
 }
 
 TEST_F(ApiTest, CarsV3DeployedAndRebuiltUnderWritersAndStrongReadersFailsNoRead) {
