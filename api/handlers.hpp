@@ -29,6 +29,9 @@ Response get_version(Call& c);  // GET /admin/projections/{name}/versions/{versi
 Response get_rebuild(Call& c);     // GET /admin/rebuilds/{id}
 Response cancel_rebuild(Call& c);  // DELETE /admin/rebuilds/{id}
 Response list_rebuilds(Call& c);   // GET /admin/rebuilds
+Response promote_rebuild(Call& c); // POST /admin/rebuilds/{id}/promote
+Response get_diff(Call& c);        // GET /admin/rebuilds/{id}/diff
+Response refresh_diff(Call& c);    // POST /admin/rebuilds/{id}/diff
 Response admin_series(Call& c);    // GET /admin/series
 Response dashboard(Call& c);       // GET /admin
 

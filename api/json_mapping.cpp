@@ -58,7 +58,11 @@ Json rebuild_to_json(const engine::RebuildInfo& r) {
          {"from_version", r.from_version ? Json(*r.from_version) : Json(nullptr)},
          {"started_at", r.started_at},
          {"finished_at", r.finished_at.empty() ? Json(nullptr) : Json(r.finished_at)},
-         {"duration_seconds", r.duration_seconds}};
+         {"duration_seconds", r.duration_seconds},
+         {"promote", engine::to_string(r.promote)},
+         {"expect_changes", r.expect_changes},
+         {"gate", r.gate.empty() ? Json(nullptr) : Json(r.gate)},
+         {"diff_url", r.has_diff ? Json("/admin/rebuilds/" + std::to_string(r.id) + "/diff") : Json(nullptr)}};
   if (!r.error.empty()) j["error"] = r.error;
   return j;
 }

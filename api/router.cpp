@@ -57,6 +57,9 @@ const std::vector<Route>& routes() {
         {http::verb::get, "/admin/rebuilds", list_rebuilds, {}},
         {http::verb::get, "/admin/rebuilds/{id}", get_rebuild, {}},
         {http::verb::delete_, "/admin/rebuilds/{id}", cancel_rebuild, {}},
+        {http::verb::post, "/admin/rebuilds/{id}/promote", promote_rebuild, {}},
+        {http::verb::get, "/admin/rebuilds/{id}/diff", get_diff, {}},
+        {http::verb::post, "/admin/rebuilds/{id}/diff", refresh_diff, {}},
         {http::verb::get, "/{projection}/{id}", get_row, {}},
         {http::verb::get, "/{projection}", list_rows, {}},
     };

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
@@ -43,7 +44,8 @@ RebuildManager::~RebuildManager() {
   supervisors.clear();  // joins
 }
 
-RebuildInfo RebuildManager::start(const std::string& projection, int version, DependentViews views) {
+RebuildInfo RebuildManager::start(const std::string& projection, int version, DependentViews views, PromoteMode promote,
+                                  std::vector<std::string> expect_changes) {
   const Projection& p = live_.registry().get(projection, version);
   auto conflict = [&]() -> std::optional<StateConflict> {
     if (auto r = running(projection)) {
@@ -60,9 +62,10 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version, De
       detail::check_dependents(tx, live_.registry().get(projection, active[0][0].as<int>()), p, views);
       const std::int64_t target = log::safe_tail(tx);
       auto row = tx.exec_params1(
-          "INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views, from_version) "
-          "VALUES ($1, $2, $3, $4, $5) RETURNING id",
-          projection, version, target, views == DependentViews::kDrop, active[0][0].as<int>());
+          "INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views, from_version, promote, "
+          "expect_changes) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id",
+          projection, version, target, views == DependentViews::kDrop, active[0][0].as<int>(),
+          std::string{to_string(promote)}, nlohmann::json(expect_changes).dump());
       const auto id = row[0].as<std::int64_t>();
       // Shadows are UNLOGGED and carry only their primary keys while replaying: WAL and secondary
       // indexes are paid once, at the switch to catching_up, not per batch.

@@ -29,7 +29,7 @@ class ConnectionPool;
 /// is dropped or retyped): refuse the rebuild or rollback (409 naming it), or drop the view.
 enum class DependentViews { kRefuse, kDrop };
 
-enum class RebuildState { kReplaying, kCatchingUp, kPromoting, kDone, kFailed, kCancelled };
+enum class RebuildState { kReplaying, kCatchingUp, kReady, kPromoting, kDone, kFailed, kCancelled };
 std::string_view to_string(RebuildState state);
 bool is_running(RebuildState state);
 
@@ -71,6 +71,14 @@ struct RebuildOptions {
   std::function<void(std::string_view point, std::int64_t count)> fault;
 };
 
+/// When a caught-up rebuild promotes (issue 16): at once (auto); when asked (manual: it waits at
+/// `ready`, its shadow following the tail, across restarts); or by itself only when the diff of
+/// live and shadow shows changes in the expected columns alone (if_expected), else it waits at
+/// `ready` with the gate "unexpected_changes".
+enum class PromoteMode { kAuto, kManual, kIfExpected };
+std::string_view to_string(PromoteMode mode);
+std::optional<PromoteMode> parse_promote_mode(std::string_view text);
+
 /// A rebuild's record and progress.
 struct RebuildInfo {
   std::int64_t id = 0;
@@ -94,6 +102,10 @@ struct RebuildInfo {
   std::string started_at;           // ISO 8601, UTC
   std::string finished_at;          // empty while running
   double duration_seconds = 0;      // so far, while running
+  PromoteMode promote = PromoteMode::kAuto;
+  std::vector<std::string> expect_changes;  // columns; "rows_added", "rows_removed"
+  std::string gate;                         // why a ready rebuild does not promote by itself
+  bool has_diff = false;                    // a diff report is stored (diff())
 };
 
 /// Starts, runs, cancels and rolls back rebuilds. Thread-safe. Any process sharing the database
@@ -109,7 +121,16 @@ class RebuildManager {
   /// shadow tables. Throws UnknownProjection, StateConflict carrying the running rebuild's id,
   /// IncompatibleDependents when the swap would break a user's object (checked before any replay;
   /// the swap checks again, since objects may be created meanwhile).
-  RebuildInfo start(const std::string& projection, int version, DependentViews views = DependentViews::kRefuse);
+  RebuildInfo start(const std::string& projection, int version, DependentViews views = DependentViews::kRefuse,
+                    PromoteMode promote = PromoteMode::kAuto, std::vector<std::string> expect_changes = {});
+  /// Asks a `ready` rebuild to promote (its runner does, at once). Throws NotFound, StateConflict
+  /// unless it is ready.
+  RebuildInfo request_promote(std::int64_t id);
+  /// Asks a `ready` rebuild to compare live and shadow again. Throws as request_promote().
+  RebuildInfo request_diff(std::int64_t id);
+  /// The last diff report of a rebuild, as JSON text ({"position", "tables": {…}}); nullopt
+  /// before its first. Throws NotFound.
+  std::optional<std::string> diff(std::int64_t id);
   std::optional<RebuildInfo> get(std::int64_t id);
   std::vector<RebuildInfo> list();
   /// The running rebuild of `projection`, if any.

@@ -18,6 +18,7 @@
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
 #include "engine/detail/apply_range.hpp"
+#include "engine/detail/diff.hpp"
 #include "engine/detail/quarantine.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/event_store.hpp"
@@ -117,17 +118,50 @@ class RebuildManager::Runner {
         state = RebuildState::kCatchingUp;
         fault("catching_up", 0);
       }
-      if (state == RebuildState::kCatchingUp && tail(*reader) - position <= m_.options_.promote_lag &&
-          Clock::now() >= next_promote_) {
-        if (promote(position)) return;
+      const bool following = state == RebuildState::kCatchingUp || state == RebuildState::kReady;
+      if (following && tail(*reader) - position <= m_.options_.promote_lag && Clock::now() >= next_promote_) {
+        if ((info_.promote == PromoteMode::kAuto || verified(position, state)) && promote(position)) return;
       }
-      if (state == RebuildState::kCatchingUp && batch.empty()) {
+      if (following && batch.empty()) {
         detail::sleep_unless_stopped(stop, std::chrono::milliseconds{50});  // waiting to promote again
       }
     }
   }
 
  private:
+  // A promote mode other than auto, caught up: on entering `ready` (or when asked) compares live
+  // and shadow at one position and stores the report; then tells whether to promote now (asked
+  // to, or if_expected with only expected changes). The shadow keeps following meanwhile.
+  bool verified(std::int64_t position, RebuildState& state) {
+    auto flags = [&] {
+      pqxx::read_transaction tx{conn_};
+      return tx.exec_params1("SELECT promote_requested, diff_requested, diff IS NULL FROM reproj.rebuilds WHERE id = $1",
+                             info_.id);
+    }();
+    if (state != RebuildState::kReady || flags[1].as<bool>() || flags[2].as<bool>()) {
+      const auto t0 = Clock::now();
+      auto outcome = detail::diff_at(conn_, m_.live_, projection_, shadow_, info_.id, position, info_.expect_changes);
+      if (!outcome) return false;  // live is past this position: fold on and compare at the next
+      const bool gated = info_.promote == PromoteMode::kIfExpected && !outcome->expected;
+      pqxx::work tx{conn_};
+      if (tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'ready', diff = $2::jsonb, diff_at = now(), "
+                                     "diff_requested = false, gate = $3, updated_at = now() WHERE id = $1 AND state IN "} +
+                             detail::kRunningStates + " RETURNING id",
+                         info_.id, outcome->report, gated ? std::optional<std::string>{"unexpected_changes"} : std::nullopt)
+              .empty()) {
+        return false;  // cancelled meanwhile
+      }
+      tx.commit();
+      if (state != RebuildState::kReady) fault("ready", 0);
+      state = RebuildState::kReady;
+      spdlog::info("rebuild {} of {} is ready at position {} (diff {:.0f} ms{})", info_.id, info_.projection, position,
+                   std::chrono::duration<double, std::milli>(Clock::now() - t0).count(),
+                   gated ? ", unexpected changes: waits for a promote" : "");
+      if (info_.promote == PromoteMode::kIfExpected && outcome->expected) return true;
+    }
+    return flags[0].as<bool>();
+  }
+
   std::int64_t tail(pqxx::connection& c) {
     pqxx::read_transaction tx{c};
     return log::safe_tail(tx);

@@ -43,6 +43,8 @@ Response start_rebuild(Call& c) {
   if (!registry.has(name)) throw engine::UnknownProjection("unknown projection '" + name + "'");
   int version = registry.latest(name).version();
   auto views = engine::DependentViews::kRefuse;
+  auto promote = engine::PromoteMode::kAuto;
+  std::vector<std::string> expect_changes;
   if (!c.req.body().empty()) {
     Json body = c.body_json();
     if (!body.is_object()) throw bad_request("body must be a JSON object");
@@ -53,8 +55,22 @@ Response start_rebuild(Call& c) {
       version = v->get<int>();
     }
     views = dependent_views(body);
+    if (auto p = body.find("promote"); p != body.end() && !p->is_null()) {
+      const auto parsed = p->is_string() ? engine::parse_promote_mode(p->get<std::string>()) : std::nullopt;
+      if (!parsed) throw bad_request("promote must be \"auto\", \"manual\" or \"if_expected\"");
+      promote = *parsed;
+    }
+    if (auto e = body.find("expect_changes"); e != body.end() && !e->is_null()) {
+      if (!e->is_array()) throw bad_request("expect_changes must be an array of column names");
+      for (const auto& col : *e) {
+        if (!col.is_string() || col.get<std::string>().empty() || col.get<std::string>().size() > 63) {
+          throw bad_request("expect_changes must be an array of column names");
+        }
+        expect_changes.push_back(col.get<std::string>());
+      }
+    }
   }
-  auto info = c.s.rebuilds.start(name, version, views);
+  auto info = c.s.rebuilds.start(name, version, views, promote, expect_changes);
   c.s.rebuilds.wake();
   return json_response(http::status::accepted,
                        {{"rebuild_id", info.id}, {"status_url", "/admin/rebuilds/" + std::to_string(info.id)}});

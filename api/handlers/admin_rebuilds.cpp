@@ -35,6 +35,27 @@ Response cancel_rebuild(Call& c) {
   return json_response(http::status::ok, rebuild_to_json(c.s.rebuilds.cancel(rebuild_id(c))));
 }
 
+Response promote_rebuild(Call& c) {
+  require_admin(c);
+  return json_response(http::status::accepted, rebuild_to_json(c.s.rebuilds.request_promote(rebuild_id(c))));
+}
+
+Response get_diff(Call& c) {
+  require_admin(c);
+  const auto id = rebuild_id(c);
+  auto report = c.s.rebuilds.diff(id);
+  if (!report) throw engine::NotFound("rebuild " + std::to_string(id) + " has no diff yet (one is made when it is ready)");
+  auto res = json_response(http::status::ok, Json::object());
+  res.body() = *report;
+  res.prepare_payload();
+  return res;
+}
+
+Response refresh_diff(Call& c) {
+  require_admin(c);
+  return json_response(http::status::accepted, rebuild_to_json(c.s.rebuilds.request_diff(rebuild_id(c))));
+}
+
 Response list_rebuilds(Call& c) {
   require_admin(c);
   Json out = Json::array();

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 namespace reproj::engine {
 
 std::string_view to_string(RebuildState state) {
   switch (state) {
     case RebuildState::kReplaying: return "replaying";
     case RebuildState::kCatchingUp: return "catching_up";
+    case RebuildState::kReady: return "ready";
     case RebuildState::kPromoting: return "promoting";
     case RebuildState::kDone: return "done";
     case RebuildState::kFailed: return "failed";
@@ -16,8 +19,25 @@ std::string_view to_string(RebuildState state) {
   return "failed";
 }
 
+std::string_view to_string(PromoteMode mode) {
+  switch (mode) {
+    case PromoteMode::kAuto: return "auto";
+    case PromoteMode::kManual: return "manual";
+    case PromoteMode::kIfExpected: return "if_expected";
+  }
+  return "auto";
+}
+
+std::optional<PromoteMode> parse_promote_mode(std::string_view text) {
+  if (text == "auto") return PromoteMode::kAuto;
+  if (text == "manual") return PromoteMode::kManual;
+  if (text == "if_expected") return PromoteMode::kIfExpected;
+  return std::nullopt;
+}
+
 bool is_running(RebuildState state) {
-  return state == RebuildState::kReplaying || state == RebuildState::kCatchingUp || state == RebuildState::kPromoting;
+  return state == RebuildState::kReplaying || state == RebuildState::kCatchingUp || state == RebuildState::kReady ||
+         state == RebuildState::kPromoting;
 }
 
 namespace detail {
@@ -26,6 +46,7 @@ namespace {
 RebuildState parse_state(const std::string& s) {
   if (s == "replaying") return RebuildState::kReplaying;
   if (s == "catching_up") return RebuildState::kCatchingUp;
+  if (s == "ready") return RebuildState::kReady;
   if (s == "promoting") return RebuildState::kPromoting;
   if (s == "done") return RebuildState::kDone;
   if (s == "failed") return RebuildState::kFailed;
@@ -39,7 +60,8 @@ std::string select_rebuilds() {
          "retired_position, drop_dependent_views, from_version, events_skipped, coalesce(waiting, '') AS waiting, "
          "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at, "
          "coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '') AS finished_at, "
-         "extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds "
+         "extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds, "
+         "promote, expect_changes::text AS expect_changes, coalesce(gate, '') AS gate, diff IS NOT NULL AS has_diff "
          "FROM reproj.rebuilds ";
 }
 
@@ -65,6 +87,12 @@ RebuildInfo rebuild_from_row(const pqxx::row& r) {
   i.started_at = r["started_at"].as<std::string>();
   i.finished_at = r["finished_at"].as<std::string>();
   i.duration_seconds = r["duration_seconds"].as<double>();
+  i.promote = parse_promote_mode(r["promote"].as<std::string>()).value_or(PromoteMode::kAuto);
+  for (const auto& c : nlohmann::json::parse(r["expect_changes"].as<std::string>())) {
+    if (c.is_string()) i.expect_changes.push_back(c.get<std::string>());
+  }
+  i.gate = r["gate"].as<std::string>();
+  i.has_diff = r["has_diff"].as<bool>();
   if (is_running(i.state) && i.events_per_second > 0) {
     i.eta_seconds = static_cast<double>(std::max<std::int64_t>(i.target - i.position, 0)) / i.events_per_second;
   }

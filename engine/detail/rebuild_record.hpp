@@ -12,7 +12,7 @@
 namespace reproj::engine::detail {
 
 /// The states of a rebuild still running, as an SQL list.
-inline constexpr const char* kRunningStates = "('replaying', 'catching_up', 'promoting')";
+inline constexpr const char* kRunningStates = "('replaying', 'catching_up', 'ready', 'promoting')";
 
 /// "SELECT <what a RebuildInfo holds> FROM reproj.rebuilds " (with retired_position too): add the
 /// WHERE and ORDER BY.

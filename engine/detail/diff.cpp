@@ -1,0 +1,64 @@
+#include "engine/detail/diff.hpp"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/detail/table_names.hpp"
+#include "engine/detail/table_sql.hpp"
+
+namespace reproj::engine::detail {
+
+std::optional<DiffOutcome> diff_at(pqxx::connection& conn, LiveProjections& live, const Projection& version,
+                                   const std::vector<std::string>& shadow, std::int64_t rebuild_id, std::int64_t position,
+                                   const std::vector<std::string>& expect_changes) {
+  const std::string projection{version.name()};
+  if (live.catch_up(projection, position, ApplyMode::kWorker).watermark != position) return std::nullopt;
+
+  pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{conn};
+  const auto at = tx.exec_params1(
+      "SELECT p.last_replayed, p.active_version, (SELECT r.position FROM reproj.rebuilds r WHERE r.id = $2) "
+      "FROM reproj.projections p WHERE p.name = $1",
+      projection, rebuild_id);
+  if (at[0].as<std::int64_t>() != position || at[2].is_null() || at[2].as<std::int64_t>() != position) return std::nullopt;
+  const Projection& live_version = live.registry().get(projection, at[1].as<int>());
+
+  const auto expect = nlohmann::json(expect_changes);
+  const bool rows_added_ok = std::find(expect_changes.begin(), expect_changes.end(), "rows_added") != expect_changes.end();
+  const bool rows_removed_ok = std::find(expect_changes.begin(), expect_changes.end(), "rows_removed") != expect_changes.end();
+  nlohmann::json tables = nlohmann::json::object(), added = nlohmann::json::array(), dropped = nlohmann::json::array();
+  bool expected = true;
+  for (std::size_t i = 0; i < version.tables().size(); ++i) {
+    const auto& t = version.tables()[i];
+    const auto same = std::find_if(live_version.tables().begin(), live_version.tables().end(),
+                                   [&](const TableSpec& l) { return l.name == t.name; });
+    if (same == live_version.tables().end() || same->columns[0].name != t.columns[0].name) {
+      added.push_back(t.name);  // no live table to compare with (or keyed differently)
+      if (same != live_version.tables().end()) dropped.push_back(t.name);
+      continue;
+    }
+    auto d = nlohmann::json::parse(
+        tx.exec_params1("SELECT reproj.diff_table($1::regclass, $2::regclass, $3, $4::jsonb)::text",
+                        qualified(tx, table_name(live_version, *same)), qualified(tx, shadow[i]), t.columns[0].name,
+                        expect.dump())[0]
+            .as<std::string>());
+    // Only the served table gates: what readers see. Lookup tables are internal to the fold (cars
+    // v2's customer_names follows renames that v1's never saw) and are reported, not gated.
+    if (t.name == projection) {
+      expected = d["unexpected_columns"].empty() && (rows_added_ok || d["added"].get<std::int64_t>() == 0) &&
+                 (rows_removed_ok || d["removed"].get<std::int64_t>() == 0);
+    }
+    tables[t.name] = std::move(d);
+  }
+  for (const auto& l : live_version.tables()) {
+    if (std::none_of(version.tables().begin(), version.tables().end(), [&](const TableSpec& t) { return t.name == l.name; })) {
+      dropped.push_back(l.name);
+    }
+  }
+  tx.commit();
+  nlohmann::json report = {{"position", position}, {"tables", std::move(tables)}, {"tables_added", std::move(added)},
+                           {"tables_dropped", std::move(dropped)}, {"expected", expected}};
+  return DiffOutcome{report.dump(), expected};
+}
+
+}  // namespace reproj::engine::detail
