@@ -62,7 +62,23 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   rebuild_cmd->add_option("PROJECTION", rebuild_args.projection, "the projection, e.g. cars")->required();
   rebuild_cmd->add_option("--version", rebuild_args.version, "version to build (default: latest)");
   rebuild_cmd->add_flag("--follow", rebuild_args.follow,
-                        "show progress until the rebuild ends: a bar on a terminal, one JSON line per update otherwise");
+                        "show progress until the rebuild ends (or is ready): a bar on a terminal, one JSON line per update otherwise");
+  rebuild_cmd->add_option("--promote", rebuild_args.promote,
+                          "auto (default): promote once caught up; manual: wait at ready for `reproj promote`; "
+                          "if_expected: promote only when the diff shows changes in --expect-changes alone")
+      ->check(CLI::IsMember({"auto", "manual", "if_expected"}));
+  rebuild_cmd->add_option("--expect-changes", rebuild_args.expect_changes,
+                          "columns the new version is meant to change (rows_added, rows_removed allow those)")
+      ->delimiter(',');
+  std::int64_t verify_id = 0;
+  auto* diff_cmd = app.add_subcommand("diff", "What a ready rebuild changes: live against shadow at one position, as JSON");
+  diff_cmd->add_option("REBUILD_ID", verify_id, "the rebuild")->required();
+  add_db(diff_cmd);
+  add_server(diff_cmd);
+  auto* promote_cmd = app.add_subcommand("promote", "Promote a rebuild waiting at ready (and, without --server, run it here until done)");
+  promote_cmd->add_option("REBUILD_ID", verify_id, "the rebuild")->required();
+  add_db(promote_cmd);
+  add_server(promote_cmd);
 
   auto* status_cmd = app.add_subcommand("status", "Projections and recent rebuilds, as JSON");
   add_db(status_cmd);
@@ -124,6 +140,8 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (!server.url.empty() && *status_cmd) return status_through_server(server);
     if (!server.url.empty() && *policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
     if (!server.url.empty() && *quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);
+    if (!server.url.empty() && *diff_cmd) return diff(db, server, verify_id);
+    if (!server.url.empty() && *promote_cmd) return promote(db, server, verify_id);
     if (!server.url.empty() && *apply_cmd) return apply_spec_through_server(server, apply_args);
     if (!server.url.empty() && *show_cmd) return show_version_through_server(server, show_projection, show_version_arg);
     if (db.url.empty()) {
@@ -146,6 +164,8 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (*status_cmd) return status(db);
     if (*rebuild_cmd) return rebuild(db, rebuild_args);
     if (*apply_cmd) return apply_spec(db, apply_args);
+    if (*diff_cmd) return diff(db, server, verify_id);
+    if (*promote_cmd) return promote(db, server, verify_id);
     if (*show_cmd) return show_version(db, show_projection, show_version_arg);
     if (*work_cmd) return work(db);
     if (*policy_cmd) return set_poison_policy(db, server, policy_projection, policy);

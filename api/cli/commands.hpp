@@ -40,6 +40,8 @@ struct RebuildArgs {
   std::string projection;
   int version = 0;  // 0: the latest
   bool follow = false;
+  std::string promote = "auto";             // auto | manual | if_expected
+  std::vector<std::string> expect_changes;  // --expect-changes a,b
 };
 
 struct ApplyArgs {
@@ -55,6 +57,9 @@ int import(const DatabaseArgs& db, const std::string& file);
 int rebuild(const DatabaseArgs& db, const RebuildArgs& args);
 int rebuild_through_server(const ServerArgs& server, const RebuildArgs& args);
 int status(const DatabaseArgs& db);
+/// `reproj diff ID` / `reproj promote ID`: a ready rebuild's diff; promoting it.
+int diff(const DatabaseArgs& db, const ServerArgs& server, std::int64_t id);
+int promote(const DatabaseArgs& db, const ServerArgs& server, std::int64_t id);
 int status_through_server(const ServerArgs& server);
 int generate(long events, unsigned seed);
 /// `reproj poison-policy PROJECTION skip|stop` and `reproj quarantine PROJECTION` (poison_commands.cpp).

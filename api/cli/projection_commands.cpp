@@ -66,7 +66,9 @@ int apply_spec(const DatabaseArgs& db, const ApplyArgs& args) {
                   {"created", deployed.put.created}};
       if (deployed.rebuild_id) out["rebuild_id"] = *deployed.rebuild_id;
       std::cout << out.dump() << std::endl;
-      rebuild_args = RebuildArgs{spec.projection, spec.version, args.follow};
+      rebuild_args.projection = spec.projection;
+      rebuild_args.version = spec.version;
+      rebuild_args.follow = args.follow;
       first_build = deployed.rebuild_id;
     } catch (const engine::InvalidSpec& invalid) {
       print_problems(args.file, invalid);
@@ -105,7 +107,11 @@ int apply_spec_through_server(const ServerArgs& server, const ApplyArgs& args) {
   const bool first_build = body.contains("rebuild_id");
   // A running first build answers the rebuild request with its id (409), which is then followed.
   if ((first_build && args.follow) || (!first_build && args.rebuild)) {
-    return rebuild_through_server(server, RebuildArgs{name, version, args.follow});
+    RebuildArgs rebuild_args;
+    rebuild_args.projection = name;
+    rebuild_args.version = version;
+    rebuild_args.follow = args.follow;
+    return rebuild_through_server(server, rebuild_args);
   }
   return 0;
 }

@@ -159,6 +159,25 @@ try {
   assert.equal(after.active_version, 1, "rollback from the page did not swap the version (HTTP)");
   assert.equal(after.rollback_version, 2, "v2 is now the retained version");
 
+  // ---- verify before promote: a rebuild that waits at ready, its diff, then Promote -------------
+  await carsRow.locator("select.target-version").selectOption("2");
+  await page.getByTestId("promote-mode-cars").selectOption("manual");
+  await carsRow.locator("button.rebuild").click();
+  await page.getByTestId("diff-cars").waitFor({ timeout: 60_000 });
+  await page.getByTestId("diff-cars").click();
+  await page.getByTestId("diff").waitFor();
+  assert.match(await page.getByTestId("diff-summary-cars").textContent(), /changed, .* added, .* removed, .* unchanged/);
+  assert.equal((await carsRow.locator(".version").textContent()).trim(), "1", "a ready rebuild promoted by itself");
+  await page.screenshot({ path: `${shots}/dashboard-diff.png`, fullPage: true });
+  await page.getByTestId("promote-cars").click();
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-projection="cars"] .version')?.textContent === "2", null, { timeout: 30_000 });
+  await rollbackButton.waitFor();
+  await rollbackButton.click();
+  await page.locator('[data-testid="rollback-confirm-cars"]').click();
+  await page.waitForFunction(() =>
+    document.querySelector('tr[data-projection="cars"] .version')?.textContent === "1", null, { timeout: 15_000 });
+
   // ---- event browser: one stream's events, expanded ---------------------------------------------
   const sample = (await api("GET", "/events?after=0&limit=50")).body.events.find((e) => e.type === "car.repainted");
   assert.ok(sample, "no car.repainted in the first 50 events");

@@ -28,6 +28,12 @@ class RebuildProcessTest : public test::LiveTest {
   void SetUp() override { SetUpLive(1); }
   std::vector<std::string> env() { return {"DATABASE_URL=" + db_->url(), "REPROJ_REBUILD_BATCH=1000"}; }
   std::set<std::string> data_tables() { return test::data_tables(db_->url()); }
+  int active_version(const std::string& name) {
+    for (const auto& s : live_->status()) {
+      if (s.name == name) return s.active_version;
+    }
+    return 0;
+  }
 };
 
 class ResumeAfterKill : public RebuildProcessTest, public ::testing::WithParamInterface<KillPoint> {};
@@ -163,4 +169,69 @@ TEST_F(RebuildProcessTest, ABadTuningVariableIsRefusedNamingItAndStartsNothing) 
       << out;
   engine::RebuildManager rebuilds{*pool_, *live_};
   EXPECT_TRUE(rebuilds.list().empty()) << "a rebuild was recorded anyway";
+}
+
+// Issue 16: a manual rebuild waits at `ready` in a `reproj work` process while 4 writers append; the
+// process is SIGKILLed and another takes over; the rebuild is still ready, follows on, and after the
+// promote every car equals the fold: nothing written while it waited is missed. Soak longer with
+// REPROJ_READY_SOAK_SECONDS (default 6).
+TEST_F(RebuildProcessTest, AReadyRebuildSurvivesAKillFollowsWritersAndPromotesToTheFold) {
+  const char* soak_env = std::getenv("REPROJ_READY_SOAK_SECONDS");
+  const auto soak = std::chrono::seconds{soak_env ? std::atoi(soak_env) : 6};
+  test::seed_events(*store_, 20'000);
+  engine::RebuildManager rebuilds{*pool_, *live_};
+  const auto id = rebuilds.start("cars", 2, engine::DependentViews::kRefuse, engine::PromoteMode::kManual).id;
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      test::EventGenerator gen{300 + w, static_cast<unsigned>(w) + 9u};
+      while (!stop) {
+        auto [stream, e] = gen.next();
+        try {
+          store_->append(stream, engine::ExpectedVersion::any(), {e});
+        } catch (const std::exception&) {
+          ++failed;
+        }
+      }
+    });
+  }
+  auto wait_for = [&](engine::RebuildState wanted, std::chrono::seconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::optional<engine::RebuildInfo> info;
+    while (std::chrono::steady_clock::now() < until) {
+      info = rebuilds.get(id);
+      if (info && (info->state == wanted || !engine::is_running(info->state))) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return info;
+  };
+  {
+    test::Child first{{"work"}, env()};
+    auto ready = wait_for(engine::RebuildState::kReady, 120s);
+    ASSERT_TRUE(ready && ready->state == engine::RebuildState::kReady) << (ready ? ready->error : "no rebuild");
+    std::this_thread::sleep_for(soak / 2);
+    first.kill();
+    first.wait();
+  }
+  auto after_kill = rebuilds.get(id);
+  ASSERT_EQ(after_kill->state, engine::RebuildState::kReady) << "the kill moved the rebuild out of ready";
+  EXPECT_EQ(active_version("cars"), 1) << "a ready rebuild changed live";
+  test::Child second{{"work"}, env()};
+  std::this_thread::sleep_for(soak / 2);
+  const auto followed = rebuilds.get(id)->position;
+  EXPECT_GT(followed, after_kill->position) << "the new process does not follow the tail";
+  rebuilds.request_promote(id);
+  auto done = wait_for(engine::RebuildState::kDone, 120s);
+  stop = true;
+  for (auto& t : writers) t.join();
+  ASSERT_TRUE(done && done->state == engine::RebuildState::kDone) << (done ? done->error : "no rebuild");
+  EXPECT_EQ(failed, 0);
+  second.kill(SIGTERM);
+  second.wait();
+  std::int64_t position = 0;
+  const auto rows = test::all_rows(*live_, "cars", &position);
+  EXPECT_TRUE(test::cars_match(rows, test::fold(*store_, 2, position)));
 }
