@@ -79,6 +79,22 @@ Response metrics(Call& c) {
                           .Name("reproj_events_quarantined")
                           .Help("Poison events the active version of a projection skipped (skip policy).")
                           .Register(scrape);
+  auto& diff_rows = prometheus::BuildGauge()
+                        .Name("reproj_rebuild_diff_rows")
+                        .Help("The last diff of a ready rebuild: rows by table and kind (changed, added, removed, unchanged).")
+                        .Register(scrape);
+  auto& diff_columns = prometheus::BuildGauge()
+                           .Name("reproj_rebuild_diff_changed_rows")
+                           .Help("The last diff of a ready rebuild: changed rows by table and column.")
+                           .Register(scrape);
+  auto& diff_seconds = prometheus::BuildGauge()
+                           .Name("reproj_rebuild_diff_seconds")
+                           .Help("How long the last diff of a ready rebuild took.")
+                           .Register(scrape);
+  auto& gated = prometheus::BuildGauge()
+                    .Name("reproj_rebuild_gated")
+                    .Help("1 when a ready rebuild waits because its diff showed unexpected changes.")
+                    .Register(scrape);
   for (const auto& p : c.s.live.status()) {
     quarantined.Add({{"projection", p.name}, {"version", std::to_string(p.active_version)}})
         .Set(static_cast<double>(p.quarantined));
@@ -90,6 +106,27 @@ Response metrics(Call& c) {
       position.Add(labels).Set(static_cast<double>(r->position));
       target.Add(labels).Set(static_cast<double>(r->target));
       rate.Add(labels).Set(r->events_per_second);
+      gated.Add(labels).Set(r->gate.empty() ? 0 : 1);
+      if (auto text = r->has_diff ? c.s.rebuilds.diff(r->id) : std::nullopt) {
+        const auto report = Json::parse(*text);
+        diff_seconds.Add(labels).Set(report.value("seconds", 0.0));
+        const Json tables = report.value("tables", Json::object());
+        for (const auto& [table, t] : tables.items()) {
+          for (const char* kind : {"changed", "added", "removed", "unchanged"}) {
+            auto l = labels;
+            l["table"] = table;
+            l["kind"] = kind;
+            diff_rows.Add(l).Set(t.value(kind, 0.0));
+          }
+          const Json columns = t.value("changed_columns", Json::object());
+          for (const auto& [column, n] : columns.items()) {
+            auto l = labels;
+            l["table"] = table;
+            l["column"] = column;
+            diff_columns.Add(l).Set(n.get<double>());
+          }
+        }
+      }
     }
   }
   return respond(http::status::ok, "text/plain; version=0.0.4",

@@ -1,6 +1,7 @@
 #include "engine/detail/diff.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@ std::optional<DiffOutcome> diff_at(pqxx::connection& conn, LiveProjections& live
                                    const std::vector<std::string>& shadow, std::int64_t rebuild_id, std::int64_t position,
                                    const std::vector<std::string>& expect_changes) {
   const std::string projection{version.name()};
+  const auto started = std::chrono::steady_clock::now();
   if (live.catch_up(projection, position, ApplyMode::kWorker).watermark != position) return std::nullopt;
 
   pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx{conn};
@@ -57,7 +59,10 @@ std::optional<DiffOutcome> diff_at(pqxx::connection& conn, LiveProjections& live
   }
   tx.commit();
   nlohmann::json report = {{"position", position}, {"tables", std::move(tables)}, {"tables_added", std::move(added)},
-                           {"tables_dropped", std::move(dropped)}, {"expected", expected}};
+                           {"tables_dropped", std::move(dropped)}, {"expected", expected},
+                           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()},
+                           {"at_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch()).count()}};
   return DiffOutcome{report.dump(), expected};
 }
 

@@ -81,6 +81,12 @@ TEST_F(VerifyTest, AManualRebuildWaitsReadyWithTheDiffFollowsTheTailAndPromotesW
                                       {"columns", {{"customer_name", {{"live", "Bob"}, {"shadow", "Charlie"}}}}}}));
 
   EXPECT_EQ(customer_name("hrxs21"), "Bob") << "nothing is promoted before it is asked";
+  const auto metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("reproj_rebuild_diff_changed_rows{column=\"customer_name\",projection=\"cars\",rebuild_id=\"" +
+                         std::to_string(id) + "\",table=\"cars\",version=\"2\"} 1"),
+            std::string::npos)
+      << metrics.substr(0, 3000);
+  EXPECT_NE(metrics.find("reproj_rebuild_diff_seconds{"), std::string::npos);
   // Written while it waits: the shadow follows the tail, so the promote carries it.
   append("m3", "any", {ev("e9", "car.sold", {{"to", "c1"}})});
   std::this_thread::sleep_for(300ms);
