@@ -17,12 +17,6 @@ namespace reproj::engine {
 
 namespace {
 
-const TableSpec& served_table(const Projection& p) {
-  for (const auto& t : p.tables()) {
-    if (t.name == p.name()) return t;
-  }
-  throw std::logic_error("projection " + std::string{p.name()} + " has no table named like itself");
-}
 
 Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
   Row row;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -95,5 +96,14 @@ class Projection {
   /// quarantined and the fold goes on with whatever the sink holds (engine/poison.hpp).
   virtual void apply(const Event& event, Sink& sink) const = 0;
 };
+
+/// The served table of `projection`: the one named like it (read at /{projection}; its key column
+/// keeps its name across versions). Every projection has one (a spec is refused without it).
+inline const TableSpec& served_table(const Projection& projection) {
+  for (const auto& t : projection.tables()) {
+    if (t.name == projection.name()) return t;
+  }
+  throw std::logic_error("projection " + std::string{projection.name()} + " has no table named like itself");
+}
 
 }  // namespace reproj::engine

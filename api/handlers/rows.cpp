@@ -26,10 +26,7 @@ Response list_rows(Call& c) {
   std::set<std::string> columns;
   const auto& registry = c.s.live.registry();
   for (int v : registry.versions(projection)) {
-    for (const auto& t : registry.get(projection, v).tables()) {
-      if (t.name != projection) continue;
-      for (const auto& col : t.columns) columns.insert(col.name);
-    }
+    for (const auto& col : engine::served_table(registry.get(projection, v)).columns) columns.insert(col.name);
   }
   const std::pair<const std::string, std::string>* filter = nullptr;
   for (const auto& param : c.query) {

@@ -37,20 +37,13 @@ StoredSpec store(pqxx::work& tx, const StoredSpec& spec, bool& inserted) {
                     kind_of(row[2].as<std::string>())};
 }
 
-const std::string& served_key(const Projection& p) {
-  for (const auto& t : p.tables()) {
-    if (t.name == p.name()) return t.columns[0].name;
-  }
-  throw std::logic_error("projection " + std::string{p.name()} + " has no table named like itself");
-}
-
 }  // namespace
 
 std::optional<Problem> served_key_conflict(const ProjectionRegistry& registry, const Projection& projection) {
   const std::string name{projection.name()};
   for (int v : registry.versions(name)) {
-    const auto& key = served_key(registry.get(name, v));
-    if (v != projection.version() && key != served_key(projection)) {
+    const auto& key = served_table(registry.get(name, v)).columns[0].name;
+    if (v != projection.version() && key != served_table(projection).columns[0].name) {
       return Problem{"/tables/" + name + "/key", "the key of " + name + " is '" + key + "' in version " + std::to_string(v) +
                                                      " and stays so in every version (reads serve all versions alike)"};
     }
