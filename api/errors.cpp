@@ -42,6 +42,19 @@ Response error_from_current_exception() {
       dependents.push_back({{"kind", d.kind}, {"object", d.object}, {"problem", d.detail}});
     }
     return with(json_error(http::status::conflict, "dependent_objects", e.what()), "dependents", std::move(dependents));
+  } catch (const UniqueViolation& e) {
+    const auto& c = e.clashes().front();
+    return json_response(http::status::conflict, {{"error", "unique_violation"},
+                                                  {"message", e.what()},
+                                                  {"projection", e.projection()},
+                                                  {"table", c.table},
+                                                  {"columns", c.columns},
+                                                  {"value", nlohmann::json::parse(c.value_json)},
+                                                  {"existing_key", c.existing_key}});
+  } catch (const InlineProjectionStopped& e) {
+    auto res = json_error(http::status::service_unavailable, "inline_projection_stopped", e.what());
+    res.set(http::field::retry_after, "5");
+    return with(std::move(res), "projection", e.projection());
   } catch (const InvalidEvent& e) {
     auto body = nlohmann::json{{"error", "invalid_event"},     {"message", e.what()},
                                {"event_index", e.index()},     {"event_type", e.event_type()},

@@ -64,6 +64,7 @@ Json rebuild_to_json(const engine::RebuildInfo& r) {
          {"gate", r.gate.empty() ? Json(nullptr) : Json(r.gate)},
          {"diff_url", r.has_diff ? Json("/admin/rebuilds/" + std::to_string(r.id) + "/diff") : Json(nullptr)}};
   if (!r.error.empty()) j["error"] = r.error;
+  if (r.duplicates != "[]") j["duplicates"] = Json::parse(r.duplicates);
   return j;
 }
 

@@ -127,6 +127,53 @@ class ProjectionBuilding : public Error {
       : Error("projection '" + projection + "' is being built from the whole log; it serves once its first build is live") {}
 };
 
+/// Events that would make two rows of a projection share a unique value (TableSpec::unique).
+/// From an append: refused whole, nothing written (409). From a rebuild: its report of the
+/// history's duplicates (at most 20), and the rebuild fails.
+class UniqueViolation : public Error {
+ public:
+  struct Clash {
+    std::string table;
+    std::vector<std::string> columns;
+    std::string value_json;  // the shared value (an array for several columns), as JSON text
+    std::string key;         // the row the event gave the value to
+    std::int64_t position = 0;           // that event's
+    std::string existing_key;            // the row holding the value already
+    std::int64_t existing_position = 0;  // the event that gave it the value (0: before this fold)
+  };
+  UniqueViolation(std::string projection, std::vector<Clash> clashes)
+      : Error(describe(projection, clashes)), projection_(std::move(projection)), clashes_(std::move(clashes)) {}
+  const std::string& projection() const { return projection_; }
+  const std::vector<Clash>& clashes() const { return clashes_; }  // never empty
+
+ private:
+  static std::string describe(const std::string& projection, const std::vector<Clash>& clashes) {
+    const Clash& c = clashes.at(0);
+    std::string columns;
+    for (const auto& col : c.columns) columns += (columns.empty() ? "" : ", ") + col;
+    std::string out = "unique rule (" + columns + ") of " + projection + "." + c.table + ": value " + c.value_json +
+                      " is held by '" + c.existing_key + "'";
+    if (clashes.size() > 1) out += " (and " + std::to_string(clashes.size() - 1) + " more duplicates)";
+    return out;
+  }
+  std::string projection_;
+  std::vector<Clash> clashes_;
+};
+
+/// An inline projection stopped at a poison event (stop policy): appends cannot commit with it
+/// until its policy is skip or a rebuild replaces it (503).
+class InlineProjectionStopped : public Error {
+ public:
+  InlineProjectionStopped(const std::string& projection, const std::string& error)
+      : Error("inline projection '" + projection + "' stopped at a poison event, so appends cannot commit with it (" +
+              error + "); set its poison policy to skip or rebuild it"),
+        projection_(projection) {}
+  const std::string& projection() const { return projection_; }
+
+ private:
+  std::string projection_;
+};
+
 /// A spec document that does not parse or check (422): every problem, each with its JSON pointer.
 class InvalidSpec : public Error {
  public:

@@ -163,6 +163,7 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
     tx.exec("SELECT reproj.lock_appends()");
+    const std::int64_t tail_before = log::safe_tail(tx);
 
     // Current version of each stream named in the file, found with one join instead of a query each.
     tx.exec("CREATE TEMP TABLE reproj_import_streams (stream_id text PRIMARY KEY) ON COMMIT DROP");
@@ -217,6 +218,11 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
     }
     report.events = static_cast<std::int64_t>(pending.size());
     report.last_position = log::safe_tail(tx);
+    if (options_.observer && options_.observer->active()) {
+      // The inline projections fold the file in this transaction too: all or nothing, also for
+      // them (a unique rule the file breaks refuses the whole import).
+      options_.observer->appended(tx, tail_before + 1, report.last_position, nullptr);
+    }
     tx.commit();
     // Positions are contiguous: the append lock is held from before the first one was drawn.
     report.first_position = report.last_position - report.events + 1;

@@ -24,6 +24,17 @@ constexpr const char* kInsertBatch = R"sql(
   ORDER BY x.n
   RETURNING global_position)sql";
 
+// The same, returning the events as the log holds them (jsonb normalizes the data's text), for
+// an observer that folds them in the same transaction.
+constexpr const char* kInsertBatchReturningEvents = R"sql(
+  INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data, metadata)
+  SELECT x.doc->>'event_id', $2, ($3::bigint + x.n)::int, x.doc->>'type', x.doc->'data', x.doc->'metadata'
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
+  ORDER BY x.n
+  RETURNING global_position, event_id, stream_version, event_type, data::text, metadata::text, recorded_at::text)sql";
+
+constexpr const char* kLockTimeout = "55P03";
+
 // Events of the batch whose event_id is already in the log, and whether their content matches.
 constexpr const char* kFindExistingIds = R"sql(
   SELECT e.stream_id = $2 AND e.event_type = x.doc->>'type' AND e.data = x.doc->'data' AS same,
@@ -83,19 +94,21 @@ AppendResult EventStore::append(const std::string& stream_id, const ExpectedVers
   }
   const std::string doc_text = doc.dump();
 
+  AppendObserver* observer = options_.observer && options_.observer->active() ? options_.observer : nullptr;
+  const std::string timeout = std::to_string(options_.append_lock_timeout.count());
   return pool_.run([&](pqxx::connection& conn) {
     try {
       pqxx::work tx{conn};
       // Taken in its own statement: under READ COMMITTED a statement's snapshot predates any lock it
       // waits for, so the version read below must come from a later statement than the lock. The
-      // wait is bounded (one round trip for the three statements); what follows is not.
+      // wait is bounded (one round trip for the statements); what follows is not, but for an
+      // observer's locks (inline projections' metadata rows), which keep the same bound.
       try {
-        tx.exec("SET LOCAL lock_timeout = " + std::to_string(options_.append_lock_timeout.count()) +
-                "; SELECT reproj.lock_appends(); SET LOCAL lock_timeout TO DEFAULT");
+        tx.exec("SET LOCAL lock_timeout = " + timeout + "; SELECT reproj.lock_appends()" +
+                (observer ? "" : "; SET LOCAL lock_timeout TO DEFAULT"));
       } catch (const pqxx::sql_error& e) {
-        if (e.sqlstate() != "55P03") throw;
-        throw LockTimeout("appends are blocked: another writer has held the append lock for over " +
-                          std::to_string(options_.append_lock_timeout.count()) + " ms");
+        if (e.sqlstate() != kLockTimeout) throw;
+        throw LockTimeout("appends are blocked: another writer has held the append lock for over " + timeout + " ms");
       }
       AppendResult result;
       result.stream_id = stream_id;
@@ -120,10 +133,30 @@ AppendResult EventStore::append(const std::string& stream_id, const ExpectedVers
       if (const auto* v = std::get_if<std::int64_t>(&expected.value); v && *v != actual) {
         throw VersionConflict(stream_id, actual, expected.to_string());
       }
-      auto positions = tx.exec_params(kInsertBatch, doc_text, stream_id, actual);
+      auto positions = tx.exec_params(observer ? kInsertBatchReturningEvents : kInsertBatch, doc_text, stream_id, actual);
       result.first_position = positions[0][0].as<std::int64_t>();
       result.last_position = positions[positions.size() - 1][0].as<std::int64_t>();
       result.next_expected_version = actual + static_cast<std::int64_t>(events.size());
+      if (observer) {
+        std::vector<Event> appended;
+        appended.reserve(positions.size());
+        for (const auto& r : positions) {
+          appended.push_back({.global_position = r[0].as<std::int64_t>(),
+                              .event_id = r[1].as<std::string>(),
+                              .stream_id = stream_id,
+                              .stream_version = r[2].as<std::int64_t>(),
+                              .type = r[3].as<std::string>(),
+                              .data = r[4].as<std::string>(),
+                              .metadata = r[5].as<std::string>(),
+                              .recorded_at = r[6].as<std::string>()});
+        }
+        try {
+          observer->appended(tx, result.first_position, result.last_position, &appended);
+        } catch (const pqxx::sql_error& e) {
+          if (e.sqlstate() != kLockTimeout) throw;
+          throw LockTimeout("an inline projection was held by another applier for over " + timeout + " ms");
+        }
+      }
       tx.commit();
       return result;
     } catch (const pqxx::data_exception& e) {

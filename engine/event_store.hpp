@@ -36,11 +36,27 @@ struct EventFilter {
   std::string type;
 };
 
+/// Whatever must commit with appended events (inline projections, engine/inline_projections.hpp):
+/// called inside the append's or the import's transaction, holding the append lock, after the
+/// events were written. Throwing refuses the whole append; nothing of it is written.
+class AppendObserver {
+ public:
+  virtual ~AppendObserver() = default;
+  /// False when appended() has nothing to do (no inline projection registered): it is not called.
+  virtual bool active() const = 0;
+  /// The events in [first, last] were just written by `tx`. `events`: those events as the log
+  /// holds them, or null (an import: the observer reads them).
+  virtual void appended(pqxx::transaction_base& tx, std::int64_t first, std::int64_t last,
+                        const std::vector<Event>* events) = 0;
+};
+
 struct EventStoreOptions {
   // How long an append waits for the append lock (held by another append, a `reproj import` or a
   // raw SQL transaction) before it gives up with LockTimeout: a stuck writer makes appends fail
   // fast rather than pile up.
   std::chrono::milliseconds append_lock_timeout{5'000};
+  // Called in every append's transaction (the composition root passes the inline projections).
+  AppendObserver* observer = nullptr;
 };
 
 class EventStore {
@@ -50,8 +66,9 @@ class EventStore {
   /// Appends `events` to `stream_id` atomically. Idempotent by event_id: re-appending events whose
   /// ids, stream, types and data all match returns the original positions with duplicate = true.
   /// Throws VersionConflict (with the actual version), EventIdConflict, InvalidInput (empty batch,
-  /// empty ids or types), LockTimeout (the append lock was not free within append_lock_timeout),
-  /// DatabaseUnavailable.
+  /// empty ids or types), LockTimeout (the append lock, or an inline projection's, was not free
+  /// within append_lock_timeout), DatabaseUnavailable, and what the observer throws
+  /// (UniqueViolation, InlineProjectionStopped, InvalidInput).
   AppendResult append(const std::string& stream_id, const ExpectedVersion& expected,
                       const std::vector<NewEvent>& events);
 

@@ -31,7 +31,16 @@ struct TableSpec {
   std::string name;                  // logical name; the table named like the projection is the one served
   std::vector<ColumnSpec> columns;
   std::vector<std::size_t> indexed;  // columns Sink::update_where looks rows up by
+  // Column sets no two rows may share, checked after every event (a NULL never clashes, as in SQL).
+  // Columns of type text, boolean, bigint or timestamptz: their canonical forms compare exactly.
+  std::vector<std::vector<std::size_t>> unique;
 };
+
+/// When a projection version's live tables are written. Async: by the catch-up worker and the
+/// read path, after the append committed. Inline: inside every append's transaction (and the
+/// catch-up path for events written by raw SQL), so its rows and unique rules commit with the
+/// events -- an append breaking a unique rule is refused (engine/inline_projections.hpp).
+enum class ProjectionMode { kAsync, kInline };
 
 /// A column value: NULL, text (also numeric, jsonb and timestamptz), boolean, bigint or double.
 using Value = std::variant<std::monostate, std::string, bool, std::int64_t, double>;
@@ -85,6 +94,7 @@ class Projection {
   virtual std::string_view name() const = 0;  // "cars"
   virtual int version() const = 0;            // a new version is what a rebuild builds
   virtual const std::vector<TableSpec>& tables() const = 0;
+  virtual ProjectionMode mode() const { return ProjectionMode::kAsync; }
   /// What apply() reads of an event beyond position, event_id, stream, type and data. A rebuild
   /// streams nothing else, so PostgreSQL formats less.
   virtual EventExtras extras() const { return {}; }
@@ -96,6 +106,14 @@ class Projection {
   /// quarantined and the fold goes on with whatever the sink holds (engine/poison.hpp).
   virtual void apply(const Event& event, Sink& sink) const = 0;
 };
+
+/// Whether any table of `projection` has a unique rule.
+inline bool has_unique_rules(const Projection& projection) {
+  for (const auto& t : projection.tables()) {
+    if (!t.unique.empty()) return true;
+  }
+  return false;
+}
 
 /// The served table of `projection`: the one named like it (read at /{projection}; its key column
 /// keeps its name across versions). Every projection has one (a spec is refused without it).

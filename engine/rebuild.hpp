@@ -106,6 +106,9 @@ struct RebuildInfo {
   std::vector<std::string> expect_changes;  // columns; "rows_added", "rows_removed"
   std::string gate;                         // why a ready rebuild does not promote by itself
   bool has_diff = false;                    // a diff report is stored (diff())
+  // Failed on unique rules the history breaks: a JSON array of at most 20 duplicates, each
+  // {"table", "columns", "value", "key", "position", "existing_key", "existing_position"}.
+  std::string duplicates = "[]";
 };
 
 /// Starts, runs, cancels and rolls back rebuilds. Thread-safe. Any process sharing the database

@@ -19,6 +19,7 @@
 #include "engine/errors.hpp"
 #include "engine/detail/apply_range.hpp"
 #include "engine/detail/diff.hpp"
+#include "engine/detail/unique_clash.hpp"
 #include "engine/detail/quarantine.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/event_store.hpp"
@@ -81,11 +82,22 @@ class RebuildManager::Runner {
       }
       const auto t_fold = Clock::now();
       for (const auto& e : batch) {
+        rows_.begin_event(e.global_position);  // (no-ops without unique rules)
         try {
           projection_.apply(e, rows_);
         } catch (const PoisonEvent& poison) {
+          rows_.undo_event();
           if (policy_ == PoisonPolicy::kStop) throw;
           skipped_.emplace_back(e, poison);  // recorded with the next checkpoint
+          continue;
+        }
+        if (!checks_unique_) continue;
+        if (auto clash = rows_.clash()) {
+          // The history breaks a unique rule: this version must never promote. The event is
+          // left out (as an append would have been refused) and the fold goes on, without
+          // checkpoints, until the report holds kMaxDuplicates or the log ends.
+          rows_.undo_event();
+          if (duplicates_.size() < kMaxDuplicates) duplicates_.push_back(detail::describe(projection_, *clash));
         }
       }
       const auto t_flush = Clock::now();
@@ -93,6 +105,10 @@ class RebuildManager::Runner {
       events_since_start += static_cast<std::int64_t>(batch.size());
       unflushed += static_cast<std::int64_t>(batch.size());
       position = next;
+      if (!duplicates_.empty()) {
+        if (duplicates_.size() >= kMaxDuplicates || !full) throw UniqueViolation(info_.projection, duplicates_);
+        continue;
+      }
       spdlog::debug("rebuild {}: {} events read {:.0f} ms, fold {:.0f} ms", info_.id, batch.size(),
                     std::chrono::duration<double, std::milli>(t_fold - t_read).count(),
                     std::chrono::duration<double, std::milli>(t_flush - t_fold).count());
@@ -356,9 +372,11 @@ class RebuildManager::Runner {
       // and sync read takes: nothing can commit to P between "caught up" and the swap, so no
       // event falls between the two versions.
       const std::int64_t tail = log::safe_tail(tx);
+      // A clash here (an event the live version let in breaks the new version's unique rule)
+      // fails the rebuild: it must never promote.
       auto applied = detail::apply_range(tx, projection_, shadow_, position, tail,
                                          std::numeric_limits<std::size_t>::max(), m_.live_.options().chunk_events,
-                                         meta.poison_policy);
+                                         meta.poison_policy, detail::OnClash::kThrow);
       detail::record_quarantine(tx, info_.projection, info_.version, applied.skipped, info_.id);
       fault("promote", attempt);
       const Projection& old = m_.live_.registry().get(info_.projection, meta.active_version);
@@ -409,6 +427,9 @@ class RebuildManager::Runner {
   Clock::time_point next_promote_{};              // after a swap that ran out of budget
   std::chrono::milliseconds swap_retry_ = m_.options_.swap_retry_after;
   bool shadow_written_ = false;  // the shadow holds a checkpoint (else the next one rewrites it whole)
+  const bool checks_unique_ = has_unique_rules(projection_);
+  static constexpr std::size_t kMaxDuplicates = 20;
+  std::vector<UniqueViolation::Clash> duplicates_;  // the history breaks a unique rule: fails at the end
 };
 
 namespace {
@@ -510,12 +531,15 @@ void RebuildManager::fail(std::int64_t id, const std::exception& e) {
   // A poison event under stop or an error retrying cannot fix: record it, drop the shadow, leave
   // live untouched.
   spdlog::error("rebuild {} failed: {}", id, e.what());
+  const auto* duplicates = dynamic_cast<const UniqueViolation*>(&e);
   pool_.run([&](pqxx::connection& c) {
     pqxx::work tx{c};
     tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'failed', error = $2, waiting = NULL, "
-                               "finished_at = now(), updated_at = now() WHERE id = $1 AND state IN "} +
+                               "duplicates = $3::jsonb, finished_at = now(), updated_at = now() "
+                               "WHERE id = $1 AND state IN "} +
                        detail::kRunningStates,
-                   id, std::string{e.what()});
+                   id, std::string{e.what()},
+                   duplicates ? std::optional<std::string>{detail::clashes_json(*duplicates)} : std::nullopt);
     tx.commit();
   });
   drop_orphans();

@@ -1,5 +1,7 @@
 #include "engine/row_set.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <stdexcept>
 
 #include <absl/container/inlined_vector.h>
@@ -8,7 +10,35 @@ namespace reproj::engine {
 
 namespace {
 const std::string* text_of(const Value& v) { return std::get_if<std::string>(&v); }
+
+// A unique rule's columns of `row` as one hashable string (typed and length-prefixed, so distinct
+// tuples never encode alike), or nullopt when one is NULL: NULLs never clash.
+std::optional<std::string> tuple_of(const Row& row, const std::vector<std::size_t>& columns) {
+  std::string out;
+  for (auto c : columns) {
+    const Value& v = row.values[c];
+    if (const auto* s = std::get_if<std::string>(&v)) {
+      out += 's' + std::to_string(s->size()) + ':' + *s;
+    } else if (const auto* b = std::get_if<bool>(&v)) {
+      out += *b ? "t" : "f";
+    } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
+      out += 'i' + std::to_string(*n) + ';';
+    } else if (const auto* d = std::get_if<double>(&v)) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "d%.17g;", *d);
+      out += buf;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
 }  // namespace
+
+std::vector<Row> RowSource::load_unique(std::size_t, const std::vector<std::size_t>&,
+                                        const std::vector<std::vector<Value>>&) {
+  throw std::logic_error("this row source cannot look rows up by a unique rule");
+}
 
 RowSet::RowSet(const std::vector<TableSpec>& tables, RowSource* source, bool record)
     : source_(source), record_(record) {
@@ -20,6 +50,8 @@ RowSet::RowSet(const std::vector<TableSpec>& tables, RowSource* source, bool rec
     t.index.resize(spec.indexed.size());
     t.loaded_where.resize(spec.indexed.size());
     t.missed_where.resize(spec.indexed.size());
+    t.unique.resize(spec.unique.size());
+    checks_unique_ = checks_unique_ || !spec.unique.empty();
     tables_.push_back(std::move(t));
   }
 }
@@ -39,12 +71,119 @@ void RowSet::index_row(Table& t, const Row& row, bool add) {
   }
 }
 
+void RowSet::reindex_unique(Table& t, const std::string& key, const Row* before, const Row* after,
+                            std::int64_t since, const std::vector<std::int64_t>* since_per_rule) {
+  for (std::size_t r = 0; r < t.unique.size(); ++r) {
+    const auto& columns = t.spec->unique[r];
+    const auto from = before ? tuple_of(*before, columns) : std::nullopt;
+    const auto to = after ? tuple_of(*after, columns) : std::nullopt;
+    if (from == to) continue;  // the row keeps its value, and when it got it
+    auto& holders = t.unique[r].holders;
+    if (from) {
+      if (auto it = holders.find(*from); it != holders.end()) {
+        auto& list = it->second;
+        list.erase(std::remove_if(list.begin(), list.end(), [&](const Holder& h) { return h.key == key; }), list.end());
+        if (list.empty()) holders.erase(it);
+      }
+    }
+    if (to) holders[*to].push_back({key, since_per_rule && r < since_per_rule->size() ? (*since_per_rule)[r] : since});
+  }
+}
+
+void RowSet::remember(std::size_t table, const std::string& key) {
+  if (!in_event_) return;
+  if (!touched_.insert(std::to_string(table) + '\0' + key).second) return;  // first touch only
+  Table& t = tables_[table];
+  Undo u{table, key, false, {}, {}};
+  if (auto it = t.rows.find(key); it != t.rows.end()) {
+    u.existed = true;
+    u.before = it->second;
+    for (std::size_t r = 0; it->second.row && r < t.unique.size(); ++r) {
+      std::int64_t since = 0;
+      if (auto tuple = tuple_of(*it->second.row, t.spec->unique[r])) {
+        if (auto h = t.unique[r].holders.find(*tuple); h != t.unique[r].holders.end()) {
+          for (const auto& holder : h->second) since = holder.key == key ? holder.since : since;
+        }
+      }
+      u.since.push_back(since);
+    }
+  }
+  journal_.push_back(std::move(u));
+}
+
+void RowSet::begin_event(std::int64_t position) {
+  if (!checks_unique_) return;
+  journal_.clear();
+  touched_.clear();
+  in_event_ = true;
+  position_ = position;
+}
+
+std::optional<UniqueClash> RowSet::clash() {
+  if (!in_event_) return std::nullopt;
+  for (std::size_t j = 0; j < journal_.size(); ++j) {
+    const std::size_t table = journal_[j].table;
+    const std::string key = journal_[j].key;
+    Table& t = tables_[table];
+    for (std::size_t r = 0; r < t.unique.size(); ++r) {
+      // Copied out: loading from the source below may move the rows in memory.
+      auto it = t.rows.find(key);
+      if (it == t.rows.end() || !it->second.row) break;
+      const auto& columns = t.spec->unique[r];
+      auto tuple = tuple_of(*it->second.row, columns);
+      if (!tuple) continue;
+      std::vector<Value> values;
+      for (auto c : columns) values.push_back(it->second.row->values[c]);
+      auto& index = t.unique[r];
+      if ((source_ || record_) && !index.loaded.contains(*tuple)) {
+        if (record_) {  // the real pass checks it, after a prefetch loaded its holders
+          index.missed.emplace(*tuple, std::move(values));
+          continue;
+        }
+        for (auto& row : source_->load_unique(table, columns, {values})) insert_loaded(t, std::move(row));
+        index.loaded.insert(*tuple);
+      }
+      auto h = index.holders.find(*tuple);
+      if (h == index.holders.end()) continue;
+      for (const auto& holder : h->second) {
+        if (holder.key != key) {
+          return UniqueClash{.table = table, .rule = r, .values = std::move(values), .key = key, .position = position_,
+                             .existing_key = holder.key, .existing_position = holder.since};
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void RowSet::undo_event() {
+  for (auto u = journal_.rbegin(); u != journal_.rend(); ++u) {
+    Table& t = tables_[u->table];
+    auto it = t.rows.find(u->key);
+    const Row* now = it != t.rows.end() && it->second.row ? &*it->second.row : nullptr;
+    const Row* before = u->before.row ? &*u->before.row : nullptr;
+    if (now) index_row(t, *now, false);
+    if (before) index_row(t, *before, true);
+    if (!t.unique.empty()) reindex_unique(t, u->key, now, before, 0, &u->since);  // values back with their positions
+    if (u->existed) {
+      it->second = std::move(u->before);
+    } else if (it != t.rows.end()) {
+      t.rows.erase(it);
+    }
+  }
+  journal_.clear();
+  touched_.clear();
+  in_event_ = false;
+}
+
 void RowSet::mark_dirty(Entry& e) { e.dirty = true; }
 
 void RowSet::insert_loaded(Table& t, Row row) {
   auto [it, fresh] = t.rows.try_emplace(row.key());
-  if (!fresh && it->second.row) return;  // what we hold is newer than what was loaded
+  // What we hold is newer than what was loaded, also a row erased here and not yet deleted there.
+  if (!fresh && (it->second.row || it->second.dirty)) return;
   index_row(t, row, true);
+  if (!t.unique.empty()) reindex_unique(t, row.key(), nullptr, &row, 0);
   it->second.row = std::move(row);
   it->second.persisted = true;
 }
@@ -73,6 +212,7 @@ void RowSet::put(std::size_t table, Row row) {
   if (row.values.size() != t.spec->columns.size() || !text_of(row.values[0])) {
     throw std::logic_error("row does not match table " + t.spec->name);
   }
+  remember(table, row.key());
   auto [it, fresh] = t.rows.try_emplace(row.key());
   Entry& e = it->second;
   // Most puts change no indexed column (a repaint never changes the buyer): skip the index then.
@@ -82,6 +222,7 @@ void RowSet::put(std::size_t table, Row row) {
   }
   if (reindex && e.row) index_row(t, *e.row, false);
   if (reindex) index_row(t, row, true);
+  if (!t.unique.empty()) reindex_unique(t, row.key(), e.row ? &*e.row : nullptr, &row, position_);
   e.row = std::move(row);
   mark_dirty(e);
 }
@@ -97,9 +238,19 @@ void RowSet::update(std::size_t table, const std::string& key, const std::functi
     put(table, std::move(row));
     return;
   }
+  remember(table, key);  // (finds, never inserts: `it` stays valid)
   Entry& e = it->second;
-  if (t.index.empty()) {  // nothing to re-index: change the row where it is
+  if (t.index.empty() && t.unique.empty()) {  // nothing to re-index: change the row where it is
     change(*e.row);
+    mark_dirty(e);
+    return;
+  }
+  if (!t.unique.empty()) {
+    const Row old = *e.row;
+    change(*e.row);
+    index_row(t, old, false);
+    index_row(t, *e.row, true);
+    reindex_unique(t, key, &old, &*e.row, position_);
     mark_dirty(e);
     return;
   }
@@ -141,10 +292,14 @@ void RowSet::update_where(std::size_t table, std::size_t column, const std::stri
   if (bucket == t.index[s].end()) return;
   const std::vector<std::string> keys(bucket->second.begin(), bucket->second.end());  // change() may re-index
   for (const auto& key : keys) {
+    remember(table, key);
     Entry& e = t.rows.at(key);
+    std::optional<Row> old;
+    if (!t.unique.empty()) old = *e.row;
     index_row(t, *e.row, false);
     change(*e.row);
     index_row(t, *e.row, true);
+    if (old) reindex_unique(t, key, &*old, &*e.row, position_);
     mark_dirty(e);
   }
 }
@@ -152,8 +307,10 @@ void RowSet::update_where(std::size_t table, std::size_t column, const std::stri
 void RowSet::erase(std::size_t table, const std::string& key) {
   Table& t = tables_.at(table);
   if (!find(table, key)) return;  // loads it when the source has it: a persisted row needs a DELETE
+  remember(table, key);
   Entry& e = t.rows.at(key);
   index_row(t, *e.row, false);
+  if (!t.unique.empty()) reindex_unique(t, key, &*e.row, nullptr, 0);
   e.row.reset();
   mark_dirty(e);
   // A row put without being loaded first (an upsert) may still be in the target: with a source,
@@ -182,6 +339,15 @@ void RowSet::prefetch(const RowSet& recorded) {
       if (values.empty()) continue;
       for (auto& row : source_->load_where(i, t.spec->indexed[s], values)) insert_loaded(t, std::move(row));
       t.loaded_where[s].insert(values.begin(), values.end());
+    }
+    for (std::size_t u = 0; u < r.unique.size(); ++u) {
+      std::vector<std::vector<Value>> tuples;
+      for (const auto& [tuple, values] : r.unique[u].missed) {
+        if (!t.unique[u].loaded.contains(tuple)) tuples.push_back(values);
+      }
+      if (tuples.empty()) continue;
+      for (auto& row : source_->load_unique(i, t.spec->unique[u], tuples)) insert_loaded(t, std::move(row));
+      for (const auto& [tuple, values] : r.unique[u].missed) t.unique[u].loaded.insert(tuple);
     }
   }
 }

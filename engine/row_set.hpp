@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <absl/container/inlined_vector.h>
 
 #include "engine/projection.hpp"
 
@@ -23,6 +25,20 @@ class RowSource {
   virtual std::vector<Row> load(std::size_t table, const std::vector<std::string>& keys) = 0;
   virtual std::vector<Row> load_where(std::size_t table, std::size_t column,
                                       const std::vector<std::string>& values) = 0;
+  /// The rows whose `columns` equal one of `tuples` (values in `columns` order, none NULL).
+  virtual std::vector<Row> load_unique(std::size_t table, const std::vector<std::size_t>& columns,
+                                       const std::vector<std::vector<Value>>& tuples);
+};
+
+/// Two rows sharing a unique value, found after an event (RowSet::clash()).
+struct UniqueClash {
+  std::size_t table = 0;
+  std::size_t rule = 0;  // index into TableSpec::unique
+  std::vector<Value> values;
+  std::string key;           // the row the event changed
+  std::int64_t position = 0;  // the event's
+  std::string existing_key;
+  std::int64_t existing_position = 0;  // when the holder got the value (0: it came from the source)
 };
 
 /// The one Sink: an in-memory overlay of a projection's tables that remembers which rows changed.
@@ -41,6 +57,15 @@ class RowSet final : public Sink {
   void update_where(std::size_t table, std::size_t column, const std::string& value,
                     const std::function<void(Row&)>& change) override;
   void erase(std::size_t table, const std::string& key) override;
+
+  /// Unique rules (TableSpec::unique) hold after every event, so an outcome never depends on how
+  /// events are batched: begin_event() before an event is applied, clash() after it (loading from
+  /// the source who holds the values the event wrote), undo_event() to revert what the event
+  /// changed when it must not count. No-ops without unique rules. In record mode clash() only
+  /// records the values to prefetch.
+  void begin_event(std::int64_t position);
+  std::optional<UniqueClash> clash();
+  void undo_event();
 
   /// Loads, in one call to the source per table, what a recording RowSet missed.
   void prefetch(const RowSet& recorded);
@@ -66,8 +91,19 @@ class RowSet final : public Sink {
     bool dirty = false;
     bool persisted = false;
   };
+  struct Holder {
+    std::string key;
+    std::int64_t since = 0;  // position of the event that gave the row the value
+  };
+  struct UniqueIndex {
+    // By encoded tuple. More than one holder only between an event and its clash() or undo.
+    absl::flat_hash_map<std::string, absl::InlinedVector<Holder, 1>> holders;
+    absl::flat_hash_set<std::string> loaded;              // tuples whose holders came from the source
+    std::map<std::string, std::vector<Value>> missed;     // record mode
+  };
   struct Table {
     const TableSpec* spec;
+    std::vector<UniqueIndex> unique;  // per TableSpec::unique rule
     // Open addressing with keys and entries inline: a lookup is one or two cache misses rather than
     // a bucket, a node and a row (the rebuild's fold is bound by these lookups).
     absl::flat_hash_map<std::string, Entry> rows;
@@ -77,13 +113,30 @@ class RowSet final : public Sink {
     std::set<std::string> missed_keys;                          // record mode
     std::vector<std::set<std::string>> missed_where;            // record mode, per slot
   };
+  // What an event changed, to undo it: each row as it was before the event first touched it.
+  struct Undo {
+    std::size_t table;
+    std::string key;
+    bool existed;  // the entry was in memory (else undo forgets it again)
+    Entry before;
+    std::vector<std::int64_t> since;  // per unique rule, the before row's holder position
+  };
   void index_row(Table& t, const Row& row, bool add);
+  // Moves `key` between holders of each rule whose value differs between `before` and `after`.
+  void reindex_unique(Table& t, const std::string& key, const Row* before, const Row* after, std::int64_t since,
+                      const std::vector<std::int64_t>* since_per_rule = nullptr);
+  void remember(std::size_t table, const std::string& key);
   void insert_loaded(Table& t, Row row);
   void mark_dirty(Entry& e);
 
   std::vector<Table> tables_;
   RowSource* source_;
   bool record_;
+  bool checks_unique_ = false;  // some table has a unique rule
+  bool in_event_ = false;
+  std::int64_t position_ = 0;
+  std::vector<Undo> journal_;
+  absl::flat_hash_set<std::string> touched_;  // table index and key of each journal entry
 };
 
 }  // namespace reproj::engine

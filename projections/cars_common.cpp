@@ -14,9 +14,10 @@ std::vector<engine::TableSpec> cars_tables(bool index_customer_id) {
                           {"sold", ColumnType::kBool},
                           {"customer_id", ColumnType::kText},
                           {"customer_name", ColumnType::kText}},
+                         {},
                          {}};
   if (index_customer_id) cars.indexed = {kCustomerId};
-  engine::TableSpec names{"customer_names", {{"customer_id", ColumnType::kText}, {"name", ColumnType::kText}}, {}};
+  engine::TableSpec names{"customer_names", {{"customer_id", ColumnType::kText}, {"name", ColumnType::kText}}, {}, {}};
   return {cars, names};
 }
 

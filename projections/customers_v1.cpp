@@ -8,7 +8,7 @@ using engine::ColumnType;
 
 const std::vector<engine::TableSpec>& CustomersV1::tables() const {
   static const std::vector<engine::TableSpec> kTables{
-      {"customers", {{"customer_id", ColumnType::kText}, {"name", ColumnType::kText}}, {}}};
+      {"customers", {{"customer_id", ColumnType::kText}, {"name", ColumnType::kText}}, {}, {}}};
   return kTables;
 }
 

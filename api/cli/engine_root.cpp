@@ -53,8 +53,9 @@ engine::RebuildOptions rebuild_options_from_env() {
   return options;
 }
 
-engine::EventStoreOptions store_options_from_env() {
+engine::EventStoreOptions store_options_from_env(engine::AppendObserver* observer) {
   engine::EventStoreOptions options;
+  options.observer = observer;
   options.append_lock_timeout = std::chrono::milliseconds{env_count(
       "REPROJ_APPEND_LOCK_TIMEOUT_MS", static_cast<std::size_t>(options.append_lock_timeout.count()), 1, 3'600'000)};
   return options;
@@ -81,8 +82,8 @@ std::size_t env_count(const char* name, std::size_t fallback, std::size_t min, s
 
 EngineRoot::EngineRoot(const DatabaseArgs& db, std::size_t pool_size)
     : registry(make_registry(db)), pool(db.url, pool_size),
-      store(pool, store_options_from_env()),
-      live(pool, registry) {
+      live(pool, registry),
+      store(pool, store_options_from_env(&inline_projections)) {
   engine::require_session_connections(db.url);
   engine::migrate(db.url);
   specs.store_files();

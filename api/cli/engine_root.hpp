@@ -9,6 +9,7 @@
 #include "api/cli/commands.hpp"
 #include "engine/connection_pool.hpp"
 #include "engine/event_store.hpp"
+#include "engine/inline_projections.hpp"
 #include "engine/live_projections.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/spec/spec_catalog.hpp"
@@ -23,8 +24,9 @@ struct EngineRoot {
   EngineRoot(const DatabaseArgs& db, std::size_t pool_size);
   engine::ProjectionRegistry registry;
   engine::ConnectionPool pool;
-  engine::EventStore store;
   engine::LiveProjections live;
+  engine::InlineProjections inline_projections{live};  // folded in every append of `store`
+  engine::EventStore store;
   std::unique_ptr<engine::RebuildManager> rebuilds;
   engine::spec::SpecCatalog specs{pool, registry};
 };

@@ -1,15 +1,55 @@
 #include "engine/detail/apply_range.hpp"
 
+#include "engine/detail/table_sql.hpp"
+#include "engine/detail/unique_clash.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
-#include "engine/detail/table_sql.hpp"
 #include "engine/row_set.hpp"
 
 namespace reproj::engine::detail {
 
+namespace {
+
+void fold_chunk(pqxx::transaction_base& tx, const Projection& projection, const std::vector<std::string>& physical,
+                SqlRowSource& source, const std::vector<Event>& chunk, PoisonPolicy policy, OnClash on_clash,
+                RangeApplied& out) {
+  // A speculative pass learns which rows the chunk touches (by key, by indexed column, by unique
+  // value), so they load in one query per table instead of one round trip per event.
+  RowSet recorded{projection.tables(), nullptr, true};
+  for (const auto& e : chunk) {
+    try {
+      recorded.begin_event(e.global_position);
+      projection.apply(e, recorded);
+      recorded.clash();
+    } catch (const PoisonEvent&) {  // the real pass below reports it
+    }
+  }
+  RowSet rows{projection.tables(), &source};
+  rows.prefetch(recorded);
+  for (const auto& e : chunk) {
+    rows.begin_event(e.global_position);
+    try {
+      projection.apply(e, rows);
+      if (auto clash = rows.clash()) {
+        rows.undo_event();
+        if (on_clash == OnClash::kThrow) throw violation(projection, *clash);
+        throw PoisonEvent(e.global_position, e.event_id, e.type, violation(projection, *clash).what());
+      }
+    } catch (const PoisonEvent& poison) {
+      rows.undo_event();
+      if (policy == PoisonPolicy::kStop) throw;
+      out.skipped.emplace_back(e, poison);
+    }
+  }
+  flush(tx, projection, rows, physical, NewRows::kUpsert);
+  out.events += static_cast<std::int64_t>(chunk.size());
+}
+
+}  // namespace
+
 RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projection,
                          const std::vector<std::string>& physical, std::int64_t from, std::int64_t up_to,
-                         std::size_t max_events, std::size_t chunk_events, PoisonPolicy policy) {
+                         std::size_t max_events, std::size_t chunk_events, PoisonPolicy policy, OnClash on_clash) {
   RangeApplied out{from, 0, {}};
   SqlRowSource source{tx, projection, physical};
   std::vector<Event> chunk;
@@ -17,27 +57,20 @@ RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projectio
     const std::size_t want = std::min(chunk_events, max_events - static_cast<std::size_t>(out.events));
     chunk.clear();
     log::stream_events(tx, out.position, up_to, want, [&](Event& e) { chunk.push_back(std::move(e)); });
-    // A speculative pass learns which rows the chunk touches, so they load in one query per table
-    // instead of one round trip per event.
-    RowSet recorded{projection.tables(), nullptr, true};
-    try {
-      for (const auto& e : chunk) projection.apply(e, recorded);
-    } catch (const PoisonEvent&) {  // the real pass below reports it
-    }
-    RowSet rows{projection.tables(), &source};
-    rows.prefetch(recorded);
-    for (const auto& e : chunk) {
-      try {
-        projection.apply(e, rows);
-      } catch (const PoisonEvent& poison) {
-        if (policy == PoisonPolicy::kStop) throw;
-        out.skipped.emplace_back(e, poison);
-      }
-    }
-    flush(tx, projection, rows, physical, NewRows::kUpsert);
-    out.events += static_cast<std::int64_t>(chunk.size());
+    fold_chunk(tx, projection, physical, source, chunk, policy, on_clash, out);
     out.position = chunk.size() < want ? up_to : chunk.back().global_position;
   }
+  return out;
+}
+
+RangeApplied apply_events(pqxx::transaction_base& tx, const Projection& projection,
+                          const std::vector<std::string>& physical, const std::vector<Event>& events,
+                          PoisonPolicy policy, OnClash on_clash) {
+  RangeApplied out{0, 0, {}};
+  if (events.empty()) return out;
+  SqlRowSource source{tx, projection, physical};
+  fold_chunk(tx, projection, physical, source, events, policy, on_clash, out);
+  out.position = events.back().global_position;
   return out;
 }
 

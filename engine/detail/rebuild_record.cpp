@@ -61,7 +61,8 @@ std::string select_rebuilds() {
          "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS started_at, "
          "coalesce(to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '') AS finished_at, "
          "extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS duration_seconds, "
-         "promote, expect_changes::text AS expect_changes, coalesce(gate, '') AS gate, diff IS NOT NULL AS has_diff "
+         "promote, expect_changes::text AS expect_changes, coalesce(gate, '') AS gate, diff IS NOT NULL AS has_diff, "
+         "coalesce(duplicates, '[]')::text AS duplicates "
          "FROM reproj.rebuilds ";
 }
 
@@ -93,6 +94,7 @@ RebuildInfo rebuild_from_row(const pqxx::row& r) {
   }
   i.gate = r["gate"].as<std::string>();
   i.has_diff = r["has_diff"].as<bool>();
+  i.duplicates = r["duplicates"].as<std::string>();
   if (is_running(i.state) && i.events_per_second > 0) {
     i.eta_seconds = static_cast<double>(std::max<std::int64_t>(i.target - i.position, 0)) / i.events_per_second;
   }

@@ -25,7 +25,8 @@ std::string qualified(pqxx::transaction_base& tx, const std::string& physical);
 /// DROP TABLE IF EXISTS for each (names in the projection schema).
 void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& physical);
 
-/// CREATE TABLE for one table, with its primary key only (create_indexes adds the secondary ones).
+/// CREATE TABLE for one table, with its primary key only (create_indexes adds the secondary ones
+/// and the unique rules' constraints).
 /// Whether a table's writes go to the WAL: a shadow is UNLOGGED while it replays (its checkpoints
 /// are rewritten anyway), LOGGED from the end of the replay on.
 enum class Durability { kLogged, kUnlogged };
@@ -63,6 +64,8 @@ class SqlRowSource final : public RowSource {
       : tx_(tx), projection_(projection), physical_(std::move(physical)) {}
   std::vector<Row> load(std::size_t table, const std::vector<std::string>& keys) override;
   std::vector<Row> load_where(std::size_t table, std::size_t column, const std::vector<std::string>& values) override;
+  std::vector<Row> load_unique(std::size_t table, const std::vector<std::size_t>& columns,
+                               const std::vector<std::vector<Value>>& tuples) override;
 
  private:
   pqxx::transaction_base& tx_;

@@ -202,8 +202,17 @@ class Parser {
             }
             std::vector<std::string> rule;
             for (std::size_t j = 0; j < cols.size(); ++j) {
-              if (!cols[j].is_string() || !t.column(cols[j].get<std::string>())) problem(upath + "/" + std::to_string(j), "no such column");
-              else rule.push_back(cols[j].get<std::string>());
+              const Column* col = cols[j].is_string() ? t.column(cols[j].get<std::string>()) : nullptr;
+              if (!col) {
+                problem(upath + "/" + std::to_string(j), "no such column");
+              } else if (col->type == Type::kNumeric || col->type == Type::kDouble || col->type == Type::kJsonb) {
+                // Values PostgreSQL deems equal (1.0 and 1.00) would have two forms here.
+                problem(upath + "/" + std::to_string(j), "a unique rule's columns must be text, boolean, bigint or timestamptz");
+              } else if (std::find(rule.begin(), rule.end(), col->name) != rule.end()) {
+                problem(upath + "/" + std::to_string(j), "column named twice in the rule");
+              } else {
+                rule.push_back(col->name);
+              }
             }
             t.unique.push_back(std::move(rule));
           }

@@ -203,7 +203,6 @@ Value add(ColumnType type, const Value& now, const Value& by, bool subtract, con
 }  // namespace
 
 SpecProjection::SpecProjection(Spec spec) : spec_(std::move(spec)) {
-  if (spec_.inline_mode) throw std::invalid_argument("inline specs are not supported by this build yet");
   std::map<std::string, std::size_t> table_index;
   for (const auto& t : spec_.tables) {
     TableSpec ts;
@@ -219,10 +218,16 @@ SpecProjection::SpecProjection(Spec spec) : spec_(std::move(spec)) {
       auto d = t.defaults.find(col.name);
       defaults.values.push_back(d == t.defaults.end() ? Value{std::monostate{}} : from_json(d->second, ct).value());
     }
-    for (const auto& idx : t.indexes) {
-      for (std::size_t i = 0; i < ts.columns.size(); ++i) {
-        if (ts.columns[i].name == idx) ts.indexed.push_back(i);
-      }
+    auto index_of = [&](const std::string& column) {
+      std::size_t i = 0;
+      while (ts.columns[i].name != column) ++i;  // checked by the parser: it is there
+      return i;
+    };
+    for (const auto& idx : t.indexes) ts.indexed.push_back(index_of(idx));
+    for (const auto& rule : t.unique) {
+      std::vector<std::size_t> columns;
+      for (const auto& c : rule) columns.push_back(index_of(c));
+      ts.unique.push_back(std::move(columns));
     }
     table_index[t.name] = tables_.size();
     tables_.push_back(std::move(ts));
@@ -379,11 +384,7 @@ void SpecProjection::apply(const Event& event, Sink& sink) const {
 std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> compile(std::string_view document) {
   auto parsed = parse(document);
   if (auto* problems = std::get_if<std::vector<Problem>>(&parsed)) return std::move(*problems);
-  try {
-    return std::make_unique<SpecProjection>(std::get<Spec>(std::move(parsed)));
-  } catch (const std::invalid_argument& e) {
-    return std::vector<Problem>{{"/mode", e.what()}};
-  }
+  return std::make_unique<SpecProjection>(std::get<Spec>(std::move(parsed)));
 }
 
 std::string compact(std::string_view document) { return Json::parse(document).dump(); }

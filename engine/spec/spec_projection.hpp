@@ -21,12 +21,12 @@ namespace reproj::engine::spec {
 
 class SpecProjection final : public Projection {
  public:
-  /// Throws std::invalid_argument for an inline spec.
   explicit SpecProjection(Spec spec);
 
   std::string_view name() const override { return spec_.projection; }
   int version() const override { return spec_.version; }
   const std::vector<TableSpec>& tables() const override { return tables_; }
+  ProjectionMode mode() const override { return spec_.inline_mode ? ProjectionMode::kInline : ProjectionMode::kAsync; }
   std::vector<FieldRequirement> requirements() const override { return requirements_; }
   EventExtras extras() const override { return extras_; }
   /// Checks every required reference of the event's operations first (PoisonEvent before any
@@ -48,8 +48,7 @@ class SpecProjection final : public Projection {
   EventExtras extras_{.stream_version = false, .metadata = false, .recorded_at = false};
 };
 
-/// Parses, checks and compiles a spec document: the projection, or every problem (an inline
-/// spec's refusal included, at /mode).
+/// Parses, checks and compiles a spec document: the projection, or every problem.
 std::variant<std::unique_ptr<SpecProjection>, std::vector<Problem>> compile(std::string_view document);
 
 /// The document in the form it is stored and compared in: compact, members in document order.

@@ -13,7 +13,7 @@ enum Column : std::size_t { kAccountId, kOwner, kBalance };
 const std::vector<reproj::engine::TableSpec>& BalancesV1::tables() const {
   using reproj::engine::ColumnType;
   static const std::vector<reproj::engine::TableSpec> kTables{
-      {"balances", {{"account_id"}, {"owner"}, {"balance", ColumnType::kBigint}}, {}}};
+      {"balances", {{"account_id"}, {"owner"}, {"balance", ColumnType::kBigint}}, {}, {}}};
   return kTables;
 }
 

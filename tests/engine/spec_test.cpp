@@ -2,6 +2,7 @@
 // refused, each with the JSON pointer of the part at fault. No database: a spec is checked before
 // anything reaches one.
 #include "engine/spec/spec.hpp"
+#include "engine/spec/spec_projection.hpp"
 
 #include <fstream>
 #include <functional>
@@ -51,6 +52,22 @@ TEST(Spec, TheDocumentedCarsV3Parses) {
       {"car.repainted", "color", FieldType::kString}, {"car.sold", "to", FieldType::kString},
       {"customer.created", "name", FieldType::kString}, {"customer.renamed", "name", FieldType::kString}};
   EXPECT_EQ(needs, expected);
+}
+
+TEST(Spec, TheCustomerEmailsExampleCompilesInlineWithItsUniqueRule) {
+  std::ifstream in{std::string{REPROJ_SOURCE_DIR} + "/examples/specs/customer_emails_v1.json"};
+  std::stringstream text;
+  text << in.rdbuf();
+  auto compiled = spec::compile(text.str());
+  ASSERT_TRUE(std::holds_alternative<std::unique_ptr<spec::SpecProjection>>(compiled));
+  const auto& p = *std::get<std::unique_ptr<spec::SpecProjection>>(compiled);
+  EXPECT_EQ(p.mode(), ProjectionMode::kInline);
+  ASSERT_EQ(p.tables().size(), 1u);
+  const auto& t = p.tables()[0];
+  ASSERT_EQ(t.unique.size(), 1u);
+  ASSERT_EQ(t.unique[0].size(), 1u);
+  EXPECT_EQ(t.columns[t.unique[0][0]].name, "email");
+  EXPECT_TRUE(has_unique_rules(p));
 }
 
 TEST(Spec, OptionalAndCoalescedReferencesAreNotRequired) {
@@ -112,6 +129,12 @@ INSTANTIATE_TEST_SUITE_P(
         Invalid{"default_unknown_column", [](Json& d) { d["tables"]["cars"]["defaults"]["wheels"] = 4; }, "/tables/cars/defaults/wheels"},
         Invalid{"index_unknown_column", [](Json& d) { d["tables"]["cars"]["indexes"] = {"owner"}; }, "/tables/cars/indexes/0"},
         Invalid{"unique_not_arrays", [](Json& d) { d["tables"]["cars"]["unique"] = {"color"}; }, "/tables/cars/unique/0"},
+        Invalid{"unique_unknown_column", [](Json& d) { d["tables"]["cars"]["unique"] = Json::array({Json::array({"color", "paint"})}); }, "/tables/cars/unique/0/1"},
+        Invalid{"unique_twice", [](Json& d) { d["tables"]["cars"]["unique"] = Json::array({Json::array({"color", "color"})}); }, "/tables/cars/unique/0/1"},
+        Invalid{"unique_on_jsonb", [](Json& d) {
+                  d["tables"]["cars"]["columns"]["tags"] = "jsonb";
+                  d["tables"]["cars"]["unique"] = Json::array({Json::array({"tags"})});
+                }, "/tables/cars/unique/0/0"},
         Invalid{"too_many_tables", [](Json& d) {
                   for (int i = 0; i < 40; ++i) d["tables"]["t" + std::to_string(i)] = d["tables"]["customer_names"];
                 }, "/tables"},

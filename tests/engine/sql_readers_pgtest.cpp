@@ -24,7 +24,7 @@ class CarsWithoutBuyers final : public engine::Projection {
   int version() const override { return 9; }
   const std::vector<engine::TableSpec>& tables() const override {
     static const std::vector<engine::TableSpec> kTables{
-        {"cars", {{"car_id"}, {"creator"}, {"color"}, {"sold"}}, {}}};
+        {"cars", {{"car_id"}, {"creator"}, {"color"}, {"sold"}}, {}, {}}};
     return kTables;
   }
   void apply(const engine::Event& event, engine::Sink& sink) const override {

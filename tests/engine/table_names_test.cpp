@@ -13,7 +13,7 @@ class TwoTables final : public Projection {
   std::string_view name() const override { return "cars"; }
   int version() const override { return 1; }
   const std::vector<TableSpec>& tables() const override {
-    static const std::vector<TableSpec> kTables{{"cars", {{"car_id"}}, {}}, {"customer_names", {{"customer_id"}}, {}}};
+    static const std::vector<TableSpec> kTables{{"cars", {{"car_id"}}, {}, {}}, {"customer_names", {{"customer_id"}}, {}, {}}};
     return kTables;
   }
   void apply(const Event&, Sink&) const override {}

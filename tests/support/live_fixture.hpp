@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "engine/event_store.hpp"
+#include "engine/inline_projections.hpp"
 #include "engine/live_projections.hpp"
 #include "engine/registry.hpp"
 #include "projections/all.hpp"
@@ -23,8 +24,10 @@ class LiveTest : public PgTest {
   void SetUpLive(int cars_version) {
     PgTest::SetUp();
     projections::register_all(registry_);
-    store_ = std::make_unique<engine::EventStore>(*pool_, store_options_);
     live_ = std::make_unique<engine::LiveProjections>(*pool_, registry_, live_options_);
+    inline_ = std::make_unique<engine::InlineProjections>(*live_);  // as the composition root does
+    store_options_.observer = inline_.get();
+    store_ = std::make_unique<engine::EventStore>(*pool_, store_options_);
     live_->ensure("customers", 1);
     live_->ensure("cars", cars_version);
   }
@@ -47,8 +50,9 @@ class LiveTest : public PgTest {
   engine::LiveOptions live_options_;         // set before SetUpLive
   engine::EventStoreOptions store_options_;  // set before SetUpLive
   engine::ProjectionRegistry registry_;
-  std::unique_ptr<engine::EventStore> store_;
   std::unique_ptr<engine::LiveProjections> live_;
+  std::unique_ptr<engine::InlineProjections> inline_;
+  std::unique_ptr<engine::EventStore> store_;
 };
 
 }  // namespace reproj::test
