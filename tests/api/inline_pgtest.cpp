@@ -3,13 +3,17 @@
 // commit with the events; the verdict never depends on how events are batched, live or rebuilt.
 // Every table is compared with an independent fold of the log, one event at a time.
 #include <barrier>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include "engine/errors.hpp"
 #include "tests/support/api_fixture.hpp"
+#include "tests/support/process.hpp"
 
 using namespace reproj;
 using test::ApiTest;
@@ -362,4 +366,88 @@ TEST_F(InlineTest, AnImportIsFoldedInItsTransactionAndRefusedWholeWhenItBreaksAR
   EXPECT_EQ(watermark("customer_emails"), tail());
   EXPECT_EQ(table_rows(db_->url(), "customer_emails", "customer_id"), fold_emails(log_of(db_->url())));
   EXPECT_EQ(table_rows(db_->url(), "customer_emails", "customer_id").at("c3").at("email"), "x@example.com");
+}
+
+namespace {
+
+std::uint16_t free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  return a.local_endpoint().port();
+}
+
+class InlineKillTest : public test::LiveTest {
+ protected:
+  void SetUp() override { SetUpLive(1); }
+};
+
+}  // namespace
+
+// kill -9 of a server in the middle of appends, three times: after each, before anything runs
+// again, the inline table is exactly the fold of the log and its watermark is the log's end --
+// no event committed without its inline row, no inline row without its event.
+TEST_F(InlineKillTest, AKillDuringAppendsNeverSeparatesAnEventFromItsInlineRow) {
+  const auto dir = std::filesystem::temp_directory_path() / ("reproj-inline-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(std::string{REPROJ_SOURCE_DIR} + "/examples/specs/customer_emails_v1.json",
+                             dir / "customer_emails_v1.json", std::filesystem::copy_options::overwrite_existing);
+  std::int64_t accepted = 0, refused = 0;
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    const auto port = free_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(port);
+    test::Child server{{"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--admin-token", "t"},
+                       {"DATABASE_URL=" + db_->url(), "REPROJ_PROJECTIONS_DIR=" + dir.string()},
+                       (dir / "serve.log").string()};
+    bool up = false;
+    for (int i = 0; i < 200 && !up; ++i) {
+      try {
+        up = api::http_call(base, "GET", "/readyz", "", {}).status == 200;
+      } catch (const std::exception&) {
+      }
+      if (!up) std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(up) << "the server did not start";
+    std::atomic<bool> killed{false};
+    std::atomic<std::int64_t> ok{0}, taken{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&, w] {
+        std::mt19937 rng(static_cast<unsigned>(cycle * 10 + w));
+        for (int i = 0; !killed; ++i) {
+          const auto stream = "k" + std::to_string(cycle) + "-" + std::to_string(w) + "-" + std::to_string(i % 50);
+          const Json event = i < 50 ? created("n", "e" + std::to_string(rng() % 120) + "@example.com")
+                                    : Json{{"type", "customer.email_changed"},
+                                           {"data", {{"email", "e" + std::to_string(rng() % 120) + "@example.com"}}}};
+          try {
+            Json body{{"expected_version", "any"}, {"events", Json::array({event})}};
+            const auto r = api::http_call(base, "POST", "/streams/" + stream + "/events", body.dump(), {});
+            if (r.status == 201) ++ok;
+            if (r.status == 409) ++taken;
+            if (r.status != 201 && r.status != 409 && !killed) ADD_FAILURE() << r.status << " " << r.body;
+          } catch (const std::exception&) {  // the server is gone
+            if (!killed) std::this_thread::sleep_for(10ms);
+          }
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + 300 * cycle));
+    server.kill(SIGKILL);
+    server.wait();
+    killed = true;
+    for (auto& t : writers) t.join();
+    accepted += ok;
+    refused += taken;
+
+    const auto log = log_of(db_->url());
+    ASSERT_FALSE(log.empty());
+    pqxx::connection c{db_->url()};
+    pqxx::read_transaction tx{c};
+    EXPECT_EQ(tx.exec1("SELECT last_replayed FROM reproj.projections WHERE name = 'customer_emails'")[0].as<std::int64_t>(),
+              log.back().position)
+        << "cycle " << cycle;
+    EXPECT_EQ(table_rows(db_->url(), "customer_emails", "customer_id"), fold_emails(log)) << "cycle " << cycle;
+  }
+  EXPECT_GT(accepted, 100);
+  EXPECT_GT(refused, 10);
+  std::filesystem::remove_all(dir);
 }
