@@ -77,6 +77,7 @@ Json projection_to_json(const ProjectionView& v) {
           {"versions", v.versions},
           {"version_sources", std::move(sources)},
           {"building", p.building},
+          {"mode", v.mode},
           {"watermark", p.watermark},
           {"safe_tail", v.safe_tail},
           {"lag", std::max<std::int64_t>(0, v.safe_tail - p.watermark)},

@@ -1,5 +1,7 @@
 #include "api/projection_view.hpp"
 
+#include <algorithm>
+
 #include "engine/event_store.hpp"
 
 namespace reproj::api {
@@ -15,6 +17,11 @@ std::vector<ProjectionView> projection_views(engine::EventStore& store, engine::
       if (auto origin = live.registry().origin(s.name, version)) {
         v.sources.emplace_back(version, std::string{engine::to_string(origin->kind)});
       }
+    }
+    const auto& known = v.versions;
+    if (std::find(known.begin(), known.end(), s.active_version) != known.end() &&
+        live.registry().get(s.name, s.active_version).mode() == engine::ProjectionMode::kInline) {
+      v.mode = "inline";
     }
     v.safe_tail = tail;
     v.rebuild = rebuilds.running(s.name);

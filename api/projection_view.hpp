@@ -19,6 +19,7 @@ struct ProjectionView {
   engine::ProjectionStatus status;
   std::vector<int> versions;                   // registered in this process
   std::vector<std::pair<int, std::string>> sources;  // version -> compiled | file | api
+  std::string mode = "async";                  // the active version's: async | inline
   std::int64_t safe_tail = 0;                  // the log's, when the view was taken
   std::optional<engine::RebuildInfo> rebuild;  // running
   std::optional<int> rollback_version;         // what a rollback would bring back

@@ -128,10 +128,14 @@ INSTANTIATE_TEST_SUITE_P(Versions, SpecEquivalence,
                            return std::string{p.param.cpp_name} + "_v" + std::to_string(p.param.version);
                          });
 
-TEST(SpecProjection, RefusesAnInlineSpecUntilInlineProjectionsExist) {
+TEST(SpecProjection, CompilesModeAndUniqueRules) {
   auto parsed = engine::spec::parse(R"({"projection": "emails", "version": 1, "mode": "inline",
-    "tables": {"emails": {"key": "id", "columns": {"id": "text"}}},
+    "tables": {"emails": {"key": "id", "columns": {"id": "text", "tenant": "text", "slug": "text", "email": "text"},
+                          "unique": [["email"], ["tenant", "slug"]]}},
     "on": {"customer.deleted": [{"delete": "emails", "key": "$stream"}]}})");
   ASSERT_TRUE(std::holds_alternative<engine::spec::Spec>(parsed));
-  EXPECT_THROW(engine::spec::SpecProjection{std::get<engine::spec::Spec>(std::move(parsed))}, std::invalid_argument);
+  const engine::spec::SpecProjection p{std::get<engine::spec::Spec>(std::move(parsed))};
+  EXPECT_EQ(p.mode(), engine::ProjectionMode::kInline);
+  // Columns: the key first, then the others in document order.
+  EXPECT_EQ(p.tables()[0].unique, (std::vector<std::vector<std::size_t>>{{3}, {1, 2}}));
 }
