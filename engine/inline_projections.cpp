@@ -12,19 +12,36 @@
 
 namespace reproj::engine {
 
-std::shared_ptr<const std::vector<std::string>> InlineProjections::candidates() const {
+namespace {
+
+// The door and the watermark in one statement, for the common case -- a live, healthy inline
+// version: locks P's metadata row (FOR UPDATE re-reads it once granted), returns it as it was, and
+// moves the watermark to the append's last event, which commits only with the rows written next.
+// One round trip less under the append lock than locking and updating apart. No row: P is not in
+// that case (building, stopped, another version live), and the caller looks with the lock held.
+constexpr const char* kLockAndAdvance = R"sql(
+  UPDATE reproj.projections p SET last_replayed = $2, updated_at = now()
+  FROM (SELECT name, active_version, last_replayed, poison_policy = 'stop' AS stops, building, state
+        FROM reproj.projections WHERE name = $1 FOR UPDATE) old
+  WHERE p.name = old.name AND NOT old.building AND old.state <> 'failed' AND old.active_version = ANY ($3::int[])
+  RETURNING old.active_version, old.last_replayed, old.stops)sql";
+
+}  // namespace
+
+std::shared_ptr<const std::vector<InlineProjections::Candidate>> InlineProjections::candidates() const {
   const auto& registry = live_.registry();
   std::scoped_lock lock{mutex_};
   const auto generation = registry.generation();
   if (!names_ || generation != generation_) {
-    auto names = std::make_shared<std::vector<std::string>>();
+    auto names = std::make_shared<std::vector<Candidate>>();
     for (const auto& name : registry.names()) {  // sorted
+      std::string versions;
       for (int v : registry.versions(name)) {
         if (registry.get(name, v).mode() == ProjectionMode::kInline) {
-          names->push_back(name);
-          break;
+          versions += (versions.empty() ? "" : ",") + std::to_string(v);
         }
       }
+      if (!versions.empty()) names->push_back({name, "{" + versions + "}"});
     }
     names_ = std::move(names);
     generation_ = generation;
@@ -36,12 +53,23 @@ void InlineProjections::appended(pqxx::transaction_base& tx, std::int64_t first,
                                  const std::vector<Event>* events) {
   constexpr auto kAll = std::numeric_limits<std::size_t>::max();
   const auto chunk = live_.options().chunk_events;
-  for (const auto& name : *candidates()) {
-    const auto meta = live_.lock_metadata(tx, name);
-    if (meta.building) continue;  // its first build folds the whole log, these events included
+  for (const auto& [name, versions] : *candidates()) {
+    ProjectionStatus meta;
+    const auto advanced = detail::exec_prepared_once(tx, kLockAndAdvance, "", name, last, versions);
+    if (!advanced.empty()) {
+      meta.active_version = advanced[0][0].as<int>();
+      meta.watermark = advanced[0][1].as<std::int64_t>();
+      meta.poison_policy = advanced[0][2].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip;
+    } else {
+      meta = live_.lock_metadata(tx, name);  // held already: why did it not advance?
+      if (meta.building) continue;  // its first build folds the whole log, these events included
+      if (live_.registry().get(name, meta.active_version).mode() != ProjectionMode::kInline) continue;
+      if (meta.failed) throw InlineProjectionStopped(name, meta.error);
+      // A version registered after `versions` was collected: the same, in two statements.
+      detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
+                                 "", name, last);
+    }
     const Projection& p = live_.registry().get(name, meta.active_version);
-    if (p.mode() != ProjectionMode::kInline) continue;
-    if (meta.failed) throw InlineProjectionStopped(name, meta.error);
     const auto physical = detail::table_names(p);
     std::vector<detail::SkippedEvent> skipped;
     if (meta.watermark < first - 1) {
@@ -68,8 +96,6 @@ void InlineProjections::appended(pqxx::transaction_base& tx, std::int64_t first,
                          "); nothing was written");
     }
     detail::record_quarantine(tx, name, meta.active_version, skipped, std::nullopt);
-    detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
-                               "", name, last);
   }
 }
 

@@ -32,13 +32,17 @@ class InlineProjections final : public AppendObserver {
                 const std::vector<Event>* events) override;
 
  private:
+  struct Candidate {
+    std::string name;
+    std::string versions;  // its inline versions, as an SQL array literal: "{1,3}"
+  };
   // Projections with an inline version registered, by name; collected anew when the registry grew.
-  std::shared_ptr<const std::vector<std::string>> candidates() const;
+  std::shared_ptr<const std::vector<Candidate>> candidates() const;
 
   LiveProjections& live_;
   mutable std::mutex mutex_;
   mutable std::uint64_t generation_ = 0;
-  mutable std::shared_ptr<const std::vector<std::string>> names_;
+  mutable std::shared_ptr<const std::vector<Candidate>> names_;
 };
 
 }  // namespace reproj::engine
