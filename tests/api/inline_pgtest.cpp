@@ -13,6 +13,7 @@
 
 #include "engine/errors.hpp"
 #include "tests/support/api_fixture.hpp"
+#include "tests/support/example_specs.hpp"
 #include "tests/support/process.hpp"
 
 using namespace reproj;
@@ -21,13 +22,6 @@ using test::Json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string example(const std::string& file) {
-  std::ifstream in{std::string{REPROJ_SOURCE_DIR} + "/examples/specs/" + file};
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Several users per stream (a directory), so one request can move values between rows.
 Json handles_spec(const std::string& name, int version, bool inline_mode, bool unique) {
@@ -146,7 +140,7 @@ class InlineTest : public ApiTest {
 }  // namespace
 
 TEST_F(InlineTest, SixteenClientsRegisterOneEmailAtOnceAndExactlyOneWinsEachRound) {
-  deploy("customer_emails", 1, example("customer_emails_v1.json"));
+  deploy("customer_emails", 1, test::example_spec("customer_emails_v1.json"));
   constexpr std::size_t kClients = 16, kRounds = 100;
   std::vector<std::vector<unsigned>> statuses(kRounds, std::vector<unsigned>(kClients));
   std::barrier start{kClients};
@@ -210,7 +204,7 @@ TEST_F(InlineTest, AValueIsReleasedAndReusedInOneRequestOrTwoButNeverTakenBefore
   ASSERT_EQ(append("dir", "any", {drop_handle("B")}).status, 201);
   ASSERT_EQ(append("dir2", "any", {set_handle("C", "x")}).status, 201);
   // customer_emails, across requests: c1 changes x to y, c2 takes x.
-  deploy("customer_emails", 1, example("customer_emails_v1.json"));
+  deploy("customer_emails", 1, test::example_spec("customer_emails_v1.json"));
   ASSERT_EQ(append("c1", "no_stream", {created("Ann", "x@example.com")}).status, 201);
   ASSERT_EQ(append("c2", "no_stream", {created("Bob", "x@example.com")}).status, 409);
   ASSERT_EQ(append("c1", 1, {{{"type", "customer.email_changed"}, {"data", {{"email", "y@example.com"}}}}}).status, 201);
@@ -311,7 +305,7 @@ TEST_F(InlineTest, ARebuildWhoseUniqueRuleTheHistoryBreaksFailsWithTheDuplicates
 }
 
 TEST_F(InlineTest, RawSqlBypassesTheCheckAndMeetsThePoisonPolicy) {
-  deploy("customer_emails", 1, example("customer_emails_v1.json"));
+  deploy("customer_emails", 1, test::example_spec("customer_emails_v1.json"));
   ASSERT_EQ(append("c1", "no_stream", {created("Ann", "x@example.com")}).status, 201);
   // skip (the default): the next applier -- here an append -- quarantines the raw duplicate.
   insert_raw("raw-1", "c2", 1, "customer.created", R"({"name": "Bob", "email": "x@example.com"})");
@@ -347,7 +341,7 @@ TEST_F(InlineTest, RawSqlBypassesTheCheckAndMeetsThePoisonPolicy) {
 }
 
 TEST_F(InlineTest, AnImportIsFoldedInItsTransactionAndRefusedWholeWhenItBreaksARule) {
-  deploy("customer_emails", 1, example("customer_emails_v1.json"));
+  deploy("customer_emails", 1, test::example_spec("customer_emails_v1.json"));
   ASSERT_EQ(append("c1", "no_stream", {created("Ann", "x@example.com")}).status, 201);
   std::istringstream clashing{
       R"({"stream_id": "c2", "type": "customer.created", "data": {"name": "Bob", "email": "b@example.com"}})"

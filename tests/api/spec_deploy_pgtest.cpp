@@ -8,6 +8,7 @@
 #include "engine/column_value.hpp"
 #include "projections/demo_events.hpp"
 #include "tests/support/api_fixture.hpp"
+#include "tests/support/example_specs.hpp"
 #include "tests/support/seed.hpp"
 
 using namespace reproj;
@@ -16,13 +17,6 @@ using test::Json;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string example(const std::string& file) {
-  std::ifstream in{std::string{REPROJ_SOURCE_DIR} + "/examples/specs/" + file};
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::int64_t stored_specs(const std::string& url) {
   pqxx::connection c{url};
@@ -59,10 +53,10 @@ TEST_F(ApiTest, InvalidSpecsAreRefusedWithEveryProblemAndNoneIsStored) {
     }
   }
   // The document and the URL must name the same version.
-  auto mismatch = call("PUT", "/admin/projections/accounts/versions/2", example("accounts_v1.json"), true);
+  auto mismatch = call("PUT", "/admin/projections/accounts/versions/2", test::example_spec("accounts_v1.json"), true);
   EXPECT_EQ(mismatch.status, 422);
   EXPECT_EQ(json(mismatch)["problems"][0]["path"], "/version") << mismatch.body;
-  EXPECT_EQ(call("PUT", "/admin/projections/accounts/versions/1", example("accounts_v1.json")).status, 401);
+  EXPECT_EQ(call("PUT", "/admin/projections/accounts/versions/1", test::example_spec("accounts_v1.json")).status, 401);
   EXPECT_EQ(stored_specs(db_->url()), 0) << "an invalid or unauthorized spec reached the database";
 }
 
@@ -71,7 +65,7 @@ TEST_F(ApiTest, ANewProjectionIsBuiltBeforeItServesAndVersionsAreImmutable) {
                          Json{{"type", "account.credited"}, {"data", {{"amount", 12.5}}}},
                          Json{{"type", "account.item_added"}, {"data", {{"item", "pen"}}}}});
   hold_ = true;  // the first build waits at its first checkpoint: the projection is building
-  auto put = call("PUT", "/admin/projections/accounts/versions/1", example("accounts_v1.json"), true);
+  auto put = call("PUT", "/admin/projections/accounts/versions/1", test::example_spec("accounts_v1.json"), true);
   ASSERT_EQ(put.status, 201) << put.body;
   const auto deployed = json(put);
   EXPECT_EQ(deployed["projection"], "accounts");
@@ -104,13 +98,13 @@ TEST_F(ApiTest, ANewProjectionIsBuiltBeforeItServesAndVersionsAreImmutable) {
   EXPECT_TRUE(json(row)["opened_at"].is_string());
 
   // The same document again (whitespace aside) is 200; other content for the version 409.
-  EXPECT_EQ(call("PUT", "/admin/projections/accounts/versions/1", Json::parse(example("accounts_v1.json")).dump(2), true).status,
+  EXPECT_EQ(call("PUT", "/admin/projections/accounts/versions/1", Json::parse(test::example_spec("accounts_v1.json")).dump(2), true).status,
             200);
-  auto other = Json::parse(example("accounts_v1.json"));
+  auto other = Json::parse(test::example_spec("accounts_v1.json"));
   other["description"] = "changed";
   EXPECT_EQ(call("PUT", "/admin/projections/accounts/versions/1", other.dump(), true).status, 409);
   // The served key keeps its name across versions.
-  auto rekeyed = Json::parse(example("accounts_v1.json"));
+  auto rekeyed = Json::parse(test::example_spec("accounts_v1.json"));
   rekeyed["version"] = 2;
   rekeyed["tables"]["accounts"]["columns"]["id"] = "text";
   rekeyed["tables"]["accounts"]["key"] = "id";
@@ -118,7 +112,7 @@ TEST_F(ApiTest, ANewProjectionIsBuiltBeforeItServesAndVersionsAreImmutable) {
   EXPECT_EQ(refused.status, 422) << refused.body;
   EXPECT_EQ(json(refused)["problems"][0]["path"], "/tables/accounts/key") << refused.body;
   // A compiled-in version cannot be replaced by a spec either.
-  auto cars1 = Json::parse(example("cars_v3.json"));
+  auto cars1 = Json::parse(test::example_spec("cars_v3.json"));
   cars1["version"] = 1;
   EXPECT_EQ(call("PUT", "/admin/projections/cars/versions/1", cars1.dump(), true).status, 409);
 
@@ -126,7 +120,7 @@ TEST_F(ApiTest, ANewProjectionIsBuiltBeforeItServesAndVersionsAreImmutable) {
   ASSERT_EQ(got.status, 200) << got.body;
   EXPECT_EQ(json(got)["source"], "api");
   EXPECT_EQ(json(got)["sha256"], deployed["sha256"]);
-  EXPECT_EQ(json(got)["spec"], Json::parse(example("accounts_v1.json")));
+  EXPECT_EQ(json(got)["spec"], Json::parse(test::example_spec("accounts_v1.json")));
   EXPECT_NE(got.body.find(R"("spec":{"projection":"accounts","version":1,)"), std::string::npos)
       << "the document is not returned in its own order: " << got.body;
   auto compiled = call("GET", "/admin/projections/cars/versions/1", "", true);
@@ -184,7 +178,7 @@ TEST_F(ApiTest, CarsV3DeployedAndRebuiltUnderWritersAndStrongReadersFailsNoRead)
     });
   }
   std::this_thread::sleep_for(300ms);
-  auto put = call("PUT", "/admin/projections/cars/versions/3", example("cars_v3.json"), true);
+  auto put = call("PUT", "/admin/projections/cars/versions/3", test::example_spec("cars_v3.json"), true);
   ASSERT_EQ(put.status, 201) << put.body;
   EXPECT_FALSE(json(put).contains("rebuild_id")) << "an existing projection is rebuilt when asked, not on deploy";
   auto started = call("POST", "/admin/projections/cars/rebuild", R"({"version": 3})", true);
