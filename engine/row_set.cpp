@@ -135,7 +135,7 @@ std::optional<UniqueClash> RowSet::clash() {
       std::vector<Value> values;
       for (auto c : columns) values.push_back(it->second.row->values[c]);
       auto& index = t.unique[r];
-      if ((source_ || record_) && !index.loaded.contains(*tuple)) {
+      if ((source_ || record_) && !stored_holders_at_flush_ && !index.loaded.contains(*tuple)) {
         if (record_) {  // the real pass checks it, after a prefetch loaded its holders
           index.missed.emplace(*tuple, std::move(values));
           continue;
@@ -340,7 +340,7 @@ void RowSet::prefetch(const RowSet& recorded) {
       for (auto& row : source_->load_where(i, t.spec->indexed[s], values)) insert_loaded(t, std::move(row));
       t.loaded_where[s].insert(values.begin(), values.end());
     }
-    for (std::size_t u = 0; u < r.unique.size(); ++u) {
+    for (std::size_t u = 0; !stored_holders_at_flush_ && u < r.unique.size(); ++u) {
       std::vector<std::vector<Value>> tuples;
       for (const auto& [tuple, values] : r.unique[u].missed) {
         if (!t.unique[u].loaded.contains(tuple)) tuples.push_back(values);

@@ -66,6 +66,10 @@ class RowSet final : public Sink {
   void begin_event(std::int64_t position);
   std::optional<UniqueClash> clash();
   void undo_event();
+  /// clash() then checks against the rows in memory only, and prefetch() loads no holders: the
+  /// caller checks the stored rows as it writes (flush with check_unique_at). Right for one event,
+  /// where the state after the event is all a verdict needs; a batch needs holders per event.
+  void check_stored_holders_at_flush() { stored_holders_at_flush_ = true; }
 
   /// Loads, in one call to the source per table, what a recording RowSet missed.
   void prefetch(const RowSet& recorded);
@@ -133,6 +137,7 @@ class RowSet final : public Sink {
   RowSource* source_;
   bool record_;
   bool checks_unique_ = false;  // some table has a unique rule
+  bool stored_holders_at_flush_ = false;
   bool in_event_ = false;
   std::int64_t position_ = 0;
   std::vector<Undo> journal_;

@@ -7,6 +7,7 @@
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
 #include "engine/detail/table_names.hpp"
+#include "engine/detail/unique_clash.hpp"
 
 namespace reproj::engine::detail {
 
@@ -128,9 +129,9 @@ namespace {
 std::string update_set(pqxx::transaction_base& tx, const TableSpec& spec);
 }  // namespace
 
-void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
-                 const std::vector<const Row*>& rows) {
-  if (rows.empty()) return;
+namespace {
+// Rows as the one jsonb parameter jsonb_to_recordset reads, and that record's column types.
+std::string rows_doc(const TableSpec& spec, const std::vector<const Row*>& rows) {
   auto doc = nlohmann::json::array();
   for (const Row* row : rows) {
     auto obj = nlohmann::json::object();
@@ -139,16 +140,55 @@ void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::s
     }
     doc.push_back(std::move(obj));
   }
+  return doc.dump();
+}
+std::string record_type_of(pqxx::transaction_base& tx, const TableSpec& spec) {
   std::string record_type;
   for (std::size_t i = 0; i < spec.columns.size(); ++i) {
     if (i) record_type += ", ";
     record_type += tx.quote_name(spec.columns[i].name) + " " + std::string{sql_type(spec.columns[i].type)};
   }
+  return record_type;
+}
+}  // namespace
+
+void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
+                 const std::vector<const Row*>& rows) {
+  if (rows.empty()) return;
   const auto cols = column_list(tx, spec);
   std::string sql = "INSERT INTO " + qualified(tx, physical) + " (" + cols + ") SELECT " + cols +
-                    " FROM jsonb_to_recordset($1::jsonb) AS x(" + record_type + ") ON CONFLICT (" +
+                    " FROM jsonb_to_recordset($1::jsonb) AS x(" + record_type_of(tx, spec) + ") ON CONFLICT (" +
                     tx.quote_name(spec.columns[0].name) + ") DO " + update_set(tx, spec);
-  exec_prepared_once(tx, sql, "", doc.dump());
+  exec_prepared_once(tx, sql, "", rows_doc(spec, rows));
+}
+
+std::optional<StoredClash> upsert_rows_unless_held(pqxx::transaction_base& tx, const TableSpec& spec,
+                                                   const std::string& physical, const std::vector<const Row*>& rows,
+                                                   const std::vector<std::string>& written) {
+  if (rows.empty()) return std::nullopt;
+  const auto cols = column_list(tx, spec);
+  const auto key = tx.quote_name(spec.columns[0].name);
+  std::string clashes;
+  for (std::size_t r = 0; r < spec.unique.size(); ++r) {
+    std::string match;
+    for (auto c : spec.unique[r]) {
+      const auto name = tx.quote_name(spec.columns[c].name);
+      match += (match.empty() ? "" : " AND ") + std::string{"t."} + name + " = x." + name;
+    }
+    clashes += (clashes.empty() ? "" : " UNION ALL ") + std::string{"SELECT "} + std::to_string(r) + " AS rule, t." + key +
+               " AS existing, x." + key + " AS key FROM x JOIN " + qualified(tx, physical) + " t ON " + match +
+               " WHERE t." + key + " <> ALL (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
+  }
+  // One statement sees the table once: a holder outside what this flush writes or deletes makes
+  // it write nothing and name the holder.
+  const std::string sql = "WITH x AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(" +
+                          record_type_of(tx, spec) + ")), clash AS (SELECT * FROM (" + clashes +
+                          ") c LIMIT 1), ins AS (INSERT INTO " + qualified(tx, physical) + " (" + cols + ") SELECT " +
+                          cols + " FROM x WHERE NOT EXISTS (SELECT 1 FROM clash) ON CONFLICT (" + key + ") DO " +
+                          update_set(tx, spec) + ") SELECT rule, existing, key FROM clash";
+  const auto r = exec_prepared_once(tx, sql, "", rows_doc(spec, rows), nlohmann::json(written).dump());
+  if (r.empty()) return std::nullopt;
+  return StoredClash{r[0][0].as<std::size_t>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
 }
 
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
@@ -210,7 +250,8 @@ void staged_upsert(pqxx::transaction_base& tx, const TableSpec& spec, const std:
 }
 
 std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowSet& set,
-                  const std::vector<std::string>& physical, NewRows new_rows) {
+                  const std::vector<std::string>& physical, NewRows new_rows,
+                  std::optional<std::int64_t> check_unique_at) {
   std::size_t written = 0;
   const auto& specs = projection.tables();
   for (std::size_t t = 0; t < specs.size(); ++t) {
@@ -227,7 +268,19 @@ std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowS
                          "", nlohmann::json(erased).dump());
     }
     copy_rows(tx, specs[t], physical[t], fresh);
-    if (existing.size() > kStagedUpsertRows) {
+    if (check_unique_at && !specs[t].unique.empty()) {
+      std::vector<std::string> keys = erased;  // what this flush writes or deletes
+      for (const Row* row : existing) keys.push_back(row->key());
+      if (auto held = upsert_rows_unless_held(tx, specs[t], physical[t], existing, keys)) {
+        UniqueClash clash{.table = t, .rule = held->rule, .values = {}, .key = held->key, .position = *check_unique_at,
+                          .existing_key = held->existing_key, .existing_position = 0};
+        for (const Row* row : existing) {
+          if (row->key() != held->key) continue;
+          for (auto c : specs[t].unique[held->rule]) clash.values.push_back(row->values[c]);
+        }
+        throw violation(projection, clash);
+      }
+    } else if (existing.size() > kStagedUpsertRows) {
       staged_upsert(tx, specs[t], physical[t], existing);
     } else {
       upsert_rows(tx, specs[t], physical[t], existing);

@@ -2,6 +2,8 @@
 // SQL for projection tables: physical names, DDL, batched loads and set-based writes.
 // Identifiers always go through quote_name; values always travel as parameters or COPY data.
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,17 @@ Row decode_row(const pqxx::row& r, const TableSpec& spec, pqxx::row::size_type o
 /// Upserts rows (one statement, rows passed as one jsonb parameter).
 void upsert_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                  const std::vector<const Row*>& rows);
+/// A stored row holding a unique value of the rows an upsert was given (TableSpec::unique).
+struct StoredClash {
+  std::size_t rule = 0;
+  std::string existing_key;  // the stored row
+  std::string key;           // the row given
+};
+/// Upserts rows, unless a stored row whose key is not in `written` holds a unique value of one of
+/// them: then nothing is written and the first such clash is returned.
+std::optional<StoredClash> upsert_rows_unless_held(pqxx::transaction_base& tx, const TableSpec& spec,
+                                                   const std::string& physical, const std::vector<const Row*>& rows,
+                                                   const std::vector<std::string>& written);
 /// Where copy_rows writes: a table of the projection schema, or a temporary (staging) table.
 enum class TableHome { kProjectionSchema, kTemporary };
 /// Appends rows with COPY (none may exist yet).
@@ -54,8 +67,12 @@ void staged_upsert(pqxx::transaction_base& tx, const TableSpec& spec, const std:
 /// upsert like the rest (live tables).
 enum class NewRows { kCopy, kUpsert };
 /// Writes every dirty row of `set`. Marks the set flushed. Returns rows written.
+/// `check_unique_at`: the set holds one event's changes at that position, checked against memory
+/// only (RowSet::check_stored_holders_at_flush): tables with unique rules are upserted by
+/// upsert_rows_unless_held, and a clash with a stored row throws UniqueViolation.
 std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowSet& set,
-                  const std::vector<std::string>& physical, NewRows new_rows);
+                  const std::vector<std::string>& physical, NewRows new_rows,
+                  std::optional<std::int64_t> check_unique_at = std::nullopt);
 
 /// A RowSource reading the given physical tables inside `tx`.
 class SqlRowSource final : public RowSource {
