@@ -17,21 +17,18 @@ namespace reproj::engine {
 
 namespace {
 
-constexpr const char* kInsertBatch = R"sql(
+constexpr const char* kInsertBatchHead = R"sql(
   INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data, metadata)
   SELECT x.doc->>'event_id', $2, ($3::bigint + x.n)::int, x.doc->>'type', x.doc->'data', x.doc->'metadata'
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
   ORDER BY x.n
-  RETURNING global_position)sql";
-
+  )sql";
+const std::string kInsertBatch = std::string{kInsertBatchHead} + "RETURNING global_position";
 // The same, returning the events as the log holds them (jsonb normalizes the data's text), for
 // an observer that folds them in the same transaction.
-constexpr const char* kInsertBatchReturningEvents = R"sql(
-  INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data, metadata)
-  SELECT x.doc->>'event_id', $2, ($3::bigint + x.n)::int, x.doc->>'type', x.doc->'data', x.doc->'metadata'
-  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
-  ORDER BY x.n
-  RETURNING global_position, event_id, stream_version, event_type, data::text, metadata::text, recorded_at::text)sql";
+const std::string kInsertBatchReturningEvents =
+    std::string{kInsertBatchHead} +
+    "RETURNING global_position, event_id, stream_version, event_type, data::text, metadata::text, recorded_at::text";
 
 constexpr const char* kLockTimeout = "55P03";
 

@@ -32,18 +32,22 @@ void fold_chunk(pqxx::transaction_base& tx, const Projection& projection, const 
   if (at_flush) rows.check_stored_holders_at_flush();
   rows.prefetch(recorded);
   for (const auto& e : chunk) {
+    auto leave_out = [&](const PoisonEvent& poison) {  // with its writes undone
+      if (policy == PoisonPolicy::kStop) throw poison;
+      out.skipped.emplace_back(e, poison);
+    };
     rows.begin_event(e.global_position);
     try {
       projection.apply(e, rows);
-      if (auto clash = rows.clash()) {
-        rows.undo_event();
-        if (on_clash == OnClash::kThrow) throw violation(projection, *clash);
-        throw PoisonEvent(e.global_position, e.event_id, e.type, violation(projection, *clash).what());
-      }
     } catch (const PoisonEvent& poison) {
       rows.undo_event();
-      if (policy == PoisonPolicy::kStop) throw;
-      out.skipped.emplace_back(e, poison);
+      leave_out(poison);
+      continue;
+    }
+    if (auto clash = rows.clash()) {
+      rows.undo_event();
+      if (on_clash == OnClash::kThrow) throw violation(projection, *clash);
+      leave_out(PoisonEvent(e.global_position, e.event_id, e.type, violation(projection, *clash).what()));
     }
   }
   flush(tx, projection, rows, physical, NewRows::kUpsert,

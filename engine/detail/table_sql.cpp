@@ -142,13 +142,26 @@ std::string rows_doc(const TableSpec& spec, const std::vector<const Row*>& rows)
   }
   return doc.dump();
 }
-std::string record_type_of(pqxx::transaction_base& tx, const TableSpec& spec) {
+// "a text, b bigint" for the record jsonb_to_recordset reads: `columns` of spec, or all of them.
+std::string record_type_of(pqxx::transaction_base& tx, const TableSpec& spec, std::vector<std::size_t> columns = {}) {
+  if (columns.empty()) {
+    for (std::size_t i = 0; i < spec.columns.size(); ++i) columns.push_back(i);
+  }
   std::string record_type;
-  for (std::size_t i = 0; i < spec.columns.size(); ++i) {
-    if (i) record_type += ", ";
-    record_type += tx.quote_name(spec.columns[i].name) + " " + std::string{sql_type(spec.columns[i].type)};
+  for (auto c : columns) {
+    record_type += (record_type.empty() ? "" : ", ") + tx.quote_name(spec.columns[c].name) + " " +
+                   std::string{sql_type(spec.columns[c].type)};
   }
   return record_type;
+}
+// "t.a = x.a AND t.b = x.b": a stored row (t) equals a given record (x) in `columns`.
+std::string equal_on(pqxx::transaction_base& tx, const TableSpec& spec, const std::vector<std::size_t>& columns) {
+  std::string match;
+  for (auto c : columns) {
+    const auto name = tx.quote_name(spec.columns[c].name);
+    match += (match.empty() ? "" : " AND ") + std::string{"t."} + name + " = x." + name;
+  }
+  return match;
 }
 }  // namespace
 
@@ -170,13 +183,9 @@ std::optional<StoredClash> upsert_rows_unless_held(pqxx::transaction_base& tx, c
   const auto key = tx.quote_name(spec.columns[0].name);
   std::string clashes;
   for (std::size_t r = 0; r < spec.unique.size(); ++r) {
-    std::string match;
-    for (auto c : spec.unique[r]) {
-      const auto name = tx.quote_name(spec.columns[c].name);
-      match += (match.empty() ? "" : " AND ") + std::string{"t."} + name + " = x." + name;
-    }
     clashes += (clashes.empty() ? "" : " UNION ALL ") + std::string{"SELECT "} + std::to_string(r) + " AS rule, t." + key +
-               " AS existing, x." + key + " AS key FROM x JOIN " + qualified(tx, physical) + " t ON " + match +
+               " AS existing, x." + key + " AS key FROM x JOIN " + qualified(tx, physical) + " t ON " +
+               equal_on(tx, spec, spec.unique[r]) +
                " WHERE t." + key + " <> ALL (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))";
   }
   // One statement sees the table once: a holder outside what this flush writes or deletes makes
@@ -299,12 +308,6 @@ std::vector<Row> SqlRowSource::load_unique(std::size_t table, const std::vector<
                                            const std::vector<std::vector<Value>>& tuples) {
   if (tuples.empty()) return {};
   const TableSpec& spec = projection_.tables()[table];
-  std::string record_type, match;
-  for (auto c : columns) {
-    const auto name = tx_.quote_name(spec.columns[c].name);
-    record_type += (record_type.empty() ? "" : ", ") + name + " " + std::string{sql_type(spec.columns[c].type)};
-    match += (match.empty() ? "" : " AND ") + std::string{"t."} + name + " = x." + name;
-  }
   auto doc = nlohmann::json::array();
   for (const auto& tuple : tuples) {
     auto obj = nlohmann::json::object();
@@ -316,9 +319,9 @@ std::vector<Row> SqlRowSource::load_unique(std::size_t table, const std::vector<
   // One index probe per tuple (LATERAL), whatever the planner would guess for a set-returning function.
   std::string cols;
   for (const auto& c : spec.columns) cols += (cols.empty() ? "" : ", ") + std::string{"t."} + tx_.quote_name(c.name);
-  const std::string sql = "SELECT y.* FROM jsonb_to_recordset($1::jsonb) AS x(" + record_type +
+  const std::string sql = "SELECT y.* FROM jsonb_to_recordset($1::jsonb) AS x(" + record_type_of(tx_, spec, columns) +
                           ") CROSS JOIN LATERAL (SELECT " + cols + " FROM " + qualified(tx_, physical_[table]) +
-                          " t WHERE " + match + ") y";
+                          " t WHERE " + equal_on(tx_, spec, columns) + ") y";
   std::vector<Row> out;
   for (const auto& r : exec_prepared_once(tx_, sql, shape_of(spec), doc.dump())) out.push_back(decode_row(r, spec));
   return out;
