@@ -8,6 +8,10 @@ namespace reproj::api {
 
 // The log (handlers/streams.cpp).
 Response append_events(Call& c);  // POST /streams/{stream_id}/events
+// Its two halves, for the server's group commit (AppendBatcher): the request checked (throws the
+// error handle() answers), and the answer to what the engine did.
+engine::AppendRequest parse_append(Call& c);
+Response append_response(const engine::AppendResult& result);
 Response list_events(Call& c);    // GET /events
 
 // A projection's served table (handlers/rows.cpp).

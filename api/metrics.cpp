@@ -23,6 +23,16 @@ RequestMetrics::RequestMetrics()
                                  .Help("Statements that answered point reads (GET /{projection}/{id}).")
                                  .Register(*registry_)
                                  .Add({})),
+      append_groups_(prometheus::BuildCounter()
+                         .Name("reproj_append_groups_total")
+                         .Help("Transactions that wrote HTTP appends (group commit).")
+                         .Register(*registry_)
+                         .Add({})),
+      grouped_appends_(prometheus::BuildCounter()
+                           .Name("reproj_grouped_appends_total")
+                           .Help("HTTP appends decided in a group; over groups, the mean group size.")
+                           .Register(*registry_)
+                           .Add({})),
       point_reads_(prometheus::BuildCounter()
                        .Name("reproj_point_reads_total")
                        .Help("Point reads answered; over statements, the mean batch.")
@@ -45,6 +55,11 @@ void RequestMetrics::observe(const std::string& route, unsigned status, std::chr
 void RequestMetrics::observe_point_read_statement(std::size_t reads) {
   point_read_statements_.Increment();
   point_reads_.Increment(static_cast<double>(reads));
+}
+
+void RequestMetrics::observe_append_group(std::size_t appends) {
+  append_groups_.Increment();
+  grouped_appends_.Increment(static_cast<double>(appends));
 }
 
 std::string RequestMetrics::render() const { return prometheus::TextSerializer{}.Serialize(registry_->Collect()); }

@@ -32,6 +32,8 @@ class RequestMetrics {
   void observe(const std::string& route, unsigned status, std::chrono::duration<double> seconds);
   /// Records one statement that answered `reads` point reads (the server batches them).
   void observe_point_read_statement(std::size_t reads);
+  /// A group commit of `appends` requests (api/append_batcher.hpp).
+  void observe_append_group(std::size_t appends);
   /// Everything in Prometheus text format.
   std::string render() const;
 
@@ -43,6 +45,8 @@ class RequestMetrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, unsigned>, prometheus::Histogram*> histograms_;  // guarded by mutex_
   prometheus::Counter& point_read_statements_;
+  prometheus::Counter& append_groups_;
+  prometheus::Counter& grouped_appends_;
   prometheus::Counter& point_reads_;
 };
 

@@ -134,6 +134,7 @@ const Route* resolve(const Request& req, Call& call, std::string& allow) {
 }
 
 constexpr const char* kPointReadRoute = "/{projection}/{id}";
+constexpr const char* kAppendRoute = "/streams/{stream_id}/events";
 
 }  // namespace
 
@@ -182,12 +183,42 @@ Lane lane_of(const Request& req, Services& s) {
     if (!route) return Lane::kAdmin;
     const auto& p = route->pattern;
     if (p == "/healthz") return Lane::kHealth;
-    if (p == "/streams/{stream_id}/events") return Lane::kAppend;
+    if (p == kAppendRoute) return Lane::kAppend;
     if (p == "/events" || p.rfind("/{projection}", 0) == 0) return Lane::kRead;
     return Lane::kAdmin;
   } catch (...) {
     return Lane::kAdmin;  // handle() answers it with the error
   }
+}
+
+ParsedAppend parse_append(const Request& req, Services& s) {
+  ParsedAppend out;
+  out.error.route = kAppendRoute;
+  try {
+    Call call{req, s, {}, {}};
+    std::string allow;
+    const Route* route = resolve(req, call, allow);
+    if (!route || route->pattern != kAppendRoute) {
+      out.error = handle(req, s);  // not an append after all
+      return out;
+    }
+    out.request = parse_append(call);
+  } catch (...) {
+    out.error.response = error_from_current_exception();
+  }
+  return out;
+}
+
+Routed answer_append(const engine::AppendOutcome& outcome) {
+  Routed out;
+  out.route = kAppendRoute;
+  try {
+    if (outcome.error) std::rethrow_exception(outcome.error);
+    out.response = append_response(outcome.result);
+  } catch (...) {
+    out.response = error_from_current_exception();
+  }
+  return out;
 }
 
 Routed answer_point_read(const PointRead& read, const std::function<engine::ReadResult()>& result) {

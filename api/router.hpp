@@ -9,6 +9,7 @@
 
 #include "api/asio.hpp"
 #include "api/metrics.hpp"
+#include "engine/event.hpp"
 #include "engine/live_projections.hpp"
 
 namespace reproj::engine {
@@ -66,6 +67,17 @@ std::optional<PointRead> point_read(const Request& request, Services& services);
 
 /// What handle() answers for `read`, given its result or the exception `result` throws.
 Routed answer_point_read(const PointRead& read, const std::function<engine::ReadResult()>& result);
+
+/// An append (POST /streams/{stream_id}/events) parsed and checked for the group commit, or the
+/// error answer handle() would give it.
+struct ParsedAppend {
+  std::optional<engine::AppendRequest> request;
+  Routed error;  // when there is no request
+};
+ParsedAppend parse_append(const Request& request, Services& services);
+
+/// What handle() answers for an append the engine decided (`outcome`).
+Routed answer_append(const engine::AppendOutcome& outcome);
 
 /// Every route as (method, pattern), e.g. ("GET", "/{projection}/{id}"): the OpenAPI test checks
 /// the document against this table.

@@ -40,6 +40,7 @@ Server::Server(Services& services, ServerOptions options)
       append_pool_(static_cast<std::size_t>(options_.append_threads)),
       admin_pool_(static_cast<std::size_t>(options_.admin_threads)),
       point_reads_(services_.live, read_pool_, services_.metrics, options_.point_reads),
+      appends_(services_.store, append_pool_, services_.metrics, options_.appends),
       acceptor_(io_) {}
 
 Server::~Server() { stop(); }
@@ -178,17 +179,13 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
     } else if (point) {
       routed = co_await point_reads_.read(std::move(*point));
     } else if (lane == Lane::kAppend) {
-      routed = co_await on_db(append_pool_, [this, &req, started] {
-        if (std::chrono::steady_clock::now() - started > options_.append_queue_wait) {
-          Routed busy;
-          busy.route = "/streams/{stream_id}/events";
-          busy.response = json_error(http::status::service_unavailable, "busy",
-                                     "appends are queued behind a writer that holds the append lock");
-          busy.response.set(http::field::retry_after, "1");
-          return busy;
-        }
-        return handle(req, services_);
-      });
+      // Parsed off the I/O thread (a body may hold 1000 events), then written by a group commit.
+      auto parsed = co_await on_db(append_pool_, [this, &req] { return parse_append(req, services_); });
+      if (parsed.request) {
+        routed = co_await appends_.append(std::move(*parsed.request));
+      } else {
+        routed = std::move(parsed.error);
+      }
     } else {
       routed = co_await on_db(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
     }

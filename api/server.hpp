@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "api/asio.hpp"
+#include "api/append_batcher.hpp"
 #include "api/read_batcher.hpp"
 #include "api/router.hpp"
 
@@ -26,9 +27,6 @@ struct ServerOptions {
   int append_threads = 4;
   int admin_threads = 2;
   int db_threads() const { return read_threads + append_threads + admin_threads; }
-  // An append that waited this long for an append thread is answered 503 without touching the
-  // database (matches the engine's append lock timeout: behind a stuck writer, fail fast).
-  std::chrono::milliseconds append_queue_wait{5'000};
   // Connections open at once; one more is answered 503 and closed. Accept errors (out of file
   // descriptors) back off instead of spinning.
   std::size_t max_connections = 1024;
@@ -37,6 +35,7 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};
   std::size_t body_limit = 1 << 20;
   ReadBatcher::Options point_reads;
+  AppendBatcher::Options appends;  // group commit
 };
 
 /// The HTTP server: Boost.Beast on Asio, one strand and one coroutine per connection.
@@ -65,6 +64,7 @@ class Server {
   asio::thread_pool append_pool_;
   asio::thread_pool admin_pool_;
   ReadBatcher point_reads_;
+  AppendBatcher appends_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;
   std::atomic<int> in_flight_{0};

@@ -3,6 +3,7 @@
 // text PostgreSQL sent (projections decode what they need), the write side takes parsed values.
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <variant>
@@ -60,6 +61,19 @@ struct AppendResult {
   std::int64_t last_position = 0;
   std::int64_t next_expected_version = 0;
   bool duplicate = false;
+};
+
+/// One append of a group (EventStore::append_group).
+struct AppendRequest {
+  std::string stream_id;
+  ExpectedVersion expected;
+  std::vector<NewEvent> events;
+};
+
+/// One request's answer in a group: its result, or the exception a lone append would have thrown.
+struct AppendOutcome {
+  AppendResult result;
+  std::exception_ptr error;
 };
 
 }  // namespace reproj::engine

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <random>
-#include <unordered_set>
 
 #include <pqxx/pqxx>
 
@@ -14,45 +13,6 @@
 #include "engine/errors.hpp"
 
 namespace reproj::engine {
-
-namespace {
-
-constexpr const char* kInsertBatchHead = R"sql(
-  INSERT INTO reproj.events (event_id, stream_id, stream_version, event_type, data, metadata)
-  SELECT x.doc->>'event_id', $2, ($3::bigint + x.n)::int, x.doc->>'type', x.doc->'data', x.doc->'metadata'
-  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
-  ORDER BY x.n
-  )sql";
-const std::string kInsertBatch = std::string{kInsertBatchHead} + "RETURNING global_position";
-// The same, returning the events as the log holds them (jsonb normalizes the data's text), for
-// an observer that folds them in the same transaction.
-const std::string kInsertBatchReturningEvents =
-    std::string{kInsertBatchHead} +
-    "RETURNING global_position, event_id, stream_version, event_type, data::text, metadata::text, recorded_at::text";
-
-constexpr const char* kLockTimeout = "55P03";
-
-// Events of the batch whose event_id is already in the log, and whether their content matches.
-constexpr const char* kFindExistingIds = R"sql(
-  SELECT e.stream_id = $2 AND e.event_type = x.doc->>'type' AND e.data = x.doc->'data' AS same,
-         e.global_position, e.event_id
-  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(doc, n)
-  JOIN reproj.events e ON e.event_id = x.doc->>'event_id'
-  ORDER BY x.n)sql";
-
-constexpr const char* kStreamVersion =
-    "SELECT coalesce(max(stream_version), 0) FROM reproj.events WHERE stream_id = $1";
-
-void check_id(const std::string& what, const std::string& value) {
-  if (value.empty()) throw InvalidInput(what + " must not be empty");
-  if (value.size() > 200) throw InvalidInput(what + " is longer than 200 characters");
-}
-
-std::int64_t current_version(pqxx::work& tx, const std::string& stream_id) {
-  return tx.exec_params1(kStreamVersion, stream_id)[0].as<std::int64_t>();
-}
-
-}  // namespace
 
 std::string ExpectedVersion::to_string() const {
   if (std::holds_alternative<Any>(value)) return "any";
@@ -70,97 +30,6 @@ std::string random_uuid() {
                 static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
                 static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
-}
-
-AppendResult EventStore::append(const std::string& stream_id, const ExpectedVersion& expected,
-                                const std::vector<NewEvent>& events) {
-  check_id("stream_id", stream_id);
-  if (events.empty()) throw InvalidInput("events must not be empty");
-  auto doc = nlohmann::json::array();
-  bool client_ids = false;
-  std::unordered_set<std::string> seen;
-  for (const auto& e : events) {
-    check_id("type", e.type);
-    if (e.event_id) {
-      check_id("event_id", *e.event_id);
-      client_ids = true;
-    }
-    std::string id = e.event_id ? *e.event_id : random_uuid();
-    if (!seen.insert(id).second) throw InvalidInput("event_id '" + id + "' appears twice in the batch");
-    doc.push_back({{"event_id", id}, {"type", e.type}, {"data", e.data}, {"metadata", e.metadata}});
-  }
-  const std::string doc_text = doc.dump();
-
-  AppendObserver* observer = options_.observer && options_.observer->active() ? options_.observer : nullptr;
-  const std::string timeout = std::to_string(options_.append_lock_timeout.count());
-  return pool_.run([&](pqxx::connection& conn) {
-    try {
-      pqxx::work tx{conn};
-      // Taken in its own statement: under READ COMMITTED a statement's snapshot predates any lock it
-      // waits for, so the version read below must come from a later statement than the lock. The
-      // wait is bounded (one round trip for the statements); what follows is not, but for an
-      // observer's locks (inline projections' metadata rows), which keep the same bound.
-      try {
-        tx.exec("SET LOCAL lock_timeout = " + timeout + "; SELECT reproj.lock_appends()" +
-                (observer ? "" : "; SET LOCAL lock_timeout TO DEFAULT"));
-      } catch (const pqxx::sql_error& e) {
-        if (e.sqlstate() != kLockTimeout) throw;
-        throw LockTimeout("appends are blocked: another writer has held the append lock for over " + timeout + " ms");
-      }
-      AppendResult result;
-      result.stream_id = stream_id;
-      if (client_ids) {
-        auto existing = tx.exec_params(kFindExistingIds, doc_text, stream_id);
-        if (!existing.empty()) {
-          for (const auto& row : existing) {
-            if (!row[0].as<bool>()) throw EventIdConflict(row[2].as<std::string>());
-          }
-          if (existing.size() != events.size()) throw EventIdConflict(existing[0][2].as<std::string>());
-          result.first_position = existing[0][1].as<std::int64_t>();
-          result.last_position = existing[existing.size() - 1][1].as<std::int64_t>();
-          result.next_expected_version = current_version(tx, stream_id);
-          result.duplicate = true;
-          return result;
-        }
-      }
-      const std::int64_t actual = current_version(tx, stream_id);
-      if (std::holds_alternative<ExpectedVersion::NoStream>(expected.value) && actual != 0) {
-        throw VersionConflict(stream_id, actual, expected.to_string());
-      }
-      if (const auto* v = std::get_if<std::int64_t>(&expected.value); v && *v != actual) {
-        throw VersionConflict(stream_id, actual, expected.to_string());
-      }
-      auto positions = tx.exec_params(observer ? kInsertBatchReturningEvents : kInsertBatch, doc_text, stream_id, actual);
-      result.first_position = positions[0][0].as<std::int64_t>();
-      result.last_position = positions[positions.size() - 1][0].as<std::int64_t>();
-      result.next_expected_version = actual + static_cast<std::int64_t>(events.size());
-      if (observer) {
-        std::vector<Event> appended;
-        appended.reserve(positions.size());
-        for (const auto& r : positions) {
-          appended.push_back({.global_position = r[0].as<std::int64_t>(),
-                              .event_id = r[1].as<std::string>(),
-                              .stream_id = stream_id,
-                              .stream_version = r[2].as<std::int64_t>(),
-                              .type = r[3].as<std::string>(),
-                              .data = r[4].as<std::string>(),
-                              .metadata = r[5].as<std::string>(),
-                              .recorded_at = r[6].as<std::string>()});
-        }
-        try {
-          observer->appended(tx, result.first_position, result.last_position, &appended);
-        } catch (const pqxx::sql_error& e) {
-          if (e.sqlstate() != kLockTimeout) throw;
-          throw LockTimeout("an inline projection was held by another applier for over " + timeout + " ms");
-        }
-      }
-      tx.commit();
-      return result;
-    } catch (const pqxx::data_exception& e) {
-      // e.g. a \u0000 inside a string, which jsonb cannot hold
-      throw InvalidInput(std::string{"event data cannot be stored: "} + e.what());
-    }
-  });
 }
 
 std::int64_t EventStore::safe_tail() {

@@ -72,6 +72,14 @@ class EventStore {
   AppendResult append(const std::string& stream_id, const ExpectedVersion& expected,
                       const std::vector<NewEvent>& events);
 
+  /// Appends each request as append() would, one after the other in the order given, in one
+  /// transaction: one lock, one commit and one flush for all (group commit). Each request's answer
+  /// is what append() would have answered for it alone after the requests before it (its version
+  /// check, idempotency and conflicts see what they wrote; a refused request writes nothing and the
+  /// others commit). A failure of the whole transaction (LockTimeout, DatabaseUnavailable) is every
+  /// request's answer. Returns one outcome per request, in order; never throws.
+  std::vector<AppendOutcome> append_group(const std::vector<AppendRequest>& requests);
+
   const EventStoreOptions& options() const { return options_; }
 
   /// The highest position below which no event can still appear (0 for an empty log).

@@ -60,7 +60,10 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
 
   catch_stop_signals();
   EngineRoot e{db, static_cast<std::size_t>(options.db_threads()) + 2};
-  options.append_queue_wait = e.store.options().append_lock_timeout;
+  options.appends.queue_wait = e.store.options().append_lock_timeout;
+  options.appends.max_group = env_count("REPROJ_APPEND_GROUP_MAX", options.appends.max_group, 1, 100'000);
+  options.appends.max_group_events =
+      env_count("REPROJ_APPEND_GROUP_EVENTS", options.appends.max_group_events, 1, 1'000'000);
   engine::CatchUpWorker worker{e.live, {}};
   e.rebuilds->start_supervisor();
   engine::spec::SpecListener spec_listener{db.url, e.specs};

@@ -18,11 +18,12 @@ constexpr std::size_t kMaxEventPageBytes = 4 << 20;
 
 }  // namespace
 
-Response append_events(Call& c) {
-  const auto stream_id = checked_id("stream_id", c.path.at("stream_id"));
+engine::AppendRequest parse_append(Call& c) {
+  engine::AppendRequest out;
+  out.stream_id = checked_id("stream_id", c.path.at("stream_id"));
   Json body = c.body_json();
   if (!body.is_object()) throw bad_request("body must be a JSON object");
-  engine::ExpectedVersion expected = engine::ExpectedVersion::any();
+  engine::ExpectedVersion& expected = out.expected;
   if (auto it = body.find("expected_version"); it != body.end()) {
     if (it->is_string() && *it == "any") {
       expected = engine::ExpectedVersion::any();
@@ -43,7 +44,7 @@ Response append_events(Call& c) {
   if (events->size() > kMaxEventsPerAppend) {
     throw bad_request("at most " + std::to_string(kMaxEventsPerAppend) + " events per append");
   }
-  std::vector<engine::NewEvent> batch;
+  std::vector<engine::NewEvent>& batch = out.events;
   for (std::size_t i = 0; i < events->size(); ++i) {
     const Json& e = (*events)[i];
     const std::string where = "events[" + std::to_string(i) + "]";
@@ -66,12 +67,20 @@ Response append_events(Call& c) {
     batch.push_back(std::move(ne));
   }
   c.s.live.requirements().check(batch);  // 422 before anything is written
-  auto r = c.s.store.append(stream_id, expected, batch);
+  return out;
+}
+
+Response append_response(const engine::AppendResult& r) {
   return json_response(r.duplicate ? http::status::ok : http::status::created,
                        {{"stream_id", r.stream_id},
                         {"first_position", r.first_position},
                         {"last_position", r.last_position},
                         {"next_expected_version", r.next_expected_version}});
+}
+
+Response append_events(Call& c) {
+  auto request = parse_append(c);
+  return append_response(c.s.store.append(request.stream_id, request.expected, request.events));
 }
 
 Response list_events(Call& c) {

@@ -47,7 +47,7 @@ class ApiTest : public test::LiveTest {
     so.port = 0;
     so.read_threads = 4;
     so.read_timeout = 2s;
-    so.append_queue_wait = store_options_.append_lock_timeout;
+    so.appends.queue_wait = store_options_.append_lock_timeout;
     so.point_reads = point_reads_;
     server_ = std::make_unique<api::Server>(*services_, so);
     base_ = "http://127.0.0.1:" + std::to_string(server_->start());
