@@ -1,9 +1,11 @@
-// EventStore::import_ndjson: a whole NDJSON file parsed on every core, numbered per stream and
-// written with one COPY in one transaction.
+// EventStore::import_ndjson: an NDJSON file read, parsed on every core, numbered per stream and
+// written with COPY a chunk at a time, in one transaction: memory holds two chunks, whatever the
+// file's size, and a bad line anywhere imports nothing.
 #include <algorithm>
 #include <charconv>
 #include <exception>
 #include <future>
+#include <optional>
 #include <regex>
 #include <thread>
 #include <unordered_map>
@@ -28,8 +30,9 @@ struct ImportLine {  // one parsed line of an import file
   std::string stream_id;
   std::string event_id;
   std::string type;
-  std::string data;
-  std::string metadata;
+  // The COPY row but its last field, stream_version (known only in file order): escaped here, on
+  // the parsing threads, so the one thread feeding COPY only appends a number.
+  std::string copy_head;
 };
 
 InvalidInput import_error(std::size_t line_no, const std::string& why) {
@@ -74,149 +77,220 @@ ImportLine parse_import_line(const std::string& line, std::size_t line_no) {
   if (!data->is_object()) throw fail("\"data\" must be a JSON object");
   auto meta = j.find("metadata");
   if (meta != j.end() && !meta->is_object()) throw fail("\"metadata\" must be a JSON object");
+  std::string data_text, metadata_text;
   try {
-    p.data = data->dump();
-    p.metadata = meta == j.end() ? "{}" : meta->dump();
+    data_text = data->dump();
+    metadata_text = meta == j.end() ? "{}" : meta->dump();
   } catch (const nlohmann::json::type_error& e) {
     throw fail(std::string{"invalid text ("} + e.what() + ")");
   }
-  if (p.data.find("\\u0000") != std::string::npos || p.metadata.find("\\u0000") != std::string::npos) {
+  if (data_text.find("\\u0000") != std::string::npos || metadata_text.find("\\u0000") != std::string::npos) {
     throw fail("JSON strings must not contain \\u0000");
+  }
+  auto& row = p.copy_head;
+  for (const std::string* field : {&p.event_id, &p.stream_id, &p.type, &data_text, &metadata_text}) {
+    detail::append_copy_field(row, *field);
+    row += '\t';
   }
   return p;
 }
 
-// Lines parsed in order until the first bad one, whose error is kept.
+// A chunk's lines parsed in order until the first bad one, whose error is kept.
 struct ParsedChunk {
   std::vector<ImportLine> lines;
   std::exception_ptr error;
+  std::size_t error_line = 0;
 };
 
-}  // namespace
+// Lines per chunk: the file is read, parsed and written a chunk at a time, so memory holds two
+// chunks (one parsed while the other is written) whatever the file's size.
+constexpr std::size_t kChunkLines = 65'536;
 
-ImportReport EventStore::import_ndjson(std::istream& input) {
-  struct Pending {
-    std::size_t stream;
-    std::string event_id;
-    std::string type;
-    std::string data;
-    std::string metadata;
-  };
-  std::vector<std::pair<std::size_t, std::string>> raw;  // (line number, text) of non-blank lines
-  {
-    std::string line;
-    std::size_t line_no = 0;
-    while (std::getline(input, line)) {
-      ++line_no;
-      if (line.find_first_not_of(" \t\r") != std::string::npos) raw.emplace_back(line_no, std::move(line));
+// Reads the next chunk of non-blank lines and parses it on every core. `blanks` gets, for each
+// blank line, how many events came before it (line numbers from positions, for error messages).
+ParsedChunk read_chunk(std::istream& input, std::size_t& line_no, std::vector<std::size_t>& blanks,
+                       std::size_t& events_read) {
+  std::vector<std::pair<std::size_t, std::string>> raw;
+  raw.reserve(kChunkLines);
+  std::string line;
+  while (raw.size() < kChunkLines && std::getline(input, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      blanks.push_back(events_read + raw.size());
+      continue;
     }
+    raw.emplace_back(line_no, std::move(line));
   }
   if (input.bad()) throw InvalidInput("cannot read the import file");
-
-  // Parsing (JSON in, canonical JSON out) is most of the client's work: it runs on every core,
-  // in contiguous chunks, before the one COPY.
+  events_read += raw.size();
+  // Parsing (JSON in, canonical JSON out) is most of the client's work: contiguous slices on
+  // every core.
   const std::size_t workers = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 8);
-  const std::size_t per_chunk = (raw.size() + workers - 1) / workers;
-  std::vector<std::future<ParsedChunk>> chunks;
-  for (std::size_t begin = 0; begin < raw.size(); begin += per_chunk) {
-    const std::size_t end = std::min(raw.size(), begin + per_chunk);
-    chunks.push_back(std::async(std::launch::async, [&raw, begin, end] {
+  const std::size_t per_slice = std::max<std::size_t>(1, (raw.size() + workers - 1) / workers);
+  std::vector<std::future<ParsedChunk>> slices;
+  for (std::size_t begin = 0; begin < raw.size(); begin += per_slice) {
+    const std::size_t end = std::min(raw.size(), begin + per_slice);
+    slices.push_back(std::async(std::launch::async, [&raw, begin, end] {
       ParsedChunk out;
       out.lines.reserve(end - begin);
-      try {
-        for (std::size_t i = begin; i < end; ++i) out.lines.push_back(parse_import_line(raw[i].second, raw[i].first));
-      } catch (...) {
-        out.error = std::current_exception();
+      for (std::size_t i = begin; i < end; ++i) {
+        try {
+          out.lines.push_back(parse_import_line(raw[i].second, raw[i].first));
+        } catch (...) {
+          out.error = std::current_exception();
+          out.error_line = raw[i].first;
+          break;
+        }
       }
       return out;
     }));
   }
-
-  // In file order, so the error reported is the first line's: a chunk's lines before its bad one
-  // are checked (a duplicate event_id there comes first), then its error.
-  std::vector<std::string> streams;
-  std::unordered_map<std::string, std::size_t> stream_index;
-  std::unordered_map<std::string, std::size_t> id_line;  // event_id -> line, for error messages
-  std::vector<Pending> pending;
-  pending.reserve(raw.size());
-  std::vector<ParsedChunk> parsed;
-  for (auto& c : chunks) parsed.push_back(c.get());  // every worker done before anything throws
-  raw.clear();
-  for (auto& chunk : parsed) {
-    for (auto& l : chunk.lines) {
-      auto [id_it, fresh] = id_line.emplace(l.event_id, l.line_no);
-      if (!fresh) {
-        throw import_error(l.line_no, "event_id '" + l.event_id + "' already appears on line " +
-                                          std::to_string(id_it->second));
-      }
-      auto [s_it, new_stream] = stream_index.emplace(l.stream_id, streams.size());
-      if (new_stream) streams.push_back(std::move(l.stream_id));
-      pending.push_back({s_it->second, std::move(l.event_id), std::move(l.type), std::move(l.data),
-                         std::move(l.metadata)});
-    }
-    if (chunk.error) std::rethrow_exception(chunk.error);
+  ParsedChunk chunk;
+  chunk.lines.reserve(raw.size());
+  for (auto& f : slices) {
+    auto slice = f.get();  // every slice done before anything is returned or thrown
+    if (chunk.error) continue;
+    for (auto& l : slice.lines) chunk.lines.push_back(std::move(l));
+    chunk.error = slice.error;
+    chunk.error_line = slice.error_line;
   }
+  return chunk;
+}
 
+// The next version of each stream the import wrote, so a chunk looks up only streams new to it.
+// Bounded: past kMaxStreams it is emptied, and every stream is looked up again.
+struct StreamVersions {
+  static constexpr std::size_t kMaxStreams = 1'000'000;
+  std::unordered_map<std::string, std::int64_t> next;
+  bool log_was_empty = false;  // no stream had an event before the import
+  bool emptied = false;
+};
+
+// Writes lines [0, n) to the log, each stream's versions continuing the log's (earlier chunks
+// included: they are in this transaction). Returns the event_id of a line whose id the log holds
+// already -- from before the import or from an earlier chunk -- and then writes none of them.
+std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportLine>& lines, std::size_t n,
+                                       StreamVersions& versions) {
+  if (n == 0) return std::nullopt;
+  if (versions.next.size() > StreamVersions::kMaxStreams) {
+    versions.next.clear();
+    versions.emptied = true;
+  }
+  // Streams this import has not written yet start at 1, unless the log has events of theirs: looked
+  // up (one COPY and one statement for the chunk) unless the log was empty.
+  std::vector<std::string_view> unknown;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto [it, fresh] = versions.next.try_emplace(lines[i].stream_id, 1);
+    if (fresh && (!versions.log_was_empty || versions.emptied)) unknown.push_back(it->first);
+  }
+  if (!unknown.empty()) {
+    tx.exec0("TRUNCATE reproj_import_streams");
+    {
+      detail::CopyWriter out{tx, "reproj_import_streams", {"stream_id"}};
+      std::string row;
+      for (const auto stream : unknown) {
+        row.clear();
+        detail::append_copy_field(row, stream);
+        out.write_line(row);
+      }
+      out.complete();
+    }
+    // Per stream from the (stream_id, stream_version) index: a join would scan the log.
+    for (const auto& row : tx.exec("SELECT s.stream_id, v.n FROM reproj_import_streams s, LATERAL (SELECT max("
+                                   "e.stream_version) AS n FROM reproj.events e WHERE e.stream_id = s.stream_id) v "
+                                   "WHERE v.n IS NOT NULL")) {
+      versions.next.find(row[0].as<std::string>())->second = row[1].as<std::int64_t>() + 1;
+    }
+  }
+  tx.exec0("SAVEPOINT reproj_import_chunk");
+  try {
+    detail::CopyWriter out{tx, "reproj.events",
+                           {"event_id", "stream_id", "event_type", "data", "metadata", "stream_version"}};
+    std::string row;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& l = lines[i];
+      row = l.copy_head;
+      row += std::to_string(versions.next.find(l.stream_id)->second++);
+      out.write_line(row);
+    }
+    out.complete();
+  } catch (const pqxx::unique_violation& e) {
+    static const std::regex kKey{R"(\(event_id\)=\((.*)\) already exists)"};
+    std::smatch m;
+    const std::string msg = e.what();
+    if (!std::regex_search(msg, m, kKey)) throw InvalidInput("import conflicts with the log (" + msg + "); nothing was imported");
+    tx.exec0("ROLLBACK TO SAVEPOINT reproj_import_chunk");  // so the caller can look the id up
+    return m[1].str();
+  } catch (const pqxx::data_exception& e) {
+    throw InvalidInput(std::string{"import rejected by the database ("} + e.what() + "); nothing was imported");
+  }
+  tx.exec0("RELEASE SAVEPOINT reproj_import_chunk");
+  return std::nullopt;
+}
+
+}  // namespace
+
+ImportReport EventStore::import_ndjson(std::istream& input) {
+  std::size_t line_no = 0, events_read = 0;
+  std::vector<std::size_t> blanks;  // per blank line: the events before it
+  // The line of the n-th event (0-based) of the file.
+  const auto line_of = [&](std::size_t n) {
+    return n + 1 + static_cast<std::size_t>(std::upper_bound(blanks.begin(), blanks.end(), n) - blanks.begin());
+  };
+  ParsedChunk chunk = read_chunk(input, line_no, blanks, events_read);
   ImportReport report;
-  if (pending.empty()) return report;
+  if (chunk.lines.empty() && !chunk.error) return report;
 
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
     tx.exec("SELECT reproj.lock_appends()");
     const std::int64_t tail_before = log::safe_tail(tx);
-
-    // Current version of each stream named in the file, found with one join instead of a query each.
     tx.exec("CREATE TEMP TABLE reproj_import_streams (stream_id text PRIMARY KEY) ON COMMIT DROP");
-    {
-      detail::CopyWriter out{tx, "reproj_import_streams", {"stream_id"}};
-      std::string row;
-      for (const auto& s : streams) {
-        row.clear();
-        detail::append_copy_field(row, s);
-        out.write_line(row);
+    StreamVersions versions;
+    versions.log_was_empty = tail_before == 0;
+    std::int64_t written = 0;
+    while (true) {
+      // The next chunk is read and parsed while this one is written.
+      auto next = chunk.error || chunk.lines.size() < kChunkLines
+                      ? std::future<ParsedChunk>{}
+                      : std::async(std::launch::async, [&] { return read_chunk(input, line_no, blanks, events_read); });
+      // Lines up to the chunk's first bad one -- a parse error or an id twice in the chunk -- are
+      // written first: an id they share with an earlier chunk or the log is an earlier error.
+      std::unordered_map<std::string_view, std::size_t> id_line;
+      std::size_t good = 0;
+      std::optional<InvalidInput> bad;
+      for (; good < chunk.lines.size(); ++good) {
+        const auto& l = chunk.lines[good];
+        auto [it, fresh] = id_line.emplace(l.event_id, l.line_no);
+        if (!fresh) {
+          bad = import_error(l.line_no, "event_id '" + l.event_id + "' already appears on line " +
+                                            std::to_string(it->second));
+          break;
+        }
       }
-      out.complete();
-    }
-    std::vector<std::int64_t> next_version(streams.size(), 1);
-    for (const auto& row : tx.exec(
-             "SELECT s.stream_id, max(e.stream_version) FROM reproj_import_streams s "
-             "JOIN reproj.events e ON e.stream_id = s.stream_id GROUP BY s.stream_id")) {
-      next_version[stream_index.at(row[0].as<std::string>())] = row[1].as<std::int64_t>() + 1;
-    }
-
-    try {
-      detail::CopyWriter out{tx, "reproj.events",
-                             {"event_id", "stream_id", "stream_version", "event_type", "data", "metadata"}};
-      std::string row;
-      for (const auto& p : pending) {
-        row.clear();
-        detail::append_copy_field(row, p.event_id);
-        row += '\t';
-        detail::append_copy_field(row, streams[p.stream]);
-        row += '\t';
-        row += std::to_string(next_version[p.stream]++);
-        row += '\t';
-        detail::append_copy_field(row, p.type);
-        row += '\t';
-        detail::append_copy_field(row, p.data);
-        row += '\t';
-        detail::append_copy_field(row, p.metadata);
-        out.write_line(row);
+      const auto taken = write_chunk(tx, chunk.lines, good, versions);
+      if (next.valid()) next.wait();  // it writes `blanks`, which line_of reads
+      if (taken) {
+        // An earlier line of the file (positions are contiguous from the import's first) or the log.
+        const auto r = tx.exec_params1(
+            "SELECT e.global_position - (SELECT min(global_position) FROM reproj.events WHERE global_position > $2) "
+            "FROM reproj.events e WHERE e.event_id = $1",
+            *taken, tail_before);
+        const auto here = id_line.at(*taken);
+        const auto before = r[0].is_null() ? -1 : r[0].as<std::int64_t>();
+        if (before >= 0) {
+          throw import_error(here, "event_id '" + *taken + "' already appears on line " +
+                                       std::to_string(line_of(static_cast<std::size_t>(before))));
+        }
+        throw import_error(here, "event_id '" + *taken + "' is already in the log");
       }
-      out.complete();
-    } catch (const pqxx::unique_violation& e) {
-      static const std::regex kKey{R"(\(event_id\)=\((.*)\) already exists)"};
-      std::smatch m;
-      const std::string msg = e.what();
-      if (std::regex_search(msg, m, kKey) && id_line.count(m[1].str())) {
-        throw InvalidInput("line " + std::to_string(id_line.at(m[1].str())) + ": event_id '" + m[1].str() +
-                           "' is already in the log; nothing was imported");
-      }
-      throw InvalidInput("import conflicts with the log (" + msg + "); nothing was imported");
-    } catch (const pqxx::data_exception& e) {
-      throw InvalidInput(std::string{"import rejected by the database ("} + e.what() + "); nothing was imported");
+      written += static_cast<std::int64_t>(good);
+      if (bad) throw *bad;
+      if (chunk.error) std::rethrow_exception(chunk.error);
+      if (!next.valid()) break;
+      chunk = next.get();
     }
-    report.events = static_cast<std::int64_t>(pending.size());
+    report.events = written;
     report.last_position = log::safe_tail(tx);
     if (options_.observer && options_.observer->active()) {
       // The inline projections fold the file in this transaction too: all or nothing, also for

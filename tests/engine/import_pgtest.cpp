@@ -93,3 +93,36 @@ TEST_F(ImportTest, EventIdAlreadyInTheLogImportsNothingAndNamesTheLine) {
   }
   EXPECT_EQ(store_->safe_tail(), 1);
 }
+
+// The file is written a chunk (65,536 lines) at a time: an id taken by an earlier chunk is found by
+// the log's constraint, and both lines are named, counting blank lines.
+TEST_F(ImportTest, AnIdTakenInAnEarlierChunkNamesBothLinesAndImportsNothing) {
+  std::stringstream in;
+  in << "\n";  // line 1
+  for (int i = 0; i < 140'000; ++i) {
+    if (i == 70'000) in << "   \n";  // line 70,002
+    in << (i == 130'000 ? line(5) : line(i));
+  }
+  try {
+    store_->import_ndjson(in);
+    FAIL() << "an id used twice was imported";
+  } catch (const engine::InvalidInput& e) {
+    EXPECT_NE(std::string{e.what()}.find("line 130003: event_id 'ev-5' already appears on line 7"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(store_->safe_tail(), 0);
+}
+
+// Into an empty log no stream is looked up: versions come from what the import wrote, across chunks.
+TEST_F(ImportTest, IntoAnEmptyLogStreamVersionsContinueAcrossChunks) {
+  std::stringstream in;
+  for (int i = 0; i < 140'000; ++i) in << line(i);
+  EXPECT_EQ(store_->import_ndjson(in).events, 140'000);
+  pqxx::connection conn{db_->url()};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM (SELECT stream_version, row_number() OVER (PARTITION BY stream_id "
+                    "ORDER BY global_position) AS rn FROM reproj.events) v WHERE stream_version <> rn")[0][0]
+                .as<int>(),
+            0);
+  EXPECT_EQ(tx.exec("SELECT max(stream_version) FROM reproj.events WHERE stream_id = 'car-5'")[0][0].as<int>(), 141);
+}
