@@ -5,14 +5,13 @@
 #include <charconv>
 #include <exception>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <pqxx/pqxx>
 #include <regex>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <nlohmann/json.hpp>
-#include <pqxx/pqxx>
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/connect.hpp"
@@ -204,8 +203,8 @@ std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportL
   }
   tx.exec0("SAVEPOINT reproj_import_chunk");
   try {
-    detail::CopyWriter out{tx, "reproj.events",
-                           {"event_id", "stream_id", "event_type", "data", "metadata", "stream_version"}};
+    detail::CopyWriter out{
+        tx, "reproj.events", {"event_id", "stream_id", "event_type", "data", "metadata", "stream_version"}};
     std::string row;
     for (std::size_t i = 0; i < n; ++i) {
       const auto& l = lines[i];
@@ -218,7 +217,8 @@ std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportL
     static const std::regex kKey{R"(\(event_id\)=\((.*)\) already exists)"};
     std::smatch m;
     const std::string msg = e.what();
-    if (!std::regex_search(msg, m, kKey)) throw InvalidInput("import conflicts with the log (" + msg + "); nothing was imported");
+    if (!std::regex_search(msg, m, kKey))
+      throw InvalidInput("import conflicts with the log (" + msg + "); nothing was imported");
     tx.exec0("ROLLBACK TO SAVEPOINT reproj_import_chunk");  // so the caller can look the id up
     return m[1].str();
   } catch (const pqxx::data_exception& e) {
@@ -263,8 +263,8 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
         const auto& l = chunk.lines[good];
         auto [it, fresh] = id_line.emplace(l.event_id, l.line_no);
         if (!fresh) {
-          bad = import_error(l.line_no, "event_id '" + l.event_id + "' already appears on line " +
-                                            std::to_string(it->second));
+          bad = import_error(l.line_no,
+                             "event_id '" + l.event_id + "' already appears on line " + std::to_string(it->second));
           break;
         }
       }

@@ -1,17 +1,18 @@
 // Group commit (EventStore::append_group): each request of a group is answered as if it ran alone,
 // after the requests before it (DESIGN invariant 11). The oracle is the same requests appended one
 // at a time into a second database: every answer and the whole log must come out the same.
+#include <gtest/gtest.h>
+
 #include <map>
+#include <pqxx/pqxx>
 #include <random>
 #include <typeinfo>
-
-#include <gtest/gtest.h>
-#include <pqxx/pqxx>
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 #include "engine/migrations.hpp"
+#include "tests/support/new_event.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 using namespace reproj;
@@ -22,13 +23,7 @@ using engine::NewEvent;
 
 namespace {
 
-NewEvent ev(std::string type, nlohmann::json data, std::optional<std::string> id = std::nullopt) {
-  NewEvent e;
-  e.event_id = std::move(id);
-  e.type = std::move(type);
-  e.data = std::move(data);
-  return e;
-}
+using test::new_event;
 
 struct Workload {
   std::vector<AppendRequest> requests;
@@ -58,7 +53,7 @@ Workload workload(std::uint64_t seed, std::size_t count) {
     for (std::size_t i = 0; i < events; ++i) {
       std::optional<std::string> id;
       if (ids) id = "e" + std::to_string(next_id++);
-      r.events.push_back(ev("t" + std::to_string(pick(3)), {{"n", pick(5)}}, id));
+      r.events.push_back(new_event("t" + std::to_string(pick(3)), {{"n", pick(5)}}, id));
     }
     if (roll >= 60 && roll < 66 && next_id > 0) {  // an id already used, with other content
       r.events[0].event_id = "e" + std::to_string(pick(static_cast<std::size_t>(next_id)));
@@ -177,8 +172,12 @@ class RefusingObserver final : public engine::AppendObserver {
     for (const auto& e : *events) {
       tx.exec_params("INSERT INTO seen (event_id) VALUES ($1)", e.event_id);
       if (e.data.find("refuse") != std::string::npos) {
-        throw engine::UniqueViolation("p", {{.table = "t", .columns = {"email"}, .value_json = "\"x@example.com\"",
-                                             .key = "k", .position = e.global_position, .existing_key = "j",
+        throw engine::UniqueViolation("p", {{.table = "t",
+                                             .columns = {"email"},
+                                             .value_json = "\"x@example.com\"",
+                                             .key = "k",
+                                             .position = e.global_position,
+                                             .existing_key = "j",
                                              .existing_position = 1}});
       }
     }
@@ -196,11 +195,12 @@ TEST_F(AppendGroupTest, ARequestTheObserverRefusesWritesNothingAndTheOthersCommi
   RefusingObserver observer;
   engine::EventStore store{*pool_, {.observer = &observer}};
   std::vector<AppendRequest> group(4);
-  group[0] = {"a", ExpectedVersion::no_stream(), {ev("t", {{"ok", 1}}, "a1")}};
-  group[1] = {"a", ExpectedVersion::exactly(1), {ev("t", {{"ok", 2}}, "a2"), ev("t", {{"refuse", 1}}, "a3")}};
+  group[0] = {"a", ExpectedVersion::no_stream(), {new_event("t", {{"ok", 1}}, "a1")}};
+  group[1] = {
+      "a", ExpectedVersion::exactly(1), {new_event("t", {{"ok", 2}}, "a2"), new_event("t", {{"refuse", 1}}, "a3")}};
   // Alone after the refused one, the stream is at 1: expecting 1 is right, and a2 is new again.
-  group[2] = {"a", ExpectedVersion::exactly(1), {ev("t", {{"ok", 3}}, "a2")}};
-  group[3] = {"a", ExpectedVersion::exactly(3), {ev("t", {{"ok", 4}}, "a4")}};
+  group[2] = {"a", ExpectedVersion::exactly(1), {new_event("t", {{"ok", 3}}, "a2")}};
+  group[3] = {"a", ExpectedVersion::exactly(3), {new_event("t", {{"ok", 4}}, "a4")}};
   const auto out = store.append_group(group);
   EXPECT_EQ(describe(out[0]).substr(0, 2), "ok");
   EXPECT_NE(describe(out[1]).find("UniqueViolation"), std::string::npos) << describe(out[1]);

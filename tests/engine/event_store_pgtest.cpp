@@ -1,11 +1,11 @@
-#include "engine/event_store.hpp"
+#include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
 #include <tuple>
 
-#include <gtest/gtest.h>
-#include <pqxx/pqxx>
-
 #include "engine/errors.hpp"
+#include "engine/event_store.hpp"
+#include "tests/support/new_event.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 using namespace reproj;
@@ -13,13 +13,7 @@ using engine::ExpectedVersion;
 using engine::NewEvent;
 
 namespace {
-NewEvent ev(std::string type, nlohmann::json data, std::optional<std::string> id = std::nullopt) {
-  NewEvent e;
-  e.event_id = std::move(id);
-  e.type = std::move(type);
-  e.data = std::move(data);
-  return e;
-}
+using test::new_event;
 
 class EventStoreTest : public test::PgTest {
  protected:
@@ -32,13 +26,14 @@ class EventStoreTest : public test::PgTest {
 }  // namespace
 
 TEST_F(EventStoreTest, AppendAssignsPositionsAndStreamVersions) {
-  auto r = store_->append("car-1", ExpectedVersion::no_stream(),
-                          {ev("car.created", {{"by", "Alice"}, {"color", "blue"}}), ev("car.repainted", {{"color", "red"}})});
+  auto r = store_->append(
+      "car-1", ExpectedVersion::no_stream(),
+      {new_event("car.created", {{"by", "Alice"}, {"color", "blue"}}), new_event("car.repainted", {{"color", "red"}})});
   EXPECT_FALSE(r.duplicate);
   EXPECT_EQ(r.first_position, 1);
   EXPECT_EQ(r.last_position, 2);
   EXPECT_EQ(r.next_expected_version, 2);
-  auto r2 = store_->append("car-2", ExpectedVersion::any(), {ev("car.created", {{"by", "Bob"}})});
+  auto r2 = store_->append("car-2", ExpectedVersion::any(), {new_event("car.created", {{"by", "Bob"}})});
   EXPECT_EQ(r2.first_position, 3);
   EXPECT_EQ(r2.next_expected_version, 1);
 
@@ -54,28 +49,28 @@ TEST_F(EventStoreTest, AppendAssignsPositionsAndStreamVersions) {
 }
 
 TEST_F(EventStoreTest, ExactVersionMismatchThrowsVersionConflictWithActualVersion) {
-  store_->append("s", ExpectedVersion::any(), {ev("a", {}), ev("a", {})});
+  store_->append("s", ExpectedVersion::any(), {new_event("a", {}), new_event("a", {})});
   try {
-    store_->append("s", ExpectedVersion::exactly(1), {ev("a", {})});
+    store_->append("s", ExpectedVersion::exactly(1), {new_event("a", {})});
     FAIL() << "stale version accepted";
   } catch (const engine::VersionConflict& e) {
     EXPECT_EQ(e.actual_version(), 2);
   }
-  EXPECT_NO_THROW(store_->append("s", ExpectedVersion::exactly(2), {ev("a", {})}));
+  EXPECT_NO_THROW(store_->append("s", ExpectedVersion::exactly(2), {new_event("a", {})}));
   EXPECT_EQ(store_->safe_tail(), 3) << "the refused append wrote nothing";
 }
 
 TEST_F(EventStoreTest, NoStreamFailsOnExistingStreamAndAnyAlwaysAppends) {
-  store_->append("s", ExpectedVersion::no_stream(), {ev("a", {})});
-  EXPECT_THROW(store_->append("s", ExpectedVersion::no_stream(), {ev("a", {})}), engine::VersionConflict);
-  EXPECT_THROW(store_->append("t", ExpectedVersion::exactly(1), {ev("a", {})}), engine::VersionConflict);
-  auto r = store_->append("s", ExpectedVersion::any(), {ev("a", {})});
+  store_->append("s", ExpectedVersion::no_stream(), {new_event("a", {})});
+  EXPECT_THROW(store_->append("s", ExpectedVersion::no_stream(), {new_event("a", {})}), engine::VersionConflict);
+  EXPECT_THROW(store_->append("t", ExpectedVersion::exactly(1), {new_event("a", {})}), engine::VersionConflict);
+  auto r = store_->append("s", ExpectedVersion::any(), {new_event("a", {})});
   EXPECT_EQ(r.next_expected_version, 2);
 }
 
 TEST_F(EventStoreTest, ReappendingSameEventIdsIsIdempotent) {
-  std::vector<NewEvent> batch{ev("customer.created", {{"name", "Bob"}}, "qcwbf2"),
-                              ev("customer.renamed", {{"name", "Charlie"}}, "e1owui")};
+  std::vector<NewEvent> batch{new_event("customer.created", {{"name", "Bob"}}, "qcwbf2"),
+                              new_event("customer.renamed", {{"name", "Charlie"}}, "e1owui")};
   auto first = store_->append("b2dhuw", ExpectedVersion::no_stream(), batch);
   auto again = store_->append("b2dhuw", ExpectedVersion::no_stream(), batch);
   EXPECT_TRUE(again.duplicate);
@@ -86,34 +81,36 @@ TEST_F(EventStoreTest, ReappendingSameEventIdsIsIdempotent) {
 }
 
 TEST_F(EventStoreTest, SameEventIdWithOtherContentIsAConflict) {
-  store_->append("b2dhuw", ExpectedVersion::any(), {ev("customer.created", {{"name", "Bob"}}, "fhreui")});
-  EXPECT_THROW(store_->append("b2dhuw", ExpectedVersion::any(), {ev("customer.created", {{"name", "Eve"}}, "fhreui")}),
-               engine::EventIdConflict);
-  EXPECT_THROW(store_->append("other", ExpectedVersion::any(), {ev("customer.created", {{"name", "Bob"}}, "fhreui")}),
-               engine::EventIdConflict);
+  store_->append("b2dhuw", ExpectedVersion::any(), {new_event("customer.created", {{"name", "Bob"}}, "fhreui")});
+  EXPECT_THROW(
+      store_->append("b2dhuw", ExpectedVersion::any(), {new_event("customer.created", {{"name", "Eve"}}, "fhreui")}),
+      engine::EventIdConflict);
+  EXPECT_THROW(
+      store_->append("other", ExpectedVersion::any(), {new_event("customer.created", {{"name", "Bob"}}, "fhreui")}),
+      engine::EventIdConflict);
   // A batch that mixes a reused id with a new one is a conflict too, and writes nothing.
   EXPECT_THROW(store_->append("b2dhuw", ExpectedVersion::any(),
-                              {ev("customer.created", {{"name", "Bob"}}, "fhreui"), ev("x", {}, "new1")}),
+                              {new_event("customer.created", {{"name", "Bob"}}, "fhreui"), new_event("x", {}, "new1")}),
                engine::EventIdConflict);
   EXPECT_EQ(store_->safe_tail(), 1);
 }
 
 TEST_F(EventStoreTest, BadInputIsRefusedBeforeAnythingIsWritten) {
-  EXPECT_THROW(store_->append("", ExpectedVersion::any(), {ev("a", {})}), engine::InvalidInput);
+  EXPECT_THROW(store_->append("", ExpectedVersion::any(), {new_event("a", {})}), engine::InvalidInput);
   EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {}), engine::InvalidInput);
-  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {ev("", {})}), engine::InvalidInput);
-  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {ev("a", {}, "dup"), ev("b", {}, "dup")}),
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {new_event("", {})}), engine::InvalidInput);
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {new_event("a", {}, "dup"), new_event("b", {}, "dup")}),
                engine::InvalidInput);
-  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {ev("a", {{"x", std::string("nul\0here", 8)}})}),
+  EXPECT_THROW(store_->append("s", ExpectedVersion::any(), {new_event("a", {{"x", std::string("nul\0here", 8)}})}),
                engine::InvalidInput);
   EXPECT_EQ(store_->safe_tail(), 0);
 }
 
 TEST_F(EventStoreTest, LogRefusesUpdateDeleteAndTruncate) {
-  store_->append("s", ExpectedVersion::any(), {ev("a", {})});
+  store_->append("s", ExpectedVersion::any(), {new_event("a", {})});
   pqxx::connection c{db_->url()};
-  for (const char* sql : {"UPDATE reproj.events SET event_type = 'b'", "DELETE FROM reproj.events",
-                          "TRUNCATE reproj.events"}) {
+  for (const char* sql :
+       {"UPDATE reproj.events SET event_type = 'b'", "DELETE FROM reproj.events", "TRUNCATE reproj.events"}) {
     pqxx::work tx{c};
     EXPECT_THROW(tx.exec(sql), pqxx::sql_error) << sql;
   }
@@ -124,7 +121,7 @@ TEST_F(EventStoreTest, LogRefusesUpdateDeleteAndTruncate) {
 // events, and a reader that leaves out the extras gets them empty and everything else intact.
 TEST_F(EventStoreTest, ShortAndLongRangesReadTheSameEventsAndExtrasCanBeLeftOut) {
   std::vector<NewEvent> batch;
-  for (int i = 0; i < 700; ++i) batch.push_back(ev("car.repainted", {{"color", "c" + std::to_string(i)}}));
+  for (int i = 0; i < 700; ++i) batch.push_back(new_event("car.repainted", {{"color", "c" + std::to_string(i)}}));
   batch[3].metadata = {{"by", "ops"}};
   store_->append("car-1", ExpectedVersion::any(), batch);
   pqxx::connection conn{db_->url()};
