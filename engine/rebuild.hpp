@@ -47,6 +47,12 @@ struct RebuildOptions {
   // Promote once the shadow is at most this many positions behind the tail; what is left is
   // applied inside the swap, under the lock.
   std::int64_t promote_lag = 100;
+  // Memory the fold's rows may take (RowSet::approx_bytes; 0: no limit). Past it the rebuild
+  // checkpoints, forgets its rows and from then on reads the rows each batch touches back from
+  // the shadow (one query per table and batch, after a pass that learns which) and upserts what
+  // it changed: slower, in bounded memory. Projections with unique rules are not bounded (their
+  // fold needs every holder); they hold their rows whatever the budget.
+  std::size_t memory_budget = std::size_t{4} << 30;
   // Parallel workers PostgreSQL may add to each index build of the shadow (its
   // max_parallel_maintenance_workers, 2 by default). An online rebuild shares the machine with the
   // serving path, so its index builds run on the backend alone unless told otherwise (the A/B is in
@@ -67,7 +73,7 @@ struct RebuildOptions {
   // Retired table sets kept per projection for rollback.
   int retain_retired = 1;
   // Test hook: called at named points ("checkpoint", "catch_up_checkpoint", "catching_up", "promote",
-  // "rollback") with a count.
+  // "rollback", "spill") with a count.
   std::function<void(std::string_view point, std::int64_t count)> fault;
 };
 

@@ -81,6 +81,22 @@ class RebuildManager::Runner {
         prefetched = std::async(std::launch::async, fetch, batch.back().global_position, up_to);
       }
       const auto t_fold = Clock::now();
+      // Over its memory budget, the fold reads the rows this batch touches back from the shadow.
+      std::optional<pqxx::read_transaction> shadow_tx;
+      std::optional<detail::SqlRowSource> shadow_rows;
+      if (spilled_) {
+        RowSet recorded{projection_.tables(), nullptr, true};
+        for (const auto& e : batch) {
+          try {
+            projection_.apply(e, recorded);
+          } catch (const PoisonEvent&) {  // the fold below decides
+          }
+        }
+        shadow_tx.emplace(conn_);
+        shadow_rows.emplace(*shadow_tx, projection_, shadow_);
+        rows_.set_source(&*shadow_rows);
+        rows_.prefetch(recorded);
+      }
       for (const auto& e : batch) {
         rows_.begin_event(e.global_position);  // (no-ops without unique rules)
         try {
@@ -100,6 +116,11 @@ class RebuildManager::Runner {
           if (duplicates_.size() < kMaxDuplicates) duplicates_.push_back(detail::describe(projection_, *clash));
         }
       }
+      if (spilled_) {
+        rows_.set_source(nullptr);
+        shadow_rows.reset();
+        shadow_tx.reset();
+      }
       const auto t_flush = Clock::now();
       const std::int64_t next = full ? batch.back().global_position : up_to;
       events_since_start += static_cast<std::int64_t>(batch.size());
@@ -114,8 +135,9 @@ class RebuildManager::Runner {
                     std::chrono::duration<double, std::milli>(t_flush - t_fold).count());
       const bool replay_done = state == RebuildState::kReplaying && position >= info_.target;
       const auto every = m_.options_.checkpoint_events;
+      const bool over_budget = bounded_ && rows_.approx_bytes() > m_.options_.memory_budget;
       const bool due = Clock::now() - last_checkpoint >= m_.options_.checkpoint_every ||
-                       (every > 0 && unflushed >= static_cast<std::int64_t>(every));
+                       (every > 0 && unflushed >= static_cast<std::int64_t>(every)) || over_budget;
       if (state == RebuildState::kReplaying && !replay_done && !due) {
         continue;  // fold on in memory; the next checkpoint writes these rows once
       }
@@ -126,6 +148,7 @@ class RebuildManager::Runner {
         return;  // cancelled meanwhile
       }
       unflushed = 0;
+      if (over_budget) spill();
       last_checkpoint = Clock::now();
       spdlog::debug("rebuild {}: checkpoint at {} took {:.0f} ms", info_.id, position,
                     std::chrono::duration<double, std::milli>(Clock::now() - t_checkpoint).count());
@@ -208,6 +231,9 @@ class RebuildManager::Runner {
                        info_.id);
         info_.state = RebuildState::kReplaying;
         position = 0;
+      } else if (bounded_ && shadow_bytes(tx) > m_.options_.memory_budget / 2) {
+        // In memory it would take about twice its size on disk: read it back as the fold needs it.
+        start_spilled(tx);
       } else {
         const auto& specs = projection_.tables();
         for (std::size_t i = 0; i < specs.size(); ++i) {
@@ -236,13 +262,22 @@ class RebuildManager::Runner {
   // that ends the replay also makes the shadow durable and indexed and switches to catching up.
   bool checkpoint(std::int64_t position, std::int64_t events, RebuildState state, double rate, bool last_replay) {
     pqxx::work tx{conn_};
-    if (last_replay || (state == RebuildState::kReplaying && (!shadow_written_ || mostly_rewritten()))) {
-      rewrite_shadow(tx, last_replay);
-    } else {
-      detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kCopy);
-    }
     std::int64_t rows = 0;
-    for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
+    if (spilled_) {
+      // Memory holds only what changed lately: upsert it, count what the shadow holds.
+      detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kUpsert);
+      for (const auto& t : shadow_) {
+        if (last_replay) tx.exec0("ALTER TABLE " + detail::qualified(tx, t) + " SET LOGGED");
+        rows += tx.exec1("SELECT count(*) FROM " + detail::qualified(tx, t))[0].as<std::int64_t>();
+      }
+    } else {
+      if (last_replay || (state == RebuildState::kReplaying && (!shadow_written_ || mostly_rewritten()))) {
+        rewrite_shadow(tx, last_replay);
+      } else {
+        detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kCopy);
+      }
+      for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
+    }
     // Shadow rows, skipped events and the rebuild's watermark commit together: a resume starts
     // exactly here.
     detail::record_quarantine(tx, info_.projection, info_.version, skipped_, info_.id);
@@ -323,6 +358,40 @@ class RebuildManager::Runner {
     out.reserve(keyed.size());
     for (const auto& k : keyed) out.push_back(k.row);
     return out;
+  }
+
+  // Over the memory budget, just after a checkpoint: every row is in the shadow, so memory lets
+  // them go; the fold reads back what it needs from then on (the shadow gets its secondary
+  // indexes now, for the reads by indexed column).
+  void spill() {
+    if (!spilled_) {
+      pqxx::work tx{conn_};
+      start_spilled(tx);
+      tx.commit();
+      spdlog::info("rebuild {}: past its memory budget ({} MiB): rows are read back from the shadow from now on",
+                   info_.id, m_.options_.memory_budget >> 20);
+    }
+    rows_.evict();
+    fault("spill", ++spills_);
+  }
+
+  void start_spilled(pqxx::transaction_base& tx) {
+    const auto& specs = projection_.tables();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      const auto indexes = tx.exec_params1("SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass",
+                                           detail::qualified(tx, shadow_[i]))[0]
+                               .as<int>();
+      if (indexes <= 1) detail::create_indexes(tx, specs[i], shadow_[i]);  // only the key's so far
+    }
+    spilled_ = true;
+  }
+
+  std::size_t shadow_bytes(pqxx::transaction_base& tx) {
+    std::int64_t bytes = 0;
+    for (const auto& t : shadow_) {
+      bytes += tx.exec_params1("SELECT pg_table_size($1::regclass)", detail::qualified(tx, t))[0].as<std::int64_t>();
+    }
+    return static_cast<std::size_t>(bytes);
   }
 
   // True when more than a fifth of the persisted rows changed since the last checkpoint.
@@ -421,13 +490,18 @@ class RebuildManager::Runner {
   RebuildInfo info_;
   const Projection& projection_;
   const std::vector<std::string> shadow_;
-  RowSet rows_;  // the whole projection: memory is authoritative during a replay
+  RowSet rows_;  // the whole projection, memory authoritative during a replay (unless spilled_)
   PoisonPolicy policy_ = PoisonPolicy::kSkip;     // the projection's, read when the runner starts
   std::vector<detail::SkippedEvent> skipped_;     // quarantined since the last checkpoint
   Clock::time_point next_promote_{};              // after a swap that ran out of budget
   std::chrono::milliseconds swap_retry_ = m_.options_.swap_retry_after;
   bool shadow_written_ = false;  // the shadow holds a checkpoint (else the next one rewrites it whole)
   const bool checks_unique_ = has_unique_rules(projection_);
+  // Held to the memory budget (RebuildOptions::memory_budget); spilled_: past it, memory holds only
+  // what the fold touched since the last checkpoint.
+  const bool bounded_ = m_.options_.memory_budget > 0 && !checks_unique_;
+  bool spilled_ = false;
+  std::int64_t spills_ = 0;
   static constexpr std::size_t kMaxDuplicates = 20;
   std::vector<UniqueViolation::Clash> duplicates_;  // the history breaks a unique rule: fails at the end
 };

@@ -89,6 +89,15 @@ class RowSet final : public Sink {
   /// Adds a row known to be in the target table already (a resumed rebuild reloading its shadow).
   void load_persisted(std::size_t table, Row row);
 
+  /// About how much memory the rows and their indexes take (from a sample of each table's rows):
+  /// what a rebuild's memory budget is checked against.
+  std::size_t approx_bytes() const;
+  /// Forgets every row (none may be dirty: flush and mark_flushed() first); misses then go to the
+  /// source. A rebuild over its memory budget evicts this way after a checkpoint.
+  void evict();
+  /// Where misses are loaded from from now on (null: nowhere, memory is authoritative).
+  void set_source(RowSource* source) { source_ = source; }
+
  private:
   struct Entry {
     std::optional<Row> row;  // nullopt: known absent (erased, when dirty and persisted)

@@ -47,6 +47,8 @@ engine::RebuildOptions rebuild_options_from_env() {
     options.batch_events = options.checkpoint_events = batch;
   }
   options.checkpoint_events = env_count("REPROJ_CHECKPOINT_EVENTS", options.checkpoint_events, 0, std::size_t{1} << 40);
+  options.memory_budget =
+      env_count("REPROJ_REBUILD_MEMORY_MIB", options.memory_budget >> 20, 0, std::size_t{1} << 30) << 20;
   // PostgreSQL's own range for max_parallel_maintenance_workers.
   options.index_build_workers = static_cast<int>(
       env_count("REPROJ_INDEX_BUILD_WORKERS", static_cast<std::size_t>(options.index_build_workers), 0, 1024));
