@@ -17,11 +17,8 @@ struct AppendBatcher::Waiter {
 
 namespace {
 
-Routed busy(const std::string& why) {
-  Routed out = answer_append({{}, std::make_exception_ptr(engine::LockTimeout(why))});
-  out.response.set(http::field::retry_after, "1");
-  return out;
-}
+// 503 "busy" with Retry-After, as the append lock's own timeout answers.
+Routed busy(const std::string& why) { return answer_append({{}, std::make_exception_ptr(engine::LockTimeout(why))}); }
 
 }  // namespace
 

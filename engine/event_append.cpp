@@ -6,6 +6,7 @@
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/append_verdicts.hpp"
 #include "engine/detail/connect.hpp"
+#include "engine/detail/storable_json.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 
@@ -47,22 +48,6 @@ void check_id(const std::string& what, const std::string& value) {
   if (value.size() > 200) throw InvalidInput(what + " is longer than 200 characters");
 }
 
-// jsonb cannot hold a \u0000 in a string: refused here, so it never fails a whole group's INSERT.
-bool holds_nul(const nlohmann::json& value) {
-  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
-  if (value.is_object()) {
-    for (const auto& [key, v] : value.items()) {
-      if (key.find('\0') != std::string::npos || holds_nul(v)) return true;
-    }
-  }
-  if (value.is_array()) {
-    for (const auto& v : value) {
-      if (holds_nul(v)) return true;
-    }
-  }
-  return false;
-}
-
 detail::CheckedRequest check(const AppendRequest& req, std::size_t index) {
   check_id("stream_id", req.stream_id);
   if (req.events.empty()) throw InvalidInput("events must not be empty");
@@ -75,7 +60,8 @@ detail::CheckedRequest check(const AppendRequest& req, std::size_t index) {
       check_id("event_id", *e.event_id);
       r.client_ids = true;
     }
-    if (holds_nul(e.data) || holds_nul(e.metadata)) {
+    // Refused here, so a \u0000 never fails a whole group's INSERT.
+    if (detail::holds_nul(e.data) || detail::holds_nul(e.metadata)) {
       throw InvalidInput("event data cannot be stored: a string holds \\u0000, which PostgreSQL's jsonb cannot hold");
     }
     r.ids.push_back(e.event_id ? *e.event_id : random_uuid());

@@ -17,6 +17,7 @@
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
+#include "engine/detail/storable_json.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 
@@ -83,7 +84,7 @@ ImportLine parse_import_line(const std::string& line, std::size_t line_no) {
   } catch (const nlohmann::json::type_error& e) {
     throw fail(std::string{"invalid text ("} + e.what() + ")");
   }
-  if (data_text.find("\\u0000") != std::string::npos || metadata_text.find("\\u0000") != std::string::npos) {
+  if (detail::holds_nul(*data) || (meta != j.end() && detail::holds_nul(*meta))) {
     throw fail("JSON strings must not contain \\u0000");
   }
   auto& row = p.copy_head;
@@ -98,7 +99,6 @@ ImportLine parse_import_line(const std::string& line, std::size_t line_no) {
 struct ParsedChunk {
   std::vector<ImportLine> lines;
   std::exception_ptr error;
-  std::size_t error_line = 0;
 };
 
 // Lines per chunk: the file is read, parsed and written a chunk at a time, so memory holds two
@@ -137,7 +137,6 @@ ParsedChunk read_chunk(std::istream& input, std::size_t& line_no, std::vector<st
           out.lines.push_back(parse_import_line(raw[i].second, raw[i].first));
         } catch (...) {
           out.error = std::current_exception();
-          out.error_line = raw[i].first;
           break;
         }
       }
@@ -151,7 +150,6 @@ ParsedChunk read_chunk(std::istream& input, std::size_t& line_no, std::vector<st
     if (chunk.error) continue;
     for (auto& l : slice.lines) chunk.lines.push_back(std::move(l));
     chunk.error = slice.error;
-    chunk.error_line = slice.error_line;
   }
   return chunk;
 }
@@ -217,8 +215,9 @@ std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportL
     static const std::regex kKey{R"(\(event_id\)=\((.*)\) already exists)"};
     std::smatch m;
     const std::string msg = e.what();
-    if (!std::regex_search(msg, m, kKey))
+    if (!std::regex_search(msg, m, kKey)) {
       throw InvalidInput("import conflicts with the log (" + msg + "); nothing was imported");
+    }
     tx.exec0("ROLLBACK TO SAVEPOINT reproj_import_chunk");  // so the caller can look the id up
     return m[1].str();
   } catch (const pqxx::data_exception& e) {
