@@ -39,6 +39,18 @@ Response refresh_diff(Call& c);    // POST /admin/rebuilds/{id}/diff
 Response admin_series(Call& c);    // GET /admin/series
 Response dashboard(Call& c);       // GET /admin
 
+// Reactors: webhooks fed by the log (handlers/admin_reactors.cpp).
+Response list_reactors(Call& c);         // GET /admin/reactors
+Response put_reactor(Call& c);           // PUT /admin/reactors/{name}
+Response get_reactor(Call& c);           // GET /admin/reactors/{name}
+Response delete_reactor(Call& c);        // DELETE /admin/reactors/{name}
+Response pause_reactor(Call& c);         // POST /admin/reactors/{name}/pause
+Response resume_reactor(Call& c);        // POST /admin/reactors/{name}/resume
+Response reset_reactor(Call& c);         // POST /admin/reactors/{name}/reset
+Response list_dead_letters(Call& c);     // GET /admin/reactors/{name}/dead-letters
+Response retry_dead_letter(Call& c);     // POST /admin/reactors/{name}/dead-letters/{event_id}/retry
+Response delete_dead_letter(Call& c);    // DELETE /admin/reactors/{name}/dead-letters/{event_id}
+
 // The service itself (handlers/service.cpp).
 Response healthz(Call& c);  // GET /healthz
 Response readyz(Call& c);   // GET /readyz

@@ -89,6 +89,30 @@ Json projection_to_json(const ProjectionView& v) {
           {"rollback_version", v.rollback_version ? Json(*v.rollback_version) : Json(nullptr)}};
 }
 
+Json reactor_to_json(const engine::ReactorInfo& r) {
+  Json j = r.config.to_json();
+  j.erase("secret");
+  j["has_secret"] = !r.config.secret.empty();
+  j["name"] = r.name;
+  j["position"] = r.position;
+  j["tail"] = r.tail;
+  j["lag"] = r.lag();
+  j["state"] = r.shown_state();
+  j["circuit"] = r.circuit;
+  j["consecutive_failures"] = r.consecutive_failures;
+  j["last_error"] = r.last_error.empty() ? Json(nullptr) : Json(r.last_error);
+  j["next_attempt_at"] = r.next_attempt_at.empty() ? Json(nullptr) : Json(r.next_attempt_at);
+  j["delivered"] = r.delivered;
+  j["dead_letters"] = r.dead_letters;
+  return j;
+}
+
+Json dead_letter_to_json(const engine::DeadLetter& d) {
+  return {{"event_id", d.event_id}, {"global_position", d.global_position}, {"type", d.type},
+          {"attempts", d.attempts}, {"last_error", d.last_error},           {"status", d.status},
+          {"dead_at", d.dead_at}};
+}
+
 std::string version_json(const engine::ProjectionRegistry& registry, engine::spec::SpecCatalog* specs,
                          const std::string& name, int version) {
   auto origin = registry.origin(name, version);

@@ -6,6 +6,7 @@
 #include "engine/event.hpp"
 #include "engine/projection.hpp"
 #include "api/projection_view.hpp"
+#include "engine/reactor.hpp"
 #include "engine/rebuild.hpp"
 
 namespace reproj::engine {
@@ -26,6 +27,11 @@ nlohmann::json rebuild_to_json(const engine::RebuildInfo& info);
 /// {"name", "active_version", "versions", "version_sources", "building", "watermark", "safe_tail",
 /// "lag", "state" (live | failed | building), "error", "rebuild", "rollback_version"}
 nlohmann::json projection_to_json(const ProjectionView& view);
+/// A reactor: its configuration (the secret only as "has_secret") and where it is: {"name", "url",
+/// "events", ..., "position", "tail", "lag", "state" (running | paused | circuit_open | stopped),
+/// "circuit", "consecutive_failures", "last_error", "next_attempt_at", "delivered", "dead_letters"}.
+nlohmann::json reactor_to_json(const engine::ReactorInfo& reactor);
+nlohmann::json dead_letter_to_json(const engine::DeadLetter& letter);
 /// A version of a projection as JSON text: {"projection", "version", "source" (compiled | file |
 /// api), "sha256", "file"?, "spec"} with the spec document in its own member order; a compiled-in
 /// version has "spec": null and its "tables". Throws NotFound.

@@ -36,6 +36,8 @@ class RequestMetrics {
   void observe_append_group(std::size_t appends);
   /// Everything in Prometheus text format.
   std::string render() const;
+  /// Where other series of this process register (ReactorMetrics), so render() includes them.
+  prometheus::Registry& registry() { return *registry_; }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -15,6 +15,7 @@
 namespace reproj::engine {
 class CatchUpWorker;
 class EventStore;
+class ReactorStore;
 class RebuildManager;
 }  // namespace reproj::engine
 namespace reproj::engine::spec {
@@ -35,6 +36,7 @@ struct Services {
   std::string admin_token;
   const AdminSeries* series;  // the dashboard's charts; may be null (GET /admin/series answers 503)
   engine::spec::SpecCatalog* specs;  // deploying specs; may be null (PUT .../versions/{v} answers 503)
+  engine::ReactorStore* reactors;    // webhooks; may be null (/admin/reactors answers 503)
 };
 
 /// A response and the route pattern that produced it (metrics label), e.g. "/cars/{id}".

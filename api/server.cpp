@@ -6,20 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include "api/errors.hpp"
+#include "api/on_pool.hpp"
 
 namespace reproj::api {
 
 namespace {
-
-// Runs `work` on the database pool and resumes the coroutine on its own strand. In Boost 1.74
-// co_spawn needs a default-constructible result, which Routed is.
-template <class Work>
-asio::awaitable<std::invoke_result_t<Work&>> on_db(asio::thread_pool& pool, Work work) {
-  using Result = std::invoke_result_t<Work&>;
-  co_return co_await asio::co_spawn(
-      pool.get_executor(), [work = std::move(work)]() mutable -> asio::awaitable<Result> { co_return work(); },
-      asio::use_awaitable);
-}
 
 void log_exception(std::exception_ptr e) {
   if (!e) return;
@@ -180,14 +171,14 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
       routed = co_await point_reads_.read(std::move(*point));
     } else if (lane == Lane::kAppend) {
       // Parsed off the I/O thread (a body may hold 1000 events), then written by a group commit.
-      auto parsed = co_await on_db(append_pool_, [this, &req] { return parse_append(req, services_); });
+      auto parsed = co_await on_pool(append_pool_, [this, &req] { return parse_append(req, services_); });
       if (parsed.request) {
         routed = co_await appends_.append(std::move(*parsed.request));
       } else {
         routed = std::move(parsed.error);
       }
     } else {
-      routed = co_await on_db(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
+      routed = co_await on_pool(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
     }
     services_.metrics.observe(routed.route, routed.response.result_int(), std::chrono::steady_clock::now() - started);
     Response& res = routed.response;

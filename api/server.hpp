@@ -51,6 +51,8 @@ class Server {
   /// Throws std::system_error when the address cannot be bound. Returns the bound port.
   unsigned short start();
   void stop();
+  /// The I/O context the server runs (reactors deliver on it); running between start() and stop().
+  asio::io_context& io() { return io_; }
 
  private:
   asio::awaitable<void> listen();

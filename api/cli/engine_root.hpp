@@ -11,6 +11,7 @@
 #include "engine/event_store.hpp"
 #include "engine/inline_projections.hpp"
 #include "engine/live_projections.hpp"
+#include "engine/reactor_store.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/spec/spec_catalog.hpp"
 
@@ -29,6 +30,7 @@ struct EngineRoot {
   engine::EventStore store;
   std::unique_ptr<engine::RebuildManager> rebuilds;
   engine::spec::SpecCatalog specs{pool, registry};
+  engine::ReactorStore reactors{pool};
 };
 
 /// A whole number in [min, max] from environment variable `name`, or `fallback` when unset.

@@ -14,6 +14,8 @@
 #include "api/cli/commands.hpp"
 #include "api/cli/engine_root.hpp"
 #include "api/metrics.hpp"
+#include "api/reactors/reactor_metrics.hpp"
+#include "api/reactors/reactor_runner.hpp"
 #include "api/server.hpp"
 #include "engine/catch_up.hpp"
 
@@ -40,6 +42,16 @@ std::string random_token() {
   std::string out;
   for (int i = 0; i < 32; ++i) out += "0123456789abcdef"[rd() % 16];
   return out;
+}
+
+// REPROJ_REACTOR_POLL_MS: how often an idle reactor looks for new events; REPROJ_REACTOR_SUPERVISE_MS:
+// how often free reactors are looked for (and a dead instance's taken over).
+api::ReactorRunnerOptions reactor_options() {
+  api::ReactorRunnerOptions o;
+  o.poll = std::chrono::milliseconds{env_count("REPROJ_REACTOR_POLL_MS", static_cast<std::size_t>(o.poll.count()), 1, 60'000)};
+  o.supervise = std::chrono::milliseconds{
+      env_count("REPROJ_REACTOR_SUPERVISE_MS", static_cast<std::size_t>(o.supervise.count()), 10, 600'000)};
+  return o;
 }
 
 }  // namespace
@@ -73,14 +85,18 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
       env_count("REPROJ_SERIES_INTERVAL_MS", static_cast<std::size_t>(series_options.interval.count()), 50, 60'000)};
   api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
   api::RequestMetrics metrics;
-  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series, &e.specs};
+  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series, &e.specs, &e.reactors};
   api::Server server{services, options};
   const auto port = server.start();
+  api::ReactorMetrics reactor_metrics{metrics};
+  api::ReactorRunner reactors{e.reactors, db.url, server.io(), &reactor_metrics, reactor_options()};
+  reactors.start();
   std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";
   if (generated) std::cout << "admin token (generated): " << args.admin_token << "\n";
   std::cout << std::flush;
   wait_for_stop_signal();
   spdlog::info("stopping: draining requests");
+  reactors.stop();  // its deliveries run on the server's I/O threads
   server.stop();
   return 0;
 }
@@ -92,9 +108,19 @@ int work(const DatabaseArgs& db) {
   e.rebuilds->start_supervisor();
   engine::spec::SpecListener spec_listener{db.url, e.specs};
   engine::spec::resume_building(e.live, *e.rebuilds);
+  // Reactors deliver here too, on an I/O thread of their own.
+  api::asio::io_context io;
+  auto guard = api::asio::make_work_guard(io);
+  std::thread io_thread{[&io] { io.run(); }};
+  api::ReactorRunner reactors{e.reactors, db.url, io, nullptr, reactor_options()};
+  reactors.start();
   spdlog::info("reproj work: pid {} running", getpid());
   wait_for_stop_signal();
   spdlog::info("reproj work: stopping");
+  reactors.stop();
+  guard.reset();
+  io.stop();
+  io_thread.join();
   return 0;
 }
 

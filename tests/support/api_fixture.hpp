@@ -13,6 +13,7 @@
 #include "api/router.hpp"
 #include "api/server.hpp"
 #include "engine/catch_up.hpp"
+#include "engine/reactor_store.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/spec/spec_catalog.hpp"
 #include "tests/support/live_fixture.hpp"
@@ -39,10 +40,11 @@ class ApiTest : public test::LiveTest {
     worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},
                                                       engine::CatchUpOptions{.batch_events = 1000, .idle_wait = 50ms});
     specs_ = std::make_unique<engine::spec::SpecCatalog>(*pool_, registry_);
+    reactors_ = std::make_unique<engine::ReactorStore>(*pool_);
     series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
                                                  api::AdminSeries::Options{.interval = 200ms, .window = 60s});
     services_ = std::make_unique<api::Services>(
-        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get(), specs_.get()});
+        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get(), specs_.get(), reactors_.get()});
     api::ServerOptions so;
     so.port = 0;
     so.read_threads = 4;
@@ -89,6 +91,7 @@ class ApiTest : public test::LiveTest {
   std::unique_ptr<engine::CatchUpWorker> worker_;
   std::unique_ptr<api::AdminSeries> series_;
   std::unique_ptr<engine::spec::SpecCatalog> specs_;
+  std::unique_ptr<engine::ReactorStore> reactors_;
   api::RequestMetrics metrics_;
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<api::Server> server_;

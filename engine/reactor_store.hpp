@@ -1,0 +1,117 @@
+#pragma once
+// Reactors in PostgreSQL (reproj.reactors, reproj.reactor_dead_letters): what operators do to them
+// and what a deliverer records. Thread-safe (each call leases its own connection).
+//
+// The checkpoint is moved only by compare-and-set (from the position the deliverer read) and only
+// while the deliverer's lock session still holds the reactor's advisory lock (ReactorLocks): a
+// deliverer that lost its lock or raced an operator's reset cannot move it, so it never skips an
+// event; at worst an event is sent again, under the same Idempotency-Key.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "engine/event.hpp"
+#include "engine/reactor.hpp"
+
+namespace reproj::engine {
+
+class ConnectionPool;
+
+class ReactorStore {
+ public:
+  explicit ReactorStore(ConnectionPool& pool) : pool_(pool) {}
+
+  enum class PutResult { kCreated, kUnchanged, kChanged };
+  /// Creates `name` at `start` (nullopt: the log's tail, "now"; else after that position, 0 = the
+  /// beginning), or replaces its configuration (then `start` is ignored: reset moves a reactor).
+  /// Throws InvalidInput for a bad name or a start past the log's tail.
+  PutResult put(const std::string& name, const ReactorConfig& config, std::optional<std::int64_t> start);
+  std::vector<ReactorInfo> list();
+  /// Throws NotFound.
+  ReactorInfo get(const std::string& name);
+  /// Deletes the reactor and its dead letters. Throws NotFound.
+  void remove(const std::string& name);
+  /// "paused", or "running" (resume: also from stopped; the circuit closes, failures reset).
+  ReactorInfo set_state(const std::string& name, const std::string& state);
+  /// Moves the checkpoint to `position` (0 ..= tail): events after it are delivered (again).
+  ReactorInfo reset(const std::string& name, std::int64_t position);
+
+  /// Dead letters by position: those after `after_position`, at most `limit`. Throws NotFound.
+  std::vector<DeadLetter> dead_letters(const std::string& name, std::int64_t after_position, std::size_t limit);
+  /// Marks one for one more delivery (status retrying). Throws NotFound.
+  DeadLetter retry_dead_letter(const std::string& name, const std::string& event_id);
+  /// Throws NotFound.
+  void delete_dead_letter(const std::string& name, const std::string& event_id);
+
+  // ---- for the deliverer ----------------------------------------------------------------------
+
+  /// What a deliverer does next: the configuration and state, the events after the checkpoint that
+  /// match (at most `limit`, in log order, never past the safe tail), and dead letters an operator
+  /// asked to retry (with their events).
+  struct Work {
+    ReactorInfo reactor;
+    std::vector<Event> events;
+    bool complete = false;  // `events` are all matching events in (position, tail]
+    std::vector<Event> retries;
+    std::vector<int> retry_attempts;  // attempts so far, one per entry of `retries`
+  };
+  /// nullopt: the reactor was deleted.
+  std::optional<Work> next_work(const std::string& name, std::size_t limit);
+
+  /// Moves the checkpoint from `from` to `to` and counts `delivered` events, if it is still at
+  /// `from` and the session with pid `lock_pid` holds the reactor's lock. False otherwise.
+  bool advance(const std::string& name, std::int64_t from, std::int64_t to, std::int64_t delivered, int lock_pid);
+  /// Records `event` as dead (attempts, error) and moves the checkpoint from `from` to its position,
+  /// in one transaction, under the same conditions as advance().
+  bool dead_letter(const std::string& name, std::int64_t from, const Event& event, int attempts,
+                   const std::string& error, int lock_pid);
+  /// Stops the reactor at an event it gave up on (on_failure "stop"): the checkpoint stays before it.
+  void stop_at(const std::string& name, const std::string& error);
+  /// Records the deliverer's view of the receiver: circuit, consecutive failures, last error (empty:
+  /// keep) and when the next request goes (ms from now; negative: none). Returns the stored state
+  /// (running, paused, stopped), or nullopt when the reactor is gone.
+  std::optional<std::string> record_health(const std::string& name, const std::string& circuit, int failures,
+                                           const std::string& error, std::int64_t next_attempt_in_ms);
+  /// A retried dead letter: delivered (the row goes) or dead again with `attempts` and `error`.
+  void retried(const std::string& name, const std::string& event_id, bool delivered, int attempts,
+               const std::string& error);
+
+ private:
+  ConnectionPool& pool_;
+};
+
+/// Session advisory locks, one per reactor, held on one dedicated connection: the instance that
+/// holds a reactor's lock is its only deliverer, and the lock goes when this connection does
+/// (process killed, network lost). Thread-safe.
+class ReactorLocks {
+ public:
+  explicit ReactorLocks(std::string database_url);
+  ~ReactorLocks();
+  ReactorLocks(const ReactorLocks&) = delete;
+  ReactorLocks& operator=(const ReactorLocks&) = delete;
+
+  /// True when this session holds (or now took) `name`'s lock. Throws DatabaseUnavailable when the
+  /// connection is gone (every lock with it: call reconnect()).
+  bool try_acquire(const std::string& name);
+  void release(const std::string& name);
+  /// Checks the session; false when it is gone (then every lock is gone).
+  bool alive();
+  /// Opens a new session (holding nothing).
+  void reconnect();
+  /// The backend pid of the session holding the locks (ReactorStore::advance checks it).
+  int pid() const;
+
+ private:
+  const std::string url_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<pqxx::connection> conn_;  // guarded by mutex_
+  int pid_ = 0;                             // guarded by mutex_
+};
+
+}  // namespace reproj::engine
