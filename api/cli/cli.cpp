@@ -127,7 +127,19 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   generate_cmd->add_option("--events", generate_events, "how many (default 1000)");
   generate_cmd->add_option("--seed", generate_seed, "seed (default 1)");
 
-  auto* work_cmd = app.add_subcommand("work", "Run the catch-up worker and the rebuild supervisor until SIGTERM (no HTTP)");
+  ReactorArgs reactor_args;
+  auto* reactor_cmd = app.add_subcommand(
+      "reactor", "Reactors (webhooks fed by the log): list, show, put, pause, resume, reset, delete, dead-letters, retry, drop");
+  reactor_cmd->add_option("action", reactor_args.action, "list | show | put | pause | resume | reset | delete | dead-letters | retry | drop")
+      ->required();
+  reactor_cmd->add_option("name", reactor_args.name, "the reactor");
+  reactor_cmd->add_option("event_id", reactor_args.event_id, "retry, drop: the dead letter's event id");
+  reactor_cmd->add_option("--file", reactor_args.file, "put: the reactor's JSON document (- reads stdin)");
+  reactor_cmd->add_option("--position", reactor_args.position, "reset: the new checkpoint (0: from the beginning)");
+  add_db(reactor_cmd);
+  add_server(reactor_cmd);
+
+  auto* work_cmd = app.add_subcommand("work", "Run the catch-up worker, the rebuild supervisor and the reactors until SIGTERM (no HTTP server)");
   add_db(work_cmd);
 
   CLI11_PARSE(app, argc, argv);
@@ -143,6 +155,7 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (!server.url.empty() && *diff_cmd) return diff(db, server, verify_id);
     if (!server.url.empty() && *promote_cmd) return promote(db, server, verify_id);
     if (!server.url.empty() && *apply_cmd) return apply_spec_through_server(server, apply_args);
+    if (!server.url.empty() && *reactor_cmd) return reactor(db, server, reactor_args);
     if (!server.url.empty() && *show_cmd) return show_version_through_server(server, show_projection, show_version_arg);
     if (db.url.empty()) {
       std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
@@ -168,6 +181,7 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (*promote_cmd) return promote(db, server, verify_id);
     if (*show_cmd) return show_version(db, show_projection, show_version_arg);
     if (*work_cmd) return work(db);
+    if (*reactor_cmd) return reactor(db, server, reactor_args);
     if (*policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
     if (*quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);
   } catch (const engine::UnsupportedDeployment& ex) {

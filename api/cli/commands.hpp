@@ -50,6 +50,14 @@ struct ApplyArgs {
   bool follow = false;
 };
 
+struct ReactorArgs {
+  std::string action;  // list | show | put | pause | resume | reset | delete | dead-letters | retry | drop
+  std::string name;
+  std::string event_id;     // retry, drop
+  std::string file;         // put: the JSON document (- for stdin)
+  std::int64_t position = -1;  // reset
+};
+
 int serve(const DatabaseArgs& db, ServeArgs args);
 int work(const DatabaseArgs& db);
 int migrate(const DatabaseArgs& db);
@@ -66,6 +74,9 @@ int generate(long events, unsigned seed);
 int set_poison_policy(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection,
                       const std::string& policy);
 int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection, int version);
+
+/// `reproj reactor ACTION [NAME] [EVENT_ID]` (reactor_commands.cpp): through --server, or in-process.
+int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs& args);
 
 /// `reproj projection validate FILE...`: every problem of each spec file; no database needed.
 int validate_specs(const std::vector<std::string>& files);

@@ -2,7 +2,8 @@
 // the token, starts a rebuild of cars to v2 (the progress bar moves, the version changes), checks
 // that the charts drew points (appends, lag, the rebuild toward its target), that the finished
 // rebuild is in the history with its duration, rolls back from the page (confirmed, then checked
-// over HTTP), finds a stream's events in the event browser, and lists the quarantined poison event. Saves a screenshot of each view and
+// over HTTP), finds a stream's events in the event browser, lists the quarantined poison event, and
+// pauses and resumes a reactor. Saves a screenshot of each view and
 // fails on any console error.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -203,11 +204,28 @@ try {
   }, null, { timeout: 10_000 });
   await page.screenshot({ path: `${shots}/dashboard-events.png`, fullPage: true });
 
+  // ---- reactors: one made over the API shows with its state; paused and resumed from the page ---
+  // Its receiver is a closed port: deliveries fail, the row shows the failures and the error.
+  assert.equal((await api("PUT", "/admin/reactors/billing", { url: "http://127.0.0.1:9/hook", events: ["car.sold"],
+                                                            start: "now", retry_initial_ms: 200 })).status, 201);
+  const reactorRow = page.locator('tr[data-reactor="billing"]');
+  await reactorRow.waitFor({ timeout: 10_000 });
+  await reactorRow.scrollIntoViewIfNeeded();
+  await page.getByTestId("reactor-pause-billing").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="reactor-state-billing"]')?.textContent === "paused",
+                             null, { timeout: 10_000 });
+  assert.equal((await api("GET", "/admin/reactors/billing")).body.state, "paused", "paused from the page");
+  await page.screenshot({ path: `${shots}/dashboard-reactors.png`, fullPage: true });
+  await page.getByTestId("reactor-resume-billing").click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="reactor-state-billing"]')?.textContent !== "paused",
+                             null, { timeout: 10_000 });
+  assert.notEqual((await api("GET", "/admin/reactors/billing")).body.state, "paused", "resumed from the page");
+
   assert.ok(apiCalls.length > 0 && apiCalls.every((h) => h === "Bearer " + token), "dashboard API calls carry the token");
   assert.deepEqual(consoleErrors, [], "console errors");
   console.log(`browser test passed: progress values seen ${[...seen].join(" ")}; rebuild chart ${rebuildPoints} points; ` +
               `rollback to v1 from the page; ${shown} events of ${stream}; screenshots in ${shots}: dashboard-rebuilding.png ` +
-              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png dashboard-quarantine.png`);
+              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png dashboard-quarantine.png dashboard-reactors.png`);
 } finally {
   await browser.close();
 }
