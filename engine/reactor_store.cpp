@@ -292,6 +292,15 @@ bool ReactorStore::dead_letter(const std::string& name, std::int64_t from, const
   });
 }
 
+std::optional<std::string> ReactorStore::state(const std::string& name) {
+  return pool_.run([&](pqxx::connection& conn) -> std::optional<std::string> {
+    pqxx::read_transaction tx{conn};
+    const auto rows = tx.exec_params("SELECT state FROM reproj.reactors WHERE name = $1", name);
+    if (rows.empty()) return std::nullopt;
+    return rows[0][0].as<std::string>();
+  });
+}
+
 void ReactorStore::stop_at(const std::string& name, const std::string& error) {
   pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};

@@ -71,6 +71,8 @@ class ReactorStore {
   /// in one transaction, under the same conditions as advance().
   bool dead_letter(const std::string& name, std::int64_t from, const Event& event, int attempts,
                    const std::string& error, int lock_pid);
+  /// The stored state (running, paused, stopped), or nullopt when the reactor is gone.
+  std::optional<std::string> state(const std::string& name);
   /// Stops the reactor at an event it gave up on (on_failure "stop"): the checkpoint stays before it.
   void stop_at(const std::string& name, const std::string& error);
   /// Records the deliverer's view of the receiver: circuit, consecutive failures, last error (empty:

@@ -29,6 +29,8 @@ std::string default_instance() {
 
 // Retries sooner than this are not recorded in the database (see deliver()).
 constexpr std::chrono::milliseconds kRecordedWait{250};
+// Within a batch, the stored state (a pause, a delete) is looked at this often.
+constexpr std::chrono::milliseconds kStateCheck{1000};
 
 int circuit_gauge(CircuitBreaker::State s) {
   return s == CircuitBreaker::State::kOpen ? 2 : s == CircuitBreaker::State::kHalfOpen ? 1 : 0;
@@ -99,7 +101,15 @@ class ReactorRunner::Deliverer {
     committed_ = acked_ = reactor.position;
     acked_count_ = 0;
     bool finished = true;
+    auto checked = Clock::now();
     for (const auto& event : work->events) {
+      if (Clock::now() - checked >= kStateCheck) {  // a slow receiver: notice a pause or delete mid-batch
+        checked = Clock::now();
+        if (!co_await flush() || !co_await running()) {
+          finished = false;
+          break;
+        }
+      }
       const auto done = co_await deliver(event, 0);
       if (done.result == Result::kAborted) {
         finished = false;
@@ -214,6 +224,15 @@ class ReactorRunner::Deliverer {
       co_await sleep(delay);
     }
     co_return out;
+  }
+
+  asio::awaitable<bool> running() {
+    try {
+      co_return co_await on_pool(r_.db_, [&] { return r_.store_.state(name_); }) == std::optional<std::string>{"running"};
+    } catch (const std::exception& e) {
+      spdlog::warn("reactor {}: cannot read its state: {}", name_, e.what());
+      co_return true;
+    }
   }
 
   // Stores the receiver's health; false when the reactor is no longer running (paused, stopped,

@@ -250,6 +250,28 @@ TEST_F(ReactorTest, RebuildAndRollbackOfAProjectionCauseNoDelivery) {
   EXPECT_EQ(r["delivered"], expected.size());
 }
 
+TEST_F(ReactorTest, APauseStopsDeliveriesMidBatchAndResumeGoesOn) {
+  import_lines(order_events(0, 100));
+  receiver_.decide([&](const Receiver::Hit&) -> unsigned {
+    std::this_thread::sleep_for(50ms);  // a slow receiver: one batch would take 5 s
+    return 200;
+  });
+  ASSERT_EQ(put_reactor("slow", {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}}).status, 201u);
+  start_runner();
+  while (receiver_.acknowledged_count() < 5) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(json(call("POST", "/admin/reactors/slow/pause", "", true))["state"], "paused");
+  std::this_thread::sleep_for(1500ms);  // noticed within a second, plus the request in flight
+  const auto paused_at = receiver_.hits().size();
+  std::this_thread::sleep_for(1000ms);
+  EXPECT_EQ(receiver_.hits().size(), paused_at) << "nothing sent while paused";
+  EXPECT_LT(paused_at, 60u);
+  const auto r = reactor("slow");
+  EXPECT_EQ(r["delivered"], paused_at) << "what was acknowledged before the pause is checkpointed";
+  EXPECT_EQ(call("POST", "/admin/reactors/slow/resume", "", true).status, 200u);
+  EXPECT_EQ(wait_drained("slow", 30s)["delivered"], 100);
+  EXPECT_EQ(receiver_.acknowledged_in_order(), matching("event_type <> 'nothing'"));
+}
+
 TEST_F(ReactorTest, TheAdminApiChecksWhatItIsGiven) {
   const Json good = {{"url", receiver_.url()}, {"events", {"car.sold", "customer.*"}}, {"secret", "s"}};
   EXPECT_EQ(call("PUT", "/admin/reactors/hook", good.dump()).status, 401u);
