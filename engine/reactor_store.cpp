@@ -6,16 +6,13 @@
 #include "engine/detail/connect.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
+#include "engine/reactor_locks.hpp"
 
 namespace reproj::engine {
 
 using Json = nlohmann::json;
 
 namespace {
-
-// The advisory lock of a reactor: (kLockClass, hashtext(name)). Two names with one hash share a
-// lock, which only means one instance delivers both.
-constexpr int kLockClass = 7239100;
 
 const char* const kSelectReactor =
     "SELECT r.name, r.config::text, r.position, r.state, r.circuit, r.consecutive_failures, "
@@ -77,7 +74,7 @@ const char* const kDeadLetterColumns =
 // The checkpoint may move only while the deliverer's lock session ($5) holds the reactor's ($1) lock.
 std::string holds_lock() {
   return "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $5 AND classid = " +
-         std::to_string(kLockClass) + " AND objid = hashtext($1)::oid AND objsubid = 2)";
+         std::to_string(kReactorLockClass) + " AND objid = hashtext($1)::oid AND objsubid = 2)";
 }
 
 }  // namespace
@@ -292,12 +289,12 @@ bool ReactorStore::dead_letter(const std::string& name, std::int64_t from, const
   });
 }
 
-std::optional<std::string> ReactorStore::state(const std::string& name) {
-  return pool_.run([&](pqxx::connection& conn) -> std::optional<std::string> {
+std::optional<ReactorStore::Control> ReactorStore::control(const std::string& name) {
+  return pool_.run([&](pqxx::connection& conn) -> std::optional<Control> {
     pqxx::read_transaction tx{conn};
-    const auto rows = tx.exec_params("SELECT state FROM reproj.reactors WHERE name = $1", name);
+    const auto rows = tx.exec_params("SELECT state, config::text FROM reproj.reactors WHERE name = $1", name);
     if (rows.empty()) return std::nullopt;
-    return rows[0][0].as<std::string>();
+    return Control{rows[0][0].as<std::string>(), ReactorConfig::from_json(Json::parse(rows[0][1].as<std::string>()))};
   });
 }
 
@@ -311,20 +308,20 @@ void ReactorStore::stop_at(const std::string& name, const std::string& error) {
   });
 }
 
-std::optional<std::string> ReactorStore::record_health(const std::string& name, const std::string& circuit,
-                                                       int failures, const std::string& error,
-                                                       std::int64_t next_attempt_in_ms) {
-  return pool_.run([&](pqxx::connection& conn) -> std::optional<std::string> {
+std::optional<ReactorStore::Control> ReactorStore::record_health(const std::string& name, const std::string& circuit,
+                                                                 int failures, const std::string& error,
+                                                                 std::int64_t next_attempt_in_ms) {
+  return pool_.run([&](pqxx::connection& conn) -> std::optional<Control> {
     pqxx::work tx{conn};
     const auto rows = tx.exec_params(
         "UPDATE reproj.reactors SET circuit = $2, consecutive_failures = $3, "
         "last_error = CASE WHEN $4 = '' THEN last_error ELSE $4 END, "
         "next_attempt_at = CASE WHEN $5 < 0 THEN NULL ELSE now() + $5 * interval '1 millisecond' END "
-        "WHERE name = $1 RETURNING state",
+        "WHERE name = $1 RETURNING state, config::text",
         name, circuit, failures, error, next_attempt_in_ms);
     tx.commit();
     if (rows.empty()) return std::nullopt;
-    return rows[0][0].as<std::string>();
+    return Control{rows[0][0].as<std::string>(), ReactorConfig::from_json(Json::parse(rows[0][1].as<std::string>()))};
   });
 }
 
@@ -342,60 +339,6 @@ void ReactorStore::retried(const std::string& name, const std::string& event_id,
     }
     tx.commit();
   });
-}
-
-// ---- ReactorLocks ----------------------------------------------------------------------------
-
-ReactorLocks::ReactorLocks(std::string database_url) : url_(std::move(database_url)) {}
-ReactorLocks::~ReactorLocks() = default;
-
-void ReactorLocks::reconnect() {
-  std::lock_guard lock{mutex_};
-  conn_.reset();
-  pid_ = 0;
-  conn_ = detail::connect(url_);
-  pid_ = conn_->backendpid();
-}
-
-bool ReactorLocks::try_acquire(const std::string& name) {
-  std::lock_guard lock{mutex_};
-  if (!conn_) throw DatabaseUnavailable("the reactor lock session is not open");
-  try {
-    pqxx::nontransaction tx{*conn_};
-    return tx.exec_params("SELECT pg_try_advisory_lock($1, hashtext($2))", kLockClass, name)[0][0].as<bool>();
-  } catch (const pqxx::broken_connection& e) {
-    conn_.reset();
-    throw DatabaseUnavailable(std::string{"the reactor lock session broke: "} + e.what());
-  }
-}
-
-void ReactorLocks::release(const std::string& name) {
-  std::lock_guard lock{mutex_};
-  if (!conn_) return;
-  try {
-    pqxx::nontransaction tx{*conn_};
-    tx.exec_params("SELECT pg_advisory_unlock($1, hashtext($2))", kLockClass, name);
-  } catch (const std::exception&) {
-    conn_.reset();  // gone with the session
-  }
-}
-
-bool ReactorLocks::alive() {
-  std::lock_guard lock{mutex_};
-  if (!conn_) return false;
-  try {
-    pqxx::nontransaction tx{*conn_};
-    tx.exec("SELECT 1");
-    return true;
-  } catch (const std::exception&) {
-    conn_.reset();
-    return false;
-  }
-}
-
-int ReactorLocks::pid() const {
-  std::lock_guard lock{mutex_};
-  return pid_;
 }
 
 }  // namespace reproj::engine

@@ -9,12 +9,9 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <pqxx/connection>
 
 #include "engine/event.hpp"
 #include "engine/reactor.hpp"
@@ -71,14 +68,20 @@ class ReactorStore {
   /// in one transaction, under the same conditions as advance().
   bool dead_letter(const std::string& name, std::int64_t from, const Event& event, int attempts,
                    const std::string& error, int lock_pid);
-  /// The stored state (running, paused, stopped), or nullopt when the reactor is gone.
-  std::optional<std::string> state(const std::string& name);
+  /// What an operator last told a reactor: its stored state (running, paused, stopped) and
+  /// configuration. A deliverer reads it between deliveries, so a pause or a new URL applies there.
+  struct Control {
+    std::string state;
+    ReactorConfig config;
+  };
+  /// nullopt when the reactor is gone.
+  std::optional<Control> control(const std::string& name);
   /// Stops the reactor at an event it gave up on (on_failure "stop"): the checkpoint stays before it.
   void stop_at(const std::string& name, const std::string& error);
   /// Records the deliverer's view of the receiver: circuit, consecutive failures, last error (empty:
-  /// keep) and when the next request goes (ms from now; negative: none). Returns the stored state
-  /// (running, paused, stopped), or nullopt when the reactor is gone.
-  std::optional<std::string> record_health(const std::string& name, const std::string& circuit, int failures,
+  /// keep) and when the next request goes (ms from now; negative: none). Returns its control, or
+  /// nullopt when the reactor is gone.
+  std::optional<Control> record_health(const std::string& name, const std::string& circuit, int failures,
                                            const std::string& error, std::int64_t next_attempt_in_ms);
   /// A retried dead letter: delivered (the row goes) or dead again with `attempts` and `error`.
   void retried(const std::string& name, const std::string& event_id, bool delivered, int attempts,
@@ -86,34 +89,6 @@ class ReactorStore {
 
  private:
   ConnectionPool& pool_;
-};
-
-/// Session advisory locks, one per reactor, held on one dedicated connection: the instance that
-/// holds a reactor's lock is its only deliverer, and the lock goes when this connection does
-/// (process killed, network lost). Thread-safe.
-class ReactorLocks {
- public:
-  explicit ReactorLocks(std::string database_url);
-  ~ReactorLocks();
-  ReactorLocks(const ReactorLocks&) = delete;
-  ReactorLocks& operator=(const ReactorLocks&) = delete;
-
-  /// True when this session holds (or now took) `name`'s lock. Throws DatabaseUnavailable when the
-  /// connection is gone (every lock with it: call reconnect()).
-  bool try_acquire(const std::string& name);
-  void release(const std::string& name);
-  /// Checks the session; false when it is gone (then every lock is gone).
-  bool alive();
-  /// Opens a new session (holding nothing).
-  void reconnect();
-  /// The backend pid of the session holding the locks (ReactorStore::advance checks it).
-  int pid() const;
-
- private:
-  const std::string url_;
-  mutable std::mutex mutex_;
-  std::unique_ptr<pqxx::connection> conn_;  // guarded by mutex_
-  int pid_ = 0;                             // guarded by mutex_
 };
 
 }  // namespace reproj::engine

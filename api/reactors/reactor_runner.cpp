@@ -226,24 +226,40 @@ class ReactorRunner::Deliverer {
     co_return out;
   }
 
+  // Reads what an operator last set; false when the reactor is no longer running (paused, stopped,
+  // deleted). A changed configuration applies from the next request.
   asio::awaitable<bool> running() {
     try {
-      co_return co_await on_pool(r_.db_, [&] { return r_.store_.state(name_); }) == std::optional<std::string>{"running"};
+      co_return apply(co_await on_pool(r_.db_, [&] { return r_.store_.control(name_); }));
     } catch (const std::exception& e) {
       spdlog::warn("reactor {}: cannot read its state: {}", name_, e.what());
       co_return true;
     }
   }
 
-  // Stores the receiver's health; false when the reactor is no longer running (paused, stopped,
-  // deleted) and this delivery should end.
+  bool apply(const std::optional<engine::ReactorStore::Control>& control) {
+    if (!control) return false;
+    if (!(control->config == config_)) {
+      try {
+        url_ = parse_webhook_url(control->config.url);
+      } catch (const std::exception&) {
+        return false;  // edited by hand into something unusable: the next pass stops the reactor
+      }
+      if (control->config.url != config_.url) client_.close();
+      config_ = control->config;
+      breaker_.configure(config_.circuit_failures, std::chrono::milliseconds{config_.circuit_cooldown_ms});
+    }
+    return control->state == "running";
+  }
+
+  // Stores the receiver's health and reads the control back (see running()); false when this
+  // delivery should end.
   asio::awaitable<bool> record(const char* circuit, const std::string& error, std::int64_t next_in_ms) {
     recorded_failing_ = breaker_.consecutive_failures() > 0;
     try {
-      const auto state = co_await on_pool(r_.db_, [&] {
+      co_return apply(co_await on_pool(r_.db_, [&] {
         return r_.store_.record_health(name_, circuit, breaker_.consecutive_failures(), error, next_in_ms);
-      });
-      co_return state == "running";
+      }));
     } catch (const std::exception& e) {
       spdlog::warn("reactor {}: cannot record its state: {}", name_, e.what());
       co_return true;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "api/asio.hpp"
+#include "engine/reactor_locks.hpp"
 #include "engine/reactor_store.hpp"
 
 namespace reproj::api {

@@ -272,6 +272,24 @@ TEST_F(ReactorTest, APauseStopsDeliveriesMidBatchAndResumeGoesOn) {
   EXPECT_EQ(receiver_.acknowledged_in_order(), matching("event_type <> 'nothing'"));
 }
 
+TEST_F(ReactorTest, ANewUrlAppliesFromTheNextAttempt) {
+  import_lines(order_events(0, 3));
+  receiver_.decide([](const Receiver::Hit&) -> unsigned { return 503; });
+  Receiver fixed;
+  Json config = {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}, {"max_attempts", 1000},
+                 {"retry_initial_ms", 300}, {"circuit_failures", 1000}};
+  ASSERT_EQ(put_reactor("moving", config).status, 201u);
+  start_runner();
+  while (receiver_.hits().size() < 2) std::this_thread::sleep_for(10ms);
+  config["url"] = fixed.url();
+  ASSERT_EQ(put_reactor("moving", config).status, 200u);
+  const auto moved_at = receiver_.hits().size();
+  const auto r = wait_drained("moving", 30s);
+  EXPECT_EQ(r["delivered"], 3);
+  EXPECT_EQ(fixed.acknowledged_in_order(), matching("true"));
+  EXPECT_LE(receiver_.hits().size(), moved_at + 1) << "at most the request already scheduled went to the old URL";
+}
+
 TEST_F(ReactorTest, TheAdminApiChecksWhatItIsGiven) {
   const Json good = {{"url", receiver_.url()}, {"events", {"car.sold", "customer.*"}}, {"secret", "s"}};
   EXPECT_EQ(call("PUT", "/admin/reactors/hook", good.dump()).status, 401u);
