@@ -10,6 +10,7 @@
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_writer.hpp"
+#include "engine/detail/event_row.hpp"
 #include "engine/errors.hpp"
 
 namespace reproj::engine {
@@ -126,14 +127,7 @@ std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::i
              "recorded_at::text FROM reproj.events WHERE global_position > $1 AND global_position <= $2 "
              "ORDER BY global_position LIMIT $3",
              "", after, up_to, static_cast<std::int64_t>(limit))) {
-      event.global_position = r[0].as<std::int64_t>();
-      event.event_id = r[1].as<std::string>();
-      event.stream_id = r[2].as<std::string>();
-      event.stream_version = r[3].as<std::int64_t>();
-      event.type = r[4].as<std::string>();
-      event.data = r[5].as<std::string>();
-      event.metadata = r[6].as<std::string>();
-      event.recorded_at = r[7].as<std::string>();
+      detail::read_event(r, event);
       sink(event);
       ++count;
     }

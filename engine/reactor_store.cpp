@@ -4,6 +4,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/connect.hpp"
+#include "engine/detail/event_row.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 #include "engine/reactor_locks.hpp"
@@ -51,14 +52,7 @@ void require_reactor(pqxx::transaction_base& tx, const std::string& name) {
 
 Event event_from(const pqxx::row& r) {
   Event e;
-  e.global_position = r[0].as<std::int64_t>();
-  e.event_id = r[1].as<std::string>();
-  e.stream_id = r[2].as<std::string>();
-  e.stream_version = r[3].as<std::int64_t>();
-  e.type = r[4].as<std::string>();
-  e.data = r[5].as<std::string>();
-  e.metadata = r[6].as<std::string>();
-  e.recorded_at = r[7].as<std::string>();
+  detail::read_event(r, e);
   return e;
 }
 
@@ -71,10 +65,17 @@ const char* const kDeadLetterColumns =
     "event_id, global_position, event_type, attempts, last_error, status, "
     "to_char(dead_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') ";
 
-// The checkpoint may move only while the deliverer's lock session ($5) holds the reactor's ($1) lock.
-std::string holds_lock() {
-  return "EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = $5 AND classid = " +
-         std::to_string(kReactorLockClass) + " AND objid = hashtext($1)::oid AND objsubid = 2)";
+// Compare-and-set of the checkpoint, only while the deliverer's lock session (`lock_pid`) holds the
+// reactor's lock: false when either does not hold.
+bool move_checkpoint(pqxx::work& tx, const std::string& name, std::int64_t from, std::int64_t to,
+                     std::int64_t delivered, int lock_pid) {
+  return !tx.exec_params("UPDATE reproj.reactors SET position = $3, delivered = delivered + $4, updated_at = now() "
+                         "WHERE name = $1 AND position = $2 AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = "
+                         "'advisory' AND granted AND pid = $5 AND classid = " +
+                             std::to_string(kReactorLockClass) +
+                             " AND objid = hashtext($1)::oid AND objsubid = 2) RETURNING 1",
+                         name, from, to, delivered, lock_pid)
+              .empty();
 }
 
 }  // namespace
@@ -259,13 +260,9 @@ bool ReactorStore::advance(const std::string& name, std::int64_t from, std::int6
                            int lock_pid) {
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
-    const auto moved = tx.exec_params(
-        std::string{"UPDATE reproj.reactors SET position = $3, delivered = delivered + $4, updated_at = now() "
-                    "WHERE name = $1 AND position = $2 AND "} +
-            holds_lock() + " RETURNING 1",
-        name, from, to, delivered, lock_pid);
+    const bool moved = move_checkpoint(tx, name, from, to, delivered, lock_pid);
     tx.commit();
-    return !moved.empty();
+    return moved;
   });
 }
 
@@ -273,12 +270,7 @@ bool ReactorStore::dead_letter(const std::string& name, std::int64_t from, const
                                const std::string& error, int lock_pid) {
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
-    const auto moved = tx.exec_params(
-        std::string{"UPDATE reproj.reactors SET position = $3, delivered = delivered + $4, updated_at = now() "
-                    "WHERE name = $1 AND position = $2 AND "} +
-            holds_lock() + " RETURNING 1",
-        name, from, event.global_position, std::int64_t{0}, lock_pid);
-    if (moved.empty()) return false;
+    if (!move_checkpoint(tx, name, from, event.global_position, 0, lock_pid)) return false;
     tx.exec_params(
         "INSERT INTO reproj.reactor_dead_letters (reactor, event_id, global_position, event_type, attempts, last_error) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reactor, event_id) DO UPDATE SET attempts = EXCLUDED.attempts, "
