@@ -71,7 +71,8 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   if (generated) args.admin_token = random_token();
 
   catch_stop_signals();
-  EngineRoot e{db, static_cast<std::size_t>(options.db_threads()) + 2};
+  // Beyond the request threads: the catch-up worker and the series (2), the reactors' database threads (2).
+  EngineRoot e{db, static_cast<std::size_t>(options.db_threads()) + 2 + 2};
   options.appends.queue_wait = e.store.options().append_lock_timeout;
   options.appends.max_group = env_count("REPROJ_APPEND_GROUP_MAX", options.appends.max_group, 1, 100'000);
   options.appends.max_group_events =
@@ -102,7 +103,7 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
 }
 
 int work(const DatabaseArgs& db) {
-  EngineRoot e{db, 4};
+  EngineRoot e{db, 4 + 2};  // + the reactors' database threads
   catch_stop_signals();
   engine::CatchUpWorker worker{e.live, {}};
   e.rebuilds->start_supervisor();

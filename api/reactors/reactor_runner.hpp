@@ -63,7 +63,7 @@ class ReactorRunner {
   asio::io_context& io_;
   ReactorMetrics* metrics_;
   const ReactorRunnerOptions options_;
-  asio::thread_pool db_{2};
+  asio::thread_pool db_{2};  // the composition root sizes the connection pool for these two
   std::thread supervisor_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> epoch_{1};  // bumped when the lock session is lost: older loops end
