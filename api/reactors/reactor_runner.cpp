@@ -70,8 +70,6 @@ class ReactorRunner::Deliverer {
     }
     if (!work) co_return false;  // deleted
     const auto& reactor = work->reactor;
-    config_ = reactor.config;
-    breaker_.configure(config_.circuit_failures, std::chrono::milliseconds{config_.circuit_cooldown_ms});
     if (r_.metrics_) {
       r_.metrics_->set_lag(name_, reactor.lag());
       r_.metrics_->set_circuit(name_, circuit_gauge(breaker_.state(Clock::now())));
@@ -80,13 +78,7 @@ class ReactorRunner::Deliverer {
       co_await sleep(r_.options_.poll);
       co_return r_.current(epoch_);
     }
-    std::string bad_url;
-    try {
-      url_ = parse_webhook_url(config_.url);
-    } catch (const std::exception& e) {  // edited by hand in the table
-      bad_url = e.what();
-    }
-    if (!bad_url.empty()) {
+    if (const auto bad_url = adopt(reactor.config); !bad_url.empty()) {  // edited by hand in the table
       co_await on_pool(r_.db_, [&] { r_.store_.stop_at(name_, bad_url); });
       co_return r_.current(epoch_);
     }
@@ -237,19 +229,23 @@ class ReactorRunner::Deliverer {
     }
   }
 
+  // False when the reactor is gone or not running, or its URL became unusable (the next pass stops it).
   bool apply(const std::optional<engine::ReactorStore::Control>& control) {
-    if (!control) return false;
-    if (!(control->config == config_)) {
-      try {
-        url_ = parse_webhook_url(control->config.url);
-      } catch (const std::exception&) {
-        return false;  // edited by hand into something unusable: the next pass stops the reactor
-      }
-      if (control->config.url != config_.url) client_.close();
-      config_ = control->config;
-      breaker_.configure(config_.circuit_failures, std::chrono::milliseconds{config_.circuit_cooldown_ms});
+    return control && adopt(control->config).empty() && control->state == "running";
+  }
+
+  // Makes `config` the one deliveries follow from the next request (the client reconnects when the
+  // URL names another host or port). Returns why its URL is unusable, or "" when adopted.
+  std::string adopt(const engine::ReactorConfig& config) {
+    if (config == config_) return "";
+    try {
+      url_ = parse_webhook_url(config.url);
+    } catch (const std::exception& e) {
+      return e.what();
     }
-    return control->state == "running";
+    config_ = config;
+    breaker_.configure(config_.circuit_failures, std::chrono::milliseconds{config_.circuit_cooldown_ms});
+    return "";
   }
 
   // Stores the receiver's health and reads the control back (see running()); false when this
