@@ -58,6 +58,9 @@ struct RebuildOptions {
   // serving path, so its index builds run on the backend alone unless told otherwise (the A/B is in
   // BENCH.md: "Tuning choices").
   int index_build_workers = 0;
+  // Sessions building the shadow's indexes side by side at the end of the replay (1: one after
+  // another). Each is a sort on one core of PostgreSQL, for the few seconds of that step.
+  int index_build_sessions = 2;
   // Per attempt to take the swap's locks: a waiting ACCESS EXCLUSIVE request blocks every later
   // reader of the table, so it must give up quickly and retry.
   std::chrono::milliseconds lock_timeout{100};

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <thread>
 
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
@@ -22,6 +23,7 @@
 #include "engine/detail/unique_clash.hpp"
 #include "engine/detail/quarantine.hpp"
 #include "engine/detail/copy_text.hpp"
+#include "engine/detail/shadow_indexes.hpp"
 #include "engine/event_store.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/row_set.hpp"
@@ -50,6 +52,14 @@ class RebuildManager::Runner {
         projection_(m.live_.registry().get(info_.projection, info_.version)),
         shadow_(detail::table_names(projection_, detail::TableKind::kShadow, info_.id)),
         rows_(projection_.tables(), nullptr) {}
+
+  // A replay's rows (millions at 10M events) take about a second to free, and nothing waits for
+  // it: the rebuild is promoted or stopped. They go on a thread of their own.
+  ~Runner() {
+    std::thread([gone = std::move(rows_)] {}).detach();
+  }
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
 
   void run(std::stop_token stop) {
     std::int64_t position = resume();
@@ -143,7 +153,15 @@ class RebuildManager::Runner {
       // every 5 s meant rewriting 2.2M rows every few seconds).
       const auto spacing =
           std::max(std::chrono::duration_cast<Clock::duration>(m_.options_.checkpoint_every), 4 * last_checkpoint_cost);
-      const bool due = Clock::now() - last_checkpoint >= spacing ||
+      // Nor is one written when the replay should end within that spacing at its rate so far: the
+      // replay's own last checkpoint comes sooner than the next one would (at 10M events one had
+      // rewritten 2.2M rows 200,000 events before the end).
+      using Seconds = std::chrono::duration<double>;
+      const double left = static_cast<double>(info_.target - position) /
+                          static_cast<double>(std::max<std::int64_t>(events_since_start, 1));
+      const bool ending = state == RebuildState::kReplaying &&
+                          Seconds(Clock::now() - started).count() * left < Seconds(spacing).count();
+      const bool due = (Clock::now() - last_checkpoint >= spacing && !ending) ||
                        (every > 0 && unflushed >= static_cast<std::int64_t>(every)) || over_budget;
       if (state == RebuildState::kReplaying && !replay_done && !due) {
         continue;  // fold on in memory; the next checkpoint writes these rows once
@@ -262,7 +280,6 @@ class RebuildManager::Runner {
                   ? PoisonPolicy::kStop
                   : PoisonPolicy::kSkip;
     tx.commit();
-    shadow_written_ = position > 0;
     return position;
   }
 
@@ -279,7 +296,7 @@ class RebuildManager::Runner {
         rows += tx.exec1("SELECT count(*) FROM " + detail::qualified(tx, t))[0].as<std::int64_t>();
       }
     } else {
-      if (last_replay || (state == RebuildState::kReplaying && (!shadow_written_ || mostly_rewritten()))) {
+      if (state == RebuildState::kReplaying) {  // (last_replay is a replaying checkpoint too)
         rewrite_shadow(tx, last_replay);
       } else {
         detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kCopy);
@@ -287,13 +304,15 @@ class RebuildManager::Runner {
       for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
     }
     // Shadow rows, skipped events and the rebuild's watermark commit together: a resume starts
-    // exactly here.
+    // exactly here. A rewritten shadow is indexed after this commit (index_shadow), and only then
+    // catches up: a resume in between finds it replaying at the target and writes it again.
+    const bool indexed = last_replay && spilled_;
     detail::record_quarantine(tx, info_.projection, info_.version, skipped_, info_.id);
     auto r = tx.exec_params(
         "UPDATE reproj.rebuilds SET position = $2, events_replayed = events_replayed + $3, shadow_rows = $4, "
         "events_per_second = $5, updated_at = now(), state = CASE WHEN $7 THEN 'catching_up' ELSE state END, "
         "events_skipped = events_skipped + $8 WHERE id = $1 AND state = $6 RETURNING id",
-        info_.id, position, events, rows, rate, std::string{to_string(state)}, last_replay,
+        info_.id, position, events, rows, rate, std::string{to_string(state)}, indexed,
         static_cast<std::int64_t>(skipped_.size()));
     if (r.empty()) {
       tx.abort();
@@ -302,43 +321,93 @@ class RebuildManager::Runner {
     }
     tx.commit();
     skipped_.clear();
-    shadow_written_ = true;
+    return !last_replay || indexed || index_shadow();
+  }
+
+  // The end of the replay, after its checkpoint wrote the shadow as logged heaps: builds every
+  // index side by side on sessions of their own, then makes the key and the unique rules
+  // constraints over them and switches to catching up, in one transaction. False if cancelled.
+  bool index_shadow() {
+    const auto& specs = projection_.tables();
+    std::vector<std::size_t> order(specs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return rows_.size(a) > rows_.size(b); });
+    std::vector<std::string> build, attach;
+    {
+      pqxx::read_transaction tx{conn_};
+      for (auto i : order) {
+        auto plan = detail::index_plan(tx, specs[i], shadow_[i]);
+        build.insert(build.end(), plan.build.begin(), plan.build.end());
+        attach.insert(attach.end(), plan.attach.begin(), plan.attach.end());
+      }
+    }
+    detail::build_side_by_side(m_.pool_.database_url(), build, m_.options_.index_build_sessions,
+                               m_.options_.index_build_workers);
+    fault("indexed", 1);  // built, not yet attached: a resume must drop them and index again
+    pqxx::work tx{conn_};
+    for (const auto& sql : attach) tx.exec0(sql);
+    if (tx.exec_params("UPDATE reproj.rebuilds SET state = 'catching_up', updated_at = now() WHERE id = $1 AND state = "
+                       "'replaying' RETURNING id",
+                       info_.id)
+            .empty()) {
+      tx.abort();
+      drop_shadow();
+      return false;
+    }
+    tx.commit();
     return true;
   }
 
   // Memory holds the whole projection during a replay: writing the shadow anew with COPY beats
-  // upserting most of its rows (measured ~5x per row). The primary key is dropped and rebuilt
-  // around the COPY (one sorted build beats maintaining it row by row, as in the bench's "limit
-  // b"). At the end of the replay the emptied table is made LOGGED before the COPY, so the rows are
-  // written once rather than again by SET LOGGED, and the secondary indexes are built after it.
+  // upserting most of its rows (measured ~5x per row). Until the replay ends nothing reads the
+  // shadow but a resume (a full scan), so every checkpoint writes bare heaps: no key, no sort (at
+  // 10M events keys and ordering took ~40% of those checkpoints). The last one makes the emptied
+  // table LOGGED before its COPY (rows written once, not again by SET LOGGED) and writes the rows
+  // in key order, so the key's index then builds from presorted input (index_shadow). A spilled
+  // rebuild upserts, so start_spilled() adds the key back first.
   void rewrite_shadow(pqxx::work& tx, bool last_replay) {
     const auto& specs = projection_.tables();
-    tx.exec0("SET LOCAL max_parallel_maintenance_workers = " + std::to_string(m_.options_.index_build_workers));
-    // Every table is put in key order on its own thread meanwhile (memory is only read here).
+    // Every table is put in order on its own thread meanwhile (memory is only read here).
     std::vector<std::future<std::vector<const Row*>>> ordered;
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      ordered.push_back(std::async(std::launch::async, [this, i] { return in_key_order(i); }));
+      ordered.push_back(std::async(std::launch::async, [this, i, last_replay] {
+        return last_replay ? in_key_order(i) : in_memory_order(i);
+      }));
     }
     for (std::size_t i = 0; i < specs.size(); ++i) {
       const auto table = detail::qualified(tx, shadow_[i]);
       tx.exec0("TRUNCATE " + table);
-      const auto pk = tx.exec_params1("SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass "
-                                      "AND contype = 'p'",
-                                      table)[0]
-                          .as<std::string>();
-      tx.exec0("ALTER TABLE " + table + " DROP CONSTRAINT " + tx.quote_name(pk));
+      detail::drop_indexes(tx, shadow_[i]);
       if (last_replay) tx.exec0("ALTER TABLE " + table + " SET LOGGED");
       detail::copy_rows(tx, specs[i], shadow_[i], ordered[i].get());
-      tx.exec0("ALTER TABLE " + table + " ADD PRIMARY KEY (" + tx.quote_name(specs[i].columns[0].name) + ")");
-      if (last_replay) detail::create_indexes(tx, specs[i], shadow_[i]);
     }
     rows_.mark_flushed();
+  }
+
+  std::string primary_key(pqxx::transaction_base& tx, std::size_t i) {
+    const auto r = tx.exec_params("SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'",
+                                  detail::qualified(tx, shadow_[i]));
+    return r.empty() ? std::string{} : r[0][0].as<std::string>();
+  }
+
+  void add_primary_key(pqxx::transaction_base& tx, std::size_t i) {
+    tx.exec0("ALTER TABLE " + detail::qualified(tx, shadow_[i]) + " ADD PRIMARY KEY (" +
+             tx.quote_name(projection_.tables()[i].columns[0].name) + ")");
+  }
+
+  std::vector<const Row*> in_memory_order(std::size_t i) const {
+    std::vector<const Row*> out;
+    out.reserve(rows_.size(i));
+    rows_.for_each_row(i, [&](const std::string&, const Row& r) { out.push_back(&r); });
+    return out;
   }
 
   // The rows of table i in key order: the primary key then builds from presorted input, ~2x
   // faster for the 220k cars of the 1M-event bench (byte order is the C collation's; under another
   // collation the input is merely less sorted). Sorted by a 16-byte prefix held inline, so most
-  // comparisons touch no row (sorting the pointers by key cost more than it saved).
+  // comparisons touch no row (sorting the pointers by key cost more than it saved), and the
+  // prefixes come from the set's keys, read in memory order (from the rows, a cache miss each:
+  // the last checkpoint at 10M events waited ~570 ms for its sort then, ~360 ms now).
   std::vector<const Row*> in_key_order(std::size_t i) const {
     struct Keyed {
       std::uint64_t hi = 0, lo = 0;  // the key's first 16 bytes, big-endian, zero-padded
@@ -346,9 +415,8 @@ class RebuildManager::Runner {
     };
     std::vector<Keyed> keyed;
     keyed.reserve(rows_.size(i));
-    rows_.for_each_row(i, [&](const Row& r) {
+    rows_.for_each_row(i, [&](const std::string& key, const Row& r) {
       unsigned char b[16] = {};
-      const auto& key = r.key();
       std::memcpy(b, key.data(), std::min<std::size_t>(key.size(), sizeof b));
       Keyed k{0, 0, &r};
       for (int j = 0; j < 8; ++j) {
@@ -386,6 +454,7 @@ class RebuildManager::Runner {
   void start_spilled(pqxx::transaction_base& tx) {
     const auto& specs = projection_.tables();
     for (std::size_t i = 0; i < specs.size(); ++i) {
+      if (primary_key(tx, i).empty()) add_primary_key(tx, i);  // a replaying checkpoint's bare heap
       const auto indexes = tx.exec_params1("SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass",
                                            detail::qualified(tx, shadow_[i]))[0]
                                .as<int>();
@@ -400,16 +469,6 @@ class RebuildManager::Runner {
       bytes += tx.exec_params1("SELECT pg_table_size($1::regclass)", detail::qualified(tx, t))[0].as<std::int64_t>();
     }
     return static_cast<std::size_t>(bytes);
-  }
-
-  // True when more than a fifth of the persisted rows changed since the last checkpoint.
-  bool mostly_rewritten() const {
-    std::size_t total = 0, changed = 0;
-    for (std::size_t i = 0; i < shadow_.size(); ++i) {
-      total += rows_.size(i);
-      changed += rows_.dirty_persisted(i);
-    }
-    return changed * 5 > total;
   }
 
   void drop_shadow() {
@@ -503,7 +562,6 @@ class RebuildManager::Runner {
   std::vector<detail::SkippedEvent> skipped_;     // quarantined since the last checkpoint
   Clock::time_point next_promote_{};              // after a swap that ran out of budget
   std::chrono::milliseconds swap_retry_ = m_.options_.swap_retry_after;
-  bool shadow_written_ = false;  // the shadow holds a checkpoint (else the next one rewrites it whole)
   const bool checks_unique_ = has_unique_rules(projection_);
   // Held to the memory budget (RebuildOptions::memory_budget); spilled_: past it, memory holds only
   // what the fold touched since the last checkpoint.

@@ -364,16 +364,10 @@ void RowSet::for_each_erased(std::size_t table, const std::function<void(const s
   }
 }
 
-void RowSet::for_each_row(std::size_t table, const std::function<void(const Row&)>& visit) const {
+void RowSet::for_each_row(std::size_t table, const std::function<void(const std::string&, const Row&)>& visit) const {
   for (const auto& [key, e] : tables_.at(table).rows) {
-    if (e.row) visit(*e.row);
+    if (e.row) visit(key, *e.row);
   }
-}
-
-std::size_t RowSet::dirty_persisted(std::size_t table) const {
-  std::size_t n = 0;
-  for (const auto& [key, e] : tables_.at(table).rows) n += e.dirty && e.persisted && e.row ? 1u : 0u;
-  return n;
 }
 
 void RowSet::mark_flushed() {

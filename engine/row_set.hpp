@@ -79,10 +79,9 @@ class RowSet final : public Sink {
   void for_each_dirty(std::size_t table, const std::function<void(const Row&, bool persisted)>& visit) const;
   /// Calls `visit(key)` for each row of `table` erased since it was persisted (it needs a DELETE).
   void for_each_erased(std::size_t table, const std::function<void(const std::string& key)>& visit) const;
-  /// Calls `visit` for every present row of `table`.
-  void for_each_row(std::size_t table, const std::function<void(const Row&)>& visit) const;
-  /// Changed rows of `table` that were already persisted (they need an upsert).
-  std::size_t dirty_persisted(std::size_t table) const;
+  /// Calls `visit(key, row)` for every present row of `table`, in memory order. The key is the
+  /// set's own copy, next to the row's entry: reading it touches no row.
+  void for_each_row(std::size_t table, const std::function<void(const std::string& key, const Row&)>& visit) const;
   /// After a flush: every row is now persisted and clean.
   void mark_flushed();
   std::size_t size(std::size_t table) const { return tables_[table].rows.size(); }

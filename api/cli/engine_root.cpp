@@ -52,6 +52,8 @@ engine::RebuildOptions rebuild_options_from_env() {
   // PostgreSQL's own range for max_parallel_maintenance_workers.
   options.index_build_workers = static_cast<int>(
       env_count("REPROJ_INDEX_BUILD_WORKERS", static_cast<std::size_t>(options.index_build_workers), 0, 1024));
+  options.index_build_sessions = static_cast<int>(
+      env_count("REPROJ_INDEX_BUILD_SESSIONS", static_cast<std::size_t>(options.index_build_sessions), 1, 64));
   return options;
 }
 

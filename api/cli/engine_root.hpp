@@ -1,7 +1,7 @@
 #pragma once
 // The composition root: the engine's objects built in dependency order, with the tuning the
 // environment asks for (REPROJ_REBUILD_BATCH, REPROJ_CHECKPOINT_EVENTS, REPROJ_INDEX_BUILD_WORKERS,
-// REPROJ_APPEND_LOCK_TIMEOUT_MS, REPROJ_FAULT). Every database command starts here.
+// REPROJ_INDEX_BUILD_SESSIONS, REPROJ_APPEND_LOCK_TIMEOUT_MS, REPROJ_FAULT). Every database command starts here.
 
 #include <cstddef>
 #include <memory>

@@ -68,15 +68,17 @@ void decode_copy_line(std::string_view line, std::vector<std::string>& fields, s
 }
 
 void append_copy_field(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
-    }
+  // Most values hold nothing to escape: the runs between special bytes go in whole, not byte by byte.
+  std::size_t from = 0;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    const char* escaped = c == '\\' ? "\\\\" : c == '\t' ? "\\t" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : nullptr;
+    if (!escaped) continue;
+    out.append(value.data() + from, i - from);
+    out += escaped;
+    from = i + 1;
   }
+  out.append(value.data() + from, value.size() - from);
 }
 
 }  // namespace reproj::engine::detail

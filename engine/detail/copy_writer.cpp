@@ -16,9 +16,28 @@ CopyWriter::CopyWriter(pqxx::transaction_base& tx, const std::string& table, con
 
 CopyWriter::~CopyWriter() = default;
 
-void CopyWriter::write_line(const std::string& line) { writer_->write_raw_line(line); }
+namespace {
+constexpr std::size_t kBlock = 64 * 1024;
+}
 
-void CopyWriter::complete() { writer_->complete(); }
+// COPY data is a byte stream: PostgreSQL splits rows at newlines, not at libpq's messages, so a
+// block of lines goes as one "line" (write_raw_line drops one trailing newline and adds its own).
+void CopyWriter::write_line(std::string_view line) {
+  pending_.append(line);
+  pending_ += '\n';
+  if (pending_.size() >= kBlock) send();
+}
+
+void CopyWriter::send() {
+  if (pending_.empty()) return;
+  writer_->write_raw_line(pending_);
+  pending_.clear();
+}
+
+void CopyWriter::complete() {
+  send();
+  writer_->complete();
+}
 #pragma GCC diagnostic pop
 
 }  // namespace reproj::engine::detail

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pqxx {
@@ -20,12 +21,16 @@ class CopyWriter {
   CopyWriter(const CopyWriter&) = delete;
   CopyWriter& operator=(const CopyWriter&) = delete;
 
-  /// One row: fields escaped and tab-separated, no trailing newline.
-  void write_line(const std::string& line);
+  /// One row: fields escaped and tab-separated, no trailing newline. Rows are sent in blocks of
+  /// about 64 KiB, not one libpq call (and copy) each.
+  void write_line(std::string_view line);
   void complete();
 
  private:
+  void send();
   std::unique_ptr<pqxx::tablewriter> writer_;
+  std::string pending_;  // whole lines, each ending in '\n'
+
 };
 
 }  // namespace reproj::engine::detail

@@ -33,7 +33,7 @@ engine::spec::SpecProjection load(const std::string& file) {
 std::vector<std::vector<engine::Row>> contents(const engine::RowSet& rows, std::size_t tables) {
   std::vector<std::vector<engine::Row>> out(tables);
   for (std::size_t t = 0; t < tables; ++t) {
-    rows.for_each_row(t, [&](const engine::Row& r) { out[t].push_back(r); });
+    rows.for_each_row(t, [&](const std::string&, const engine::Row& r) { out[t].push_back(r); });
     std::sort(out[t].begin(), out[t].end(), [](const auto& a, const auto& b) { return a.key() < b.key(); });
   }
   return out;
