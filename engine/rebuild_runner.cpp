@@ -336,7 +336,7 @@ class RebuildManager::Runner {
     {
       pqxx::read_transaction tx{conn_};
       for (auto i : order) {
-        auto plan = detail::index_plan(tx, specs[i], shadow_[i]);
+        auto plan = detail::index_plan(tx, specs[i], shadow_[i], true);
         build.insert(build.end(), plan.build.begin(), plan.build.end());
         attach.insert(attach.end(), plan.attach.begin(), plan.attach.end());
       }
@@ -388,11 +388,6 @@ class RebuildManager::Runner {
     const auto r = tx.exec_params("SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'",
                                   detail::qualified(tx, shadow_[i]));
     return r.empty() ? std::string{} : r[0][0].as<std::string>();
-  }
-
-  void add_primary_key(pqxx::transaction_base& tx, std::size_t i) {
-    tx.exec0("ALTER TABLE " + detail::qualified(tx, shadow_[i]) + " ADD PRIMARY KEY (" +
-             tx.quote_name(projection_.tables()[i].columns[0].name) + ")");
   }
 
   std::vector<const Row*> in_memory_order(std::size_t i) const {
@@ -454,7 +449,15 @@ class RebuildManager::Runner {
   void start_spilled(pqxx::transaction_base& tx) {
     const auto& specs = projection_.tables();
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      if (primary_key(tx, i).empty()) add_primary_key(tx, i);  // a replaying checkpoint's bare heap
+      if (primary_key(tx, i).empty()) {
+        // A replaying checkpoint's bare heap, maybe holding indexes an interrupted end of the
+        // replay built but never attached: index it from scratch.
+        detail::drop_indexes(tx, shadow_[i]);
+        const auto plan = detail::index_plan(tx, specs[i], shadow_[i], true);
+        for (const auto& sql : plan.build) tx.exec0(sql);
+        for (const auto& sql : plan.attach) tx.exec0(sql);
+        continue;
+      }
       const auto indexes = tx.exec_params1("SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass",
                                            detail::qualified(tx, shadow_[i]))[0]
                                .as<int>();

@@ -1,9 +1,7 @@
 #include "engine/detail/shadow_indexes.hpp"
 
 #include <atomic>
-#include <cstdio>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -11,44 +9,6 @@
 #include "engine/detail/table_sql.hpp"
 
 namespace reproj::engine::detail {
-
-namespace {
-
-// PostgreSQL truncates identifiers at 63 bytes: a long table name keeps its index names distinct
-// (from each other and from another copy's) by a hash of the whole name.
-std::string index_name(const std::string& physical, const std::string& suffix) {
-  constexpr std::size_t kMax = 63;
-  if (physical.size() + suffix.size() <= kMax) return physical + suffix;
-  char hash[10];
-  std::snprintf(hash, sizeof hash, "_%08zx", std::hash<std::string>{}(physical) & 0xffffffffu);
-  return physical.substr(0, kMax - suffix.size() - 9) + hash + suffix;
-}
-
-std::string columns_of(pqxx::transaction_base& tx, const TableSpec& spec, const std::vector<std::size_t>& columns) {
-  std::string out;
-  for (auto c : columns) out += (out.empty() ? "" : ", ") + tx.quote_name(spec.columns[c].name);
-  return out;
-}
-
-}  // namespace
-
-IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical) {
-  IndexPlan plan;
-  const auto table = qualified(tx, physical);
-  const auto pk = index_name(physical, "_pkey");
-  plan.build.push_back("CREATE UNIQUE INDEX " + tx.quote_name(pk) + " ON " + table + " (" + columns_of(tx, spec, {0}) +
-                       ")");
-  plan.attach.push_back("ALTER TABLE " + table + " ADD PRIMARY KEY USING INDEX " + tx.quote_name(pk));
-  for (auto c : spec.indexed) plan.build.push_back("CREATE INDEX ON " + table + " (" + columns_of(tx, spec, {c}) + ")");
-  for (std::size_t r = 0; r < spec.unique.size(); ++r) {
-    const auto name = index_name(physical, "_key" + std::to_string(r));
-    plan.build.push_back("CREATE UNIQUE INDEX " + tx.quote_name(name) + " ON " + table + " (" +
-                         columns_of(tx, spec, spec.unique[r]) + ")");
-    plan.attach.push_back("ALTER TABLE " + table + " ADD UNIQUE USING INDEX " + tx.quote_name(name) +
-                          " DEFERRABLE INITIALLY DEFERRED");
-  }
-  return plan;
-}
 
 void drop_indexes(pqxx::transaction_base& tx, const std::string& physical) {
   const auto table = qualified(tx, physical);

@@ -1,5 +1,8 @@
 #include "engine/detail/table_sql.hpp"
 
+#include <cstdio>
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "engine/column_value.hpp"
@@ -93,17 +96,52 @@ void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::
 }
 
 void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical) {
-  for (auto c : spec.indexed) {
-    tx.exec0("CREATE INDEX ON " + qualified(tx, physical) + " (" + tx.quote_name(spec.columns[c].name) + ")");
+  const auto plan = index_plan(tx, spec, physical, false);
+  for (const auto& sql : plan.build) tx.exec0(sql);
+  for (const auto& sql : plan.attach) tx.exec0(sql);
+}
+
+namespace {
+// PostgreSQL cuts identifiers at 63 bytes: a long table name keeps its index names distinct (from
+// each other's and from another copy's) by a hash of the whole name.
+std::string index_name(const std::string& physical, const std::string& suffix) {
+  constexpr std::size_t kMax = 63;
+  if (physical.size() + suffix.size() <= kMax) return physical + suffix;
+  char hash[10];
+  std::snprintf(hash, sizeof hash, "_%08zx", std::hash<std::string>{}(physical) & 0xffffffffu);
+  const std::string name = physical.substr(0, kMax > suffix.size() + 9 ? kMax - suffix.size() - 9 : 0) + hash + suffix;
+  return name.substr(0, kMax);
+}
+}  // namespace
+
+IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool with_key) {
+  IndexPlan plan;
+  const auto table = qualified(tx, physical);
+  const auto columns = [&](const std::vector<std::size_t>& cols, const char* separator) {
+    std::string out;
+    for (auto c : cols) out += (out.empty() ? "" : separator) + spec.columns[c].name;
+    return out;
+  };
+  const auto quoted = [&](const std::vector<std::size_t>& cols) {
+    std::string out;
+    for (auto c : cols) out += (out.empty() ? "" : ", ") + tx.quote_name(spec.columns[c].name);
+    return out;
+  };
+  if (with_key) {
+    const auto pk = tx.quote_name(index_name(physical, "_pkey"));
+    plan.build.push_back("CREATE UNIQUE INDEX " + pk + " ON " + table + " (" + quoted({0}) + ")");
+    plan.attach.push_back("ALTER TABLE " + table + " ADD PRIMARY KEY USING INDEX " + pk);
   }
+  for (auto c : spec.indexed) plan.build.push_back("CREATE INDEX ON " + table + " (" + quoted({c}) + ")");
   // The fold checks unique rules after every event; the constraint is what SQL readers see, and
   // its index answers load_unique. Deferred to commit: a flush writes rows in no particular order,
   // so a value released by one row and taken by another may clash between two of its statements.
   for (const auto& rule : spec.unique) {
-    std::string columns;
-    for (auto c : rule) columns += (columns.empty() ? "" : ", ") + tx.quote_name(spec.columns[c].name);
-    tx.exec0("ALTER TABLE " + qualified(tx, physical) + " ADD UNIQUE (" + columns + ") DEFERRABLE INITIALLY DEFERRED");
+    const auto name = tx.quote_name(index_name(physical, "_" + columns(rule, "_") + "_key"));
+    plan.build.push_back("CREATE UNIQUE INDEX " + name + " ON " + table + " (" + quoted(rule) + ")");
+    plan.attach.push_back("ALTER TABLE " + table + " ADD UNIQUE USING INDEX " + name + " DEFERRABLE INITIALLY DEFERRED");
   }
+  return plan;
 }
 
 Row decode_row(const pqxx::row& r, const TableSpec& spec, pqxx::row::size_type offset) {

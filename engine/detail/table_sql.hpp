@@ -35,6 +35,17 @@ enum class Durability { kLogged, kUnlogged };
 void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, Durability durability);
 void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical);
 
+/// The indexes of a projection table, as statements: `build` creates them (any order, each may run
+/// in a transaction of its own), then `attach` (one transaction) makes the key and the unique rules
+/// constraints over them, deferrable to commit. Names follow PostgreSQL's ("<table>_pkey",
+/// "<table>_<columns>_key"), with a hash of the table's name when they would pass 63 bytes.
+struct IndexPlan {
+  std::vector<std::string> build;
+  std::vector<std::string> attach;
+};
+/// What indexes `physical`: with_key adds the primary key's (a heap written without it).
+IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool with_key);
+
 /// "c1, c2, ..." quoted.
 std::string column_list(pqxx::transaction_base& tx, const TableSpec& spec);
 /// Decodes one result row (columns in spec order starting at `offset`) into a Row.
