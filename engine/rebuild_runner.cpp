@@ -384,10 +384,10 @@ class RebuildManager::Runner {
     rows_.mark_flushed();
   }
 
-  std::string primary_key(pqxx::transaction_base& tx, std::size_t i) {
-    const auto r = tx.exec_params("SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p'",
-                                  detail::qualified(tx, shadow_[i]));
-    return r.empty() ? std::string{} : r[0][0].as<std::string>();
+  bool has_primary_key(pqxx::transaction_base& tx, std::size_t i) {
+    return tx.exec_params1("SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'p')",
+                           detail::qualified(tx, shadow_[i]))[0]
+        .as<bool>();
   }
 
   std::vector<const Row*> in_memory_order(std::size_t i) const {
@@ -449,13 +449,11 @@ class RebuildManager::Runner {
   void start_spilled(pqxx::transaction_base& tx) {
     const auto& specs = projection_.tables();
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      if (primary_key(tx, i).empty()) {
+      if (!has_primary_key(tx, i)) {
         // A replaying checkpoint's bare heap, maybe holding indexes an interrupted end of the
         // replay built but never attached: index it from scratch.
         detail::drop_indexes(tx, shadow_[i]);
-        const auto plan = detail::index_plan(tx, specs[i], shadow_[i], true);
-        for (const auto& sql : plan.build) tx.exec0(sql);
-        for (const auto& sql : plan.attach) tx.exec0(sql);
+        detail::create_indexes(tx, specs[i], shadow_[i], true);
         continue;
       }
       const auto indexes = tx.exec_params1("SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass",

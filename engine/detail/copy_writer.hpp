@@ -30,7 +30,6 @@ class CopyWriter {
   void send();
   std::unique_ptr<pqxx::tablewriter> writer_;
   std::string pending_;  // whole lines, each ending in '\n'
-
 };
 
 }  // namespace reproj::engine::detail

@@ -16,8 +16,9 @@ namespace reproj::engine::detail {
 /// the indexes of an attempt that died before attaching them).
 void drop_indexes(pqxx::transaction_base& tx, const std::string& physical);
 
-/// Runs `statements` (the largest first) on up to `sessions` new connections at once, each with
-/// max_parallel_maintenance_workers = `workers`. Throws the first error after all have stopped.
+/// Runs `statements` in the order given (put the largest first) on up to `sessions` new
+/// connections at once, each with max_parallel_maintenance_workers = `workers`. Throws the first
+/// error after all have stopped.
 void build_side_by_side(const std::string& database_url, const std::vector<std::string>& statements, int sessions,
                         int workers);
 

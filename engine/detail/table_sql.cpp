@@ -95,20 +95,20 @@ void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::
   tx.exec0(sql + ")");
 }
 
-void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical) {
-  const auto plan = index_plan(tx, spec, physical, false);
+void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool with_key) {
+  const auto plan = index_plan(tx, spec, physical, with_key);
   for (const auto& sql : plan.build) tx.exec0(sql);
   for (const auto& sql : plan.attach) tx.exec0(sql);
 }
 
 namespace {
-// PostgreSQL cuts identifiers at 63 bytes: a long table name keeps its index names distinct (from
-// each other's and from another copy's) by a hash of the whole name.
+// PostgreSQL cuts identifiers at 63 bytes: a long name keeps its index names distinct (from each
+// other's and from another copy's) by a hash of the whole name it would have had.
 std::string index_name(const std::string& physical, const std::string& suffix) {
   constexpr std::size_t kMax = 63;
   if (physical.size() + suffix.size() <= kMax) return physical + suffix;
   char hash[10];
-  std::snprintf(hash, sizeof hash, "_%08zx", std::hash<std::string>{}(physical) & 0xffffffffu);
+  std::snprintf(hash, sizeof hash, "_%08zx", std::hash<std::string>{}(physical + suffix) & 0xffffffffu);
   const std::string name = physical.substr(0, kMax > suffix.size() + 9 ? kMax - suffix.size() - 9 : 0) + hash + suffix;
   return name.substr(0, kMax);
 }

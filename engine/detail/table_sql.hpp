@@ -33,7 +33,9 @@ void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& phy
 /// are rewritten anyway), LOGGED from the end of the replay on.
 enum class Durability { kLogged, kUnlogged };
 void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, Durability durability);
-void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical);
+/// Runs index_plan in `tx`: with_key for a heap written without its key (a rebuild's shadow).
+void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
+                    bool with_key = false);
 
 /// The indexes of a projection table, as statements: `build` creates them (any order, each may run
 /// in a transaction of its own), then `attach` (one transaction) makes the key and the unique rules
