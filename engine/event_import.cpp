@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
@@ -155,12 +157,47 @@ ParsedChunk read_chunk(std::istream& input, std::size_t& line_no, std::vector<st
 }
 
 // The next version of each stream the import wrote, so a chunk looks up only streams new to it.
-// Bounded: past kMaxStreams it is emptied, and every stream is looked up again.
-struct StreamVersions {
-  static constexpr std::size_t kMaxStreams = 1'000'000;
-  std::unordered_map<std::string, std::int64_t> next;
-  bool log_was_empty = false;  // no stream had an event before the import
-  bool emptied = false;
+// Bounded by bytes, not by streams: the table as it grows (old and new arrays during a resize) plus
+// the heap of ids too long to be stored inline. A 1M-stream cap had emptied it three times in a
+// 10M-event import (3.2M streams), and every chunk after looked up ~50k streams in the log index.
+class StreamVersions {
+ public:
+  StreamVersions(std::size_t max_bytes, bool log_was_empty) : max_bytes_(max_bytes), log_was_empty_(log_was_empty) {}
+
+  // Before a chunk: empties the memory if its streams, all new, could take it past its bound. The
+  // chunk's own streams are always remembered, so a tiny bound is slow, never wrong.
+  void make_room(const std::vector<ImportLine>& lines, std::size_t n) {
+    std::size_t chunk_key_bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) chunk_key_bytes += key_bytes(lines[i].stream_id);
+    if (table_bytes(next_.size() + n) + key_bytes_ + chunk_key_bytes <= max_bytes_) return;
+    next_ = {};
+    key_bytes_ = 0;
+    emptied_ = true;
+  }
+  // Remembers the stream (next version 1 if it is new here); true if the log must be asked for its
+  // version, which the caller then sets with of().
+  bool add(const std::string& stream_id) {
+    const bool fresh = next_.try_emplace(stream_id, 1).second;
+    if (fresh) key_bytes_ += key_bytes(stream_id);
+    return fresh && (!log_was_empty_ || emptied_);
+  }
+  std::int64_t& of(const std::string& stream_id) { return next_.find(stream_id)->second; }
+
+ private:
+  static std::size_t key_bytes(const std::string& id) {  // heap beside the table: none for short ids
+    constexpr std::size_t kInline = 15, kMallocOverhead = 16;        // libstdc++'s short-string buffer
+    return id.size() > kInline ? id.size() + 1 + kMallocOverhead : 0;
+  }
+  static std::size_t table_bytes(std::size_t streams) {
+    std::size_t capacity = 16;
+    while (capacity - capacity / 8 < streams) capacity = capacity * 2 + 1;  // absl's maximum load: 7/8
+    return capacity * (sizeof(std::pair<const std::string, std::int64_t>) + 1) * 3 / 2;
+  }
+  absl::flat_hash_map<std::string, std::int64_t> next_;
+  std::size_t max_bytes_;
+  std::size_t key_bytes_ = 0;
+  bool log_was_empty_;  // no stream had an event before the import
+  bool emptied_ = false;
 };
 
 // Writes lines [0, n) to the log, each stream's versions continuing the log's (earlier chunks
@@ -169,16 +206,12 @@ struct StreamVersions {
 std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportLine>& lines, std::size_t n,
                                        StreamVersions& versions) {
   if (n == 0) return std::nullopt;
-  if (versions.next.size() > StreamVersions::kMaxStreams) {
-    versions.next.clear();
-    versions.emptied = true;
-  }
+  versions.make_room(lines, n);
   // Streams this import has not written yet start at 1, unless the log has events of theirs: looked
   // up (one COPY and one statement for the chunk) unless the log was empty.
   std::vector<std::string_view> unknown;
   for (std::size_t i = 0; i < n; ++i) {
-    auto [it, fresh] = versions.next.try_emplace(lines[i].stream_id, 1);
-    if (fresh && (!versions.log_was_empty || versions.emptied)) unknown.push_back(it->first);
+    if (versions.add(lines[i].stream_id)) unknown.push_back(lines[i].stream_id);
   }
   if (!unknown.empty()) {
     tx.exec0("TRUNCATE reproj_import_streams");
@@ -196,7 +229,7 @@ std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportL
     for (const auto& row : tx.exec("SELECT s.stream_id, v.n FROM reproj_import_streams s, LATERAL (SELECT max("
                                    "e.stream_version) AS n FROM reproj.events e WHERE e.stream_id = s.stream_id) v "
                                    "WHERE v.n IS NOT NULL")) {
-      versions.next.find(row[0].as<std::string>())->second = row[1].as<std::int64_t>() + 1;
+      versions.of(row[0].as<std::string>()) = row[1].as<std::int64_t>() + 1;
     }
   }
   tx.exec0("SAVEPOINT reproj_import_chunk");
@@ -207,7 +240,7 @@ std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportL
     for (std::size_t i = 0; i < n; ++i) {
       const auto& l = lines[i];
       row = l.copy_head;
-      row += std::to_string(versions.next.find(l.stream_id)->second++);
+      row += std::to_string(versions.of(l.stream_id)++);
       out.write_line(row);
     }
     out.complete();
@@ -245,8 +278,7 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
     tx.exec("SELECT reproj.lock_appends()");
     const std::int64_t tail_before = log::safe_tail(tx);
     tx.exec("CREATE TEMP TABLE reproj_import_streams (stream_id text PRIMARY KEY) ON COMMIT DROP");
-    StreamVersions versions;
-    versions.log_was_empty = tail_before == 0;
+    StreamVersions versions{options_.import_version_cache_bytes, tail_before == 0};
     std::int64_t written = 0;
     while (true) {
       // The next chunk is read and parsed while this one is written.

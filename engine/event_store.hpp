@@ -57,6 +57,10 @@ struct EventStoreOptions {
   std::chrono::milliseconds append_lock_timeout{5'000};
   // Called in every append's transaction (the composition root passes the inline projections).
   AppendObserver* observer = nullptr;
+  // What import_ndjson may spend remembering each stream's next version, so that a chunk looks up
+  // only streams the import has not written yet. Past it the memory is emptied and streams are
+  // looked up in the log again (correct, slower). 256 MiB holds ~4M short stream ids.
+  std::size_t import_version_cache_bytes = std::size_t{256} << 20;
 };
 
 class EventStore {

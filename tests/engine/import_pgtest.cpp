@@ -126,3 +126,21 @@ TEST_F(ImportTest, IntoAnEmptyLogStreamVersionsContinueAcrossChunks) {
             0);
   EXPECT_EQ(tx.exec("SELECT max(stream_version) FROM reproj.events WHERE stream_id = 'car-5'")[0][0].as<int>(), 141);
 }
+
+// The memory of each stream's next version is bounded (EventStoreOptions::import_version_cache_bytes):
+// emptied, it is rebuilt by asking the log, where earlier chunks of this import are already visible.
+TEST_F(ImportTest, StreamVersionsStayRightWhenTheirMemoryIsEmptiedBetweenChunks) {
+  engine::EventStoreOptions options;
+  options.import_version_cache_bytes = 1;  // emptied before every chunk
+  engine::EventStore store{*pool_, options};
+  std::stringstream in;
+  for (int i = 0; i < 140'000; ++i) in << line(i);  // three chunks, every stream in each
+  EXPECT_EQ(store.import_ndjson(in).events, 140'000);
+  pqxx::connection conn{db_->url()};
+  pqxx::read_transaction tx{conn};
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM (SELECT stream_version, row_number() OVER (PARTITION BY stream_id "
+                    "ORDER BY global_position) AS rn FROM reproj.events) v WHERE stream_version <> rn")[0][0]
+                .as<int>(),
+            0);
+  EXPECT_EQ(tx.exec("SELECT max(stream_version) FROM reproj.events WHERE stream_id = 'car-5'")[0][0].as<int>(), 141);
+}
