@@ -35,8 +35,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Batches a replay reads ahead of its fold: memory for four more batches (~15 MB each at 50,000
+// Batches a replay reads ahead of its fold: memory for four more batches (~25 MB each at 50,000
 // generated events) against PostgreSQL idling while the fold checkpoints or meets a slow batch.
+// Held to a memory budget, it reads one ahead unless the rows and four batches fit the budget.
 constexpr std::size_t kReadAheadBatches = 4;
 
 std::string runner_name() {
@@ -92,11 +93,16 @@ class RebuildManager::Runner {
       const std::int64_t up_to = state == RebuildState::kReplaying ? info_.target : tail(*reader);
       const auto t_read = Clock::now();
       if (state == RebuildState::kReplaying && !ahead) {
-        ahead.emplace(fetch, position, up_to, m_.options_.batch_events, kReadAheadBatches);
+        ahead.emplace(fetch, position, up_to, m_.options_.batch_events, bounded_ ? 1 : kReadAheadBatches);
       }
       batch = ahead ? ahead->next().value() : fetch(position, up_to);
       const bool full = batch.size() >= m_.options_.batch_events;
       if (ahead && (!full || batch.back().global_position >= up_to)) ahead.reset();  // that was its last
+      if (ahead && bounded_) {
+        const bool room = !spilled_ && rows_.approx_bytes() + kReadAheadBatches * detail::approx_bytes(batch) <=
+                                           m_.options_.memory_budget;
+        ahead->set_depth(room ? kReadAheadBatches : 1);
+      }
       const auto t_fold = Clock::now();
       // Over its memory budget, the fold reads the rows this batch touches back from the shadow.
       std::optional<pqxx::read_transaction> shadow_tx;

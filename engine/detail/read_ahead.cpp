@@ -4,6 +4,16 @@
 
 namespace reproj::engine::detail {
 
+std::size_t approx_bytes(const std::vector<Event>& batch) {
+  std::size_t bytes = batch.capacity() * sizeof(Event);
+  const auto heap = [](const std::string& s) { return s.capacity() > 15 ? s.capacity() + 1 : 0; };
+  for (const auto& e : batch) {
+    bytes += heap(e.event_id) + heap(e.stream_id) + heap(e.type) + heap(e.data) + heap(e.metadata) +
+             heap(e.recorded_at);
+  }
+  return bytes;
+}
+
 ReadAhead::ReadAhead(Fetch fetch, std::int64_t from, std::int64_t up_to, std::size_t batch_events, std::size_t depth)
     : depth_(std::max<std::size_t>(depth, 1)),
       thread_([this, fetch = std::move(fetch), from, up_to, batch_events] { run(fetch, from, up_to, batch_events); }) {}
@@ -43,6 +53,14 @@ void ReadAhead::run(Fetch fetch, std::int64_t from, std::int64_t up_to, std::siz
   {
     std::lock_guard lock{mutex_};
     finished_ = true;
+  }
+  changed_.notify_all();
+}
+
+void ReadAhead::set_depth(std::size_t depth) {
+  {
+    std::lock_guard lock{mutex_};
+    depth_ = std::max<std::size_t>(depth, 1);
   }
   changed_.notify_all();
 }

@@ -18,6 +18,9 @@
 
 namespace reproj::engine::detail {
 
+/// The heap a batch of events takes (the events and their strings' buffers), for memory budgets.
+std::size_t approx_bytes(const std::vector<Event>& batch);
+
 class ReadAhead {
  public:
   /// Fetches the events after `from` (global positions) up to `up_to`, at most a batch.
@@ -30,6 +33,10 @@ class ReadAhead {
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
 
+  /// Queues at most `depth` batches (at least 1) from now on: a caller short of memory shrinks the
+  /// queue; what is queued already stays.
+  void set_depth(std::size_t depth);
+
   /// The next batch, in log order, waiting for it if needed; nullopt after the last one. Rethrows
   /// what a fetch threw (then nothing more is fetched).
   std::optional<std::vector<Event>> next();
@@ -37,7 +44,7 @@ class ReadAhead {
  private:
   void run(Fetch fetch, std::int64_t from, std::int64_t up_to, std::size_t batch_events);
 
-  const std::size_t depth_;
+  std::size_t depth_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<std::vector<Event>> ready_;

@@ -58,6 +58,14 @@ TEST(ReadAhead, FetchesAtMostDepthBatchesAheadOfTheFold) {
   EXPECT_TRUE(settles_at(3)) << fetches.load();  // three queued, nothing taken yet
   ASSERT_TRUE(ahead.next());
   EXPECT_TRUE(settles_at(4)) << fetches.load();
+  ahead.set_depth(1);  // short of memory: three queued stay, no more come until one is left
+  ASSERT_TRUE(ahead.next());
+  ASSERT_TRUE(ahead.next());
+  EXPECT_TRUE(settles_at(4)) << fetches.load();
+  ASSERT_TRUE(ahead.next());
+  EXPECT_TRUE(settles_at(5)) << fetches.load();
+  ahead.set_depth(3);
+  EXPECT_TRUE(settles_at(7)) << fetches.load();
 }
 
 TEST(ReadAhead, AFailedFetchIsRethrownAfterTheBatchesBeforeIt) {

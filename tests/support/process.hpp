@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +76,16 @@ class Child {
     int status = 0;
     waitpid(pid_, &status, 0);
     reaped_ = true;
+    return status;
+  }
+  /// Waits for the exit; returns the raw wait status and, in `peak_rss_kib`, the child's peak resident
+  /// set (the kernel's ru_maxrss, KiB, kept across the binary's re-execution of itself).
+  int wait(long* peak_rss_kib) {
+    int status = 0;
+    rusage usage{};
+    wait4(pid_, &status, 0, &usage);
+    reaped_ = true;
+    *peak_rss_kib = usage.ru_maxrss;
     return status;
   }
   /// Waits up to `timeout`; true if it exited.
