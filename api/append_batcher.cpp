@@ -35,6 +35,7 @@ asio::awaitable<Routed> AppendBatcher::append(engine::AppendRequest request) {
     }
     waiting_.push_back(waiter);
     dispatch();
+    arrived_.notify_one();
   }
   // The answer is posted to this executor, so it cannot land between the check and the wait.
   if (!waiter->done) {
@@ -79,18 +80,23 @@ void AppendBatcher::run(std::vector<std::shared_ptr<Waiter>> group) {
     metrics_.observe_append_group(requests.size());
     for (std::size_t i = 0; i < members.size(); ++i) members[i]->answer = answer_append(outcomes[i]);
   }
-  {
-    // The next group may start now: it overlaps sending these answers.
-    std::scoped_lock lock{mutex_};
-    running_ = false;
-    dispatch();
-  }
   for (auto& w : group) {
     asio::post(w->timer.get_executor(), [w] {
       w->done = true;
       w->timer.cancel();
     });
   }
+  std::unique_lock lock{mutex_};
+  // Clients just answered often append again at once. Without waiting, the next group is only what
+  // queued while this one ran and they join the one after: under steady load each group holds about
+  // half the clients. So after a group of several, the next waits up to `gather` for as many more
+  // requests as this one had. A lone append waits for nothing: after a group of one, or when idle.
+  if (members.size() > 1 && options_.gather.count() > 0) {
+    const auto target = std::min(options_.max_group, waiting_.size() + members.size());
+    arrived_.wait_for(lock, options_.gather, [&] { return waiting_.size() >= target; });
+  }
+  running_ = false;
+  dispatch();
 }
 
 }  // namespace reproj::api

@@ -77,6 +77,8 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   options.appends.max_group = env_count("REPROJ_APPEND_GROUP_MAX", options.appends.max_group, 1, 100'000);
   options.appends.max_group_events =
       env_count("REPROJ_APPEND_GROUP_EVENTS", options.appends.max_group_events, 1, 1'000'000);
+  options.appends.gather = std::chrono::microseconds{
+      env_count("REPROJ_APPEND_GROUP_WAIT_US", static_cast<std::size_t>(options.appends.gather.count()), 0, 1'000'000)};
   engine::CatchUpWorker worker{e.live, {}};
   e.rebuilds->start_supervisor();
   engine::spec::SpecListener spec_listener{db.url, e.specs};

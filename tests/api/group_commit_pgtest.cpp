@@ -28,6 +28,23 @@ struct Answer {
 
 class GroupCommitTest : public test::ApiTest {};
 
+// Group commit with a long gathering wait, so what it does is plain to see.
+class GatheringTest : public test::ApiTest {
+ protected:
+  void SetUp() override {
+    appends_.gather = std::chrono::milliseconds{300};
+    test::ApiTest::SetUp();
+  }
+  double mean_group() {
+    const auto metrics = metrics_.render();
+    const auto counter = [&](const std::string& name) {
+      const auto at = metrics.find("\n" + name + " ");
+      return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + name.size() + 2));
+    };
+    return counter("reproj_grouped_appends_total") / counter("reproj_append_groups_total");
+  }
+};
+
 }  // namespace
 
 TEST_F(GroupCommitTest, ThirtyTwoClientsGetTheAnswersLoneAppendsWouldGet) {
@@ -172,4 +189,35 @@ TEST_F(GroupCommitTest, ThirtyTwoClientsGetTheAnswersLoneAppendsWouldGet) {
   std::cout << "  " << grouped << " appends in " << groups << " groups\n";
   EXPECT_EQ(grouped, static_cast<double>(answers.size()));
   EXPECT_GT(grouped / groups, 1.5) << "appends were not grouped";
+}
+
+// Clients appending in a loop come back together: after a group of several, the next waits for as
+// many, so each group holds every client, not the half that queued while the last one ran.
+TEST_F(GatheringTest, ClientsAnsweredTogetherAppendAgainInOneGroup) {
+  constexpr int kClients = 4, kRounds = 25;
+  std::vector<std::thread> clients;
+  std::atomic<int> failed{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int r = 0; r < kRounds; ++r) {
+        const auto reply = append("gather-" + std::to_string(c), r, {test::ev("g-" + std::to_string(c) + "-" + std::to_string(r), "group.test", {{"r", r}})});
+        if (reply.status != 201) ++failed;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  std::cout << "  mean group " << mean_group() << "\n";
+  EXPECT_GE(mean_group(), 3.0) << "the answered clients did not land in one group";
+}
+
+// A lone client never waits for company: 20 appends one after the other take far less than 20
+// gathering waits.
+TEST_F(GatheringTest, ALoneAppendWaitsForNothing) {
+  const auto started = std::chrono::steady_clock::now();
+  for (int r = 0; r < 20; ++r) {
+    ASSERT_EQ(append("alone", r, {test::ev("alone-" + std::to_string(r), "group.test", {{"r", r}})}).status, 201u);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds{3});
+  EXPECT_DOUBLE_EQ(mean_group(), 1.0);
 }

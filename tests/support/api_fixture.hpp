@@ -49,6 +49,7 @@ class ApiTest : public test::LiveTest {
     so.port = 0;
     so.read_threads = 4;
     so.read_timeout = 2s;
+    so.appends = appends_;
     so.appends.queue_wait = store_options_.append_lock_timeout;
     so.point_reads = point_reads_;
     server_ = std::make_unique<api::Server>(*services_, so);
@@ -86,6 +87,7 @@ class ApiTest : public test::LiveTest {
   }
 
   api::ReadBatcher::Options point_reads_;  // set before SetUp
+  api::AppendBatcher::Options appends_;    // set before SetUp
   std::atomic<bool> hold_{false};
   std::unique_ptr<engine::RebuildManager> rebuilds_;
   std::unique_ptr<engine::CatchUpWorker> worker_;
