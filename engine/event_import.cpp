@@ -10,8 +10,6 @@
 #include <pqxx/pqxx>
 #include <regex>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
 
 #include <absl/container/flat_hash_map.h>
 
@@ -19,6 +17,7 @@
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
+#include "engine/detail/import_line.hpp"
 #include "engine/detail/storable_json.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
@@ -27,75 +26,8 @@ namespace reproj::engine {
 
 namespace {
 
-struct ImportLine {  // one parsed line of an import file
-  std::size_t line_no = 0;
-  std::string stream_id;
-  std::string event_id;
-  std::string type;
-  // The COPY row but its last field, stream_version (known only in file order): escaped here, on
-  // the parsing threads, so the one thread feeding COPY only appends a number.
-  std::string copy_head;
-};
-
-InvalidInput import_error(std::size_t line_no, const std::string& why) {
-  return InvalidInput("line " + std::to_string(line_no) + ": " + why + "; nothing was imported");
-}
-
-// Parses and checks one line (everything but event_id uniqueness, which needs the whole file).
-ImportLine parse_import_line(const std::string& line, std::size_t line_no) {
-  auto fail = [&](const std::string& why) { return import_error(line_no, why); };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw fail(std::string{"invalid JSON ("} + e.what() + ")");
-  }
-  if (!j.is_object()) throw fail("expected a JSON object");
-  for (const auto& [key, value] : j.items()) {
-    if (key != "event_id" && key != "stream_id" && key != "type" && key != "data" && key != "metadata") {
-      throw fail("unknown field '" + key + "'");
-    }
-  }
-  auto text_field = [&](const char* name, bool required) -> std::string {
-    auto it = j.find(name);
-    if (it == j.end()) {
-      if (required) throw fail(std::string{"missing \""} + name + "\"");
-      return {};
-    }
-    if (!it->is_string()) throw fail(std::string{"\""} + name + "\" must be a string");
-    auto s = it->get<std::string>();
-    if (s.empty()) throw fail(std::string{"\""} + name + "\" must not be empty");
-    if (s.size() > 200) throw fail(std::string{"\""} + name + "\" is longer than 200 characters");
-    return s;
-  };
-  ImportLine p;
-  p.line_no = line_no;
-  p.stream_id = text_field("stream_id", true);
-  p.type = text_field("type", true);
-  p.event_id = text_field("event_id", false);
-  if (p.event_id.empty()) p.event_id = random_uuid();
-  auto data = j.find("data");
-  if (data == j.end()) throw fail("missing \"data\"");
-  if (!data->is_object()) throw fail("\"data\" must be a JSON object");
-  auto meta = j.find("metadata");
-  if (meta != j.end() && !meta->is_object()) throw fail("\"metadata\" must be a JSON object");
-  std::string data_text, metadata_text;
-  try {
-    data_text = data->dump();
-    metadata_text = meta == j.end() ? "{}" : meta->dump();
-  } catch (const nlohmann::json::type_error& e) {
-    throw fail(std::string{"invalid text ("} + e.what() + ")");
-  }
-  if (detail::holds_nul(*data) || (meta != j.end() && detail::holds_nul(*meta))) {
-    throw fail("JSON strings must not contain \\u0000");
-  }
-  auto& row = p.copy_head;
-  for (const std::string* field : {&p.event_id, &p.stream_id, &p.type, &data_text, &metadata_text}) {
-    detail::append_copy_field(row, *field);
-    row += '\t';
-  }
-  return p;
-}
+using detail::import_error;
+using detail::ImportLine;
 
 // A chunk's lines parsed in order until the first bad one, whose error is kept.
 struct ParsedChunk {
@@ -134,9 +66,10 @@ ParsedChunk read_chunk(std::istream& input, std::size_t& line_no, std::vector<st
     slices.push_back(std::async(std::launch::async, [&raw, begin, end] {
       ParsedChunk out;
       out.lines.reserve(end - begin);
+      detail::ImportLineParser parser;
       for (std::size_t i = begin; i < end; ++i) {
         try {
-          out.lines.push_back(parse_import_line(raw[i].second, raw[i].first));
+          out.lines.push_back(parser.parse(raw[i].second, raw[i].first));
         } catch (...) {
           out.error = std::current_exception();
           break;
@@ -287,7 +220,8 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
                       : std::async(std::launch::async, [&] { return read_chunk(input, line_no, blanks, events_read); });
       // Lines up to the chunk's first bad one -- a parse error or an id twice in the chunk -- are
       // written first: an id they share with an earlier chunk or the log is an earlier error.
-      std::unordered_map<std::string_view, std::size_t> id_line;
+      absl::flat_hash_map<std::string_view, std::size_t> id_line;
+      id_line.reserve(chunk.lines.size());
       std::size_t good = 0;
       std::optional<InvalidInput> bad;
       for (; good < chunk.lines.size(); ++good) {
