@@ -5,7 +5,6 @@
 #include <charconv>
 #include <exception>
 #include <future>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
 #include <regex>
@@ -18,7 +17,6 @@
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
 #include "engine/detail/import_line.hpp"
-#include "engine/detail/storable_json.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 

@@ -93,8 +93,8 @@ ImportLine ImportLineParser::parse(const std::string& line, std::size_t line_no)
   return parse_import_line_fully(line, line_no);
 }
 
-// Accepts exactly what parse_import_line_fully accepts without an error, or declines (false) and lets it decide.
-// simdjson validates the whole line (UTF-8 included); data and metadata are written back minified,
+// Accepts what parse_import_line_fully accepts without an error, or declines (false) and lets it
+// decide. simdjson validates the whole line (UTF-8 included); data and metadata are written back minified,
 // which jsonb stores as it would nlohmann's dump (numbers by value, the last of a repeated key).
 bool ImportLineParser::parse_fast(const std::string& line, ImportLine& out) {
   if (line.find("\\u0000") != std::string::npos) return false;  // maybe a \u0000 jsonb refuses

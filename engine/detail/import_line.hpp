@@ -29,8 +29,8 @@ ImportLine parse_import_line_fully(const std::string& line, std::size_t line_no)
 
 /// Parses lines on one thread. Parsing is most of the import's client work, and on 2 cores the
 /// client shares the CPU with PostgreSQL's COPY: a line that is plainly fine takes a fast path
-/// (simdjson); anything else -- an error to name, a key twice, a \u0000 -- the full parser, so the
-/// answer and the stored event are the same either way.
+/// (simdjson); anything else -- an error to name, a \u0000, a number simdjson cannot hold -- the
+/// full parser, so the answer and the stored event are the same either way.
 class ImportLineParser {
  public:
   ImportLineParser();

@@ -26,6 +26,12 @@ struct Answer {
   Json body;
 };
 
+// A counter's value in /metrics' text (0 if absent).
+double counter(const std::string& metrics, const std::string& name) {
+  const auto at = metrics.find("\n" + name + " ");
+  return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + name.size() + 2));
+}
+
 class GroupCommitTest : public test::ApiTest {};
 
 // Group commit with a long gathering wait, so what it does is plain to see.
@@ -37,11 +43,7 @@ class GatheringTest : public test::ApiTest {
   }
   double mean_group() {
     const auto metrics = metrics_.render();
-    const auto counter = [&](const std::string& name) {
-      const auto at = metrics.find("\n" + name + " ");
-      return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + name.size() + 2));
-    };
-    return counter("reproj_grouped_appends_total") / counter("reproj_append_groups_total");
+    return counter(metrics, "reproj_grouped_appends_total") / counter(metrics, "reproj_append_groups_total");
   }
 };
 
@@ -181,11 +183,8 @@ TEST_F(GroupCommitTest, ThirtyTwoClientsGetTheAnswersLoneAppendsWouldGet) {
   EXPECT_GT(statuses["409 version_conflict"], 50) << "the shared streams did not race";
   // The appends were coalesced: fewer transactions than requests.
   const auto metrics = metrics_.render();
-  const auto counter = [&](const std::string& name) {
-    const auto at = metrics.find("\n" + name + " ");
-    return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + name.size() + 2));
-  };
-  const double groups = counter("reproj_append_groups_total"), grouped = counter("reproj_grouped_appends_total");
+  const double groups = counter(metrics, "reproj_append_groups_total");
+  const double grouped = counter(metrics, "reproj_grouped_appends_total");
   std::cout << "  " << grouped << " appends in " << groups << " groups\n";
   EXPECT_EQ(grouped, static_cast<double>(answers.size()));
   EXPECT_GT(grouped / groups, 1.5) << "appends were not grouped";
@@ -195,6 +194,7 @@ TEST_F(GroupCommitTest, ThirtyTwoClientsGetTheAnswersLoneAppendsWouldGet) {
 // many, so each group holds every client, not the half that queued while the last one ran.
 TEST_F(GatheringTest, ClientsAnsweredTogetherAppendAgainInOneGroup) {
   constexpr int kClients = 4, kRounds = 25;
+  const auto started = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
   std::atomic<int> failed{0};
   for (int c = 0; c < kClients; ++c) {
@@ -209,6 +209,8 @@ TEST_F(GatheringTest, ClientsAnsweredTogetherAppendAgainInOneGroup) {
   EXPECT_EQ(failed.load(), 0);
   std::cout << "  mean group " << mean_group() << "\n";
   EXPECT_GE(mean_group(), 3.0) << "the answered clients did not land in one group";
+  // No answer waits for the gathering: 25 rounds take far less than 25 waits of 300 ms.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds{4});
 }
 
 // A lone client never waits for company: 20 appends one after the other take far less than 20
