@@ -17,6 +17,7 @@
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
 #include "engine/detail/import_line.hpp"
+#include "engine/detail/stream_versions.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
 
@@ -87,57 +88,15 @@ ParsedChunk read_chunk(std::istream& input, std::size_t& line_no, std::vector<st
   return chunk;
 }
 
-// The next version of each stream the import wrote, so a chunk looks up only streams new to it.
-// Bounded by bytes, not by streams: the table as it grows (old and new arrays during a resize) plus
-// the heap of ids too long to be stored inline. A 1M-stream cap had emptied it three times in a
-// 10M-event import (3.2M streams), and every chunk after looked up ~50k streams in the log index.
-class StreamVersions {
- public:
-  StreamVersions(std::size_t max_bytes, bool log_was_empty) : max_bytes_(max_bytes), log_was_empty_(log_was_empty) {}
-
-  // Before a chunk: empties the memory if its streams, all new, could take it past its bound. The
-  // chunk's own streams are always remembered, so a tiny bound is slow, never wrong.
-  void make_room(const std::vector<ImportLine>& lines, std::size_t n) {
-    std::size_t chunk_key_bytes = 0;
-    for (std::size_t i = 0; i < n; ++i) chunk_key_bytes += key_bytes(lines[i].stream_id);
-    if (table_bytes(next_.size() + n) + key_bytes_ + chunk_key_bytes <= max_bytes_) return;
-    next_ = {};
-    key_bytes_ = 0;
-    emptied_ = true;
-  }
-  // Remembers the stream (next version 1 if it is new here); true if the log must be asked for its
-  // version, which the caller then sets with of().
-  bool add(const std::string& stream_id) {
-    const bool fresh = next_.try_emplace(stream_id, 1).second;
-    if (fresh) key_bytes_ += key_bytes(stream_id);
-    return fresh && (!log_was_empty_ || emptied_);
-  }
-  std::int64_t& of(const std::string& stream_id) { return next_.find(stream_id)->second; }
-
- private:
-  static std::size_t key_bytes(const std::string& id) {  // heap beside the table: none for short ids
-    constexpr std::size_t kInline = 15, kMallocOverhead = 16;        // libstdc++'s short-string buffer
-    return id.size() > kInline ? id.size() + 1 + kMallocOverhead : 0;
-  }
-  static std::size_t table_bytes(std::size_t streams) {
-    std::size_t capacity = 16;
-    while (capacity - capacity / 8 < streams) capacity = capacity * 2 + 1;  // absl's maximum load: 7/8
-    return capacity * (sizeof(std::pair<const std::string, std::int64_t>) + 1) * 3 / 2;
-  }
-  absl::flat_hash_map<std::string, std::int64_t> next_;
-  std::size_t max_bytes_;
-  std::size_t key_bytes_ = 0;
-  bool log_was_empty_;  // no stream had an event before the import
-  bool emptied_ = false;
-};
-
 // Writes lines [0, n) to the log, each stream's versions continuing the log's (earlier chunks
 // included: they are in this transaction). Returns the event_id of a line whose id the log holds
 // already -- from before the import or from an earlier chunk -- and then writes none of them.
 std::optional<std::string> write_chunk(pqxx::work& tx, const std::vector<ImportLine>& lines, std::size_t n,
-                                       StreamVersions& versions) {
+                                       detail::StreamVersions& versions) {
   if (n == 0) return std::nullopt;
-  versions.make_room(lines, n);
+  std::size_t id_bytes = 0;
+  for (std::size_t i = 0; i < n; ++i) id_bytes += lines[i].stream_id.size();
+  versions.make_room(n, id_bytes);
   // Streams this import has not written yet start at 1, unless the log has events of theirs: looked
   // up (one COPY and one statement for the chunk) unless the log was empty.
   std::vector<std::string_view> unknown;
@@ -209,7 +168,7 @@ ImportReport EventStore::import_ndjson(std::istream& input) {
     tx.exec("SELECT reproj.lock_appends()");
     const std::int64_t tail_before = log::safe_tail(tx);
     tx.exec("CREATE TEMP TABLE reproj_import_streams (stream_id text PRIMARY KEY) ON COMMIT DROP");
-    StreamVersions versions{options_.import_version_cache_bytes, tail_before == 0};
+    detail::StreamVersions versions{options_.import_version_cache_bytes, tail_before == 0};
     std::int64_t written = 0;
     while (true) {
       // The next chunk is read and parsed while this one is written.
