@@ -1,6 +1,5 @@
 #include "engine/detail/stream_versions.hpp"
 
-#include <algorithm>
 #include <cstring>
 #include <utility>
 

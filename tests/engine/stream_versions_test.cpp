@@ -20,8 +20,9 @@ std::string generated_stream(std::size_t i) {  // like `reproj generate`'s ids: 
 }  // namespace
 
 // A generated 10M-event log has 3.2M streams. The bound used to be checked against a wrong model of
-// the table (too large by half past 2M streams), so the default emptied the memory at 1.95M streams
-// and every later chunk of such an import looked ~50k streams up in the log's index.
+// the table (capacities grown from 16, not absl's 2^k - 1): past ~1.95M streams it put the next
+// growth at 274 MB against the 268 MB bound, so the memory emptied and every later chunk of such an
+// import looked its new streams up in the log's index.
 TEST(StreamVersions, HoldsTheStreamsOfATenMillionEventImportWithinTheDefaultBound) {
   const std::size_t bound = EventStoreOptions{}.import_version_cache_bytes;
   StreamVersions versions{bound, /*log_was_empty=*/true};
