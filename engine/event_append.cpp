@@ -5,6 +5,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/append_verdicts.hpp"
+#include "engine/detail/coalesced_transaction.hpp"
 #include "engine/detail/connect.hpp"
 #include "engine/detail/storable_json.hpp"
 #include "engine/errors.hpp"
@@ -32,7 +33,7 @@ const std::string kInsertReturningEvents =
     "RETURNING global_position, event_id, stream_id, stream_version, event_type, data::text, metadata::text, "
     "recorded_at::text";
 
-// What the group's verdicts depend on, in one round trip: each stream's version ($1: stream ids)
+// What the group's verdicts depend on, in one statement: each stream's version ($1: stream ids)
 // and the events already holding an id a request gives ($2: those ids).
 constexpr const char* kLookUp = R"sql(
   SELECT 0 AS kind, s.id AS key,
@@ -99,7 +100,13 @@ std::exception_ptr as_answer(const std::exception_ptr& e) {
   }
 }
 
-detail::GroupVerdicts look_up(pqxx::transaction_base& tx, const std::vector<detail::CheckedRequest>& group) {
+// Begins the group's transaction, takes the append lock and reads what the verdicts depend on, in
+// one round trip. The lock is taken in a statement of its own: under READ COMMITTED a statement's
+// snapshot predates any lock it waits for, so the versions must be read by a later statement (each
+// statement of the string takes its own snapshot). The wait is bounded by `timeout` ms; what
+// follows is not, but for an observer's locks (inline projections' metadata rows), which keep it.
+detail::GroupVerdicts begin_and_look_up(detail::CoalescedTransaction& ct, const std::vector<detail::CheckedRequest>& group,
+                                        bool observer, const std::string& timeout) {
   auto streams = nlohmann::json::array();
   auto ids = nlohmann::json::array();
   std::unordered_set<std::string_view> seen;
@@ -112,7 +119,17 @@ detail::GroupVerdicts look_up(pqxx::transaction_base& tx, const std::vector<deta
   }
   std::unordered_map<std::string, std::int64_t> versions;
   std::unordered_map<std::string, detail::StoredEvent> stored;
-  for (const auto& row : detail::exec_prepared_once(tx, kLookUp, "", streams.dump(), ids.dump())) {
+  pqxx::result rows;
+  try {
+    rows = ct.begin_with("SET LOCAL lock_timeout = " + timeout + "; SELECT reproj.lock_appends(); " +
+                         (observer ? "" : "SET LOCAL lock_timeout TO DEFAULT; ") +
+                         detail::execute_prepared(ct.tx().conn(), kLookUp,
+                                                  {ct.tx().quote(streams.dump()), ct.tx().quote(ids.dump())}));
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() != kLockTimeout) throw;
+    throw LockTimeout("appends are blocked: another writer has held the append lock for over " + timeout + " ms");
+  }
+  for (const auto& row : rows) {
     if (row[0].as<int>() == 0) {
       versions.emplace(row[1].as<std::string>(), row[2].as<std::int64_t>());
     } else {
@@ -124,9 +141,10 @@ detail::GroupVerdicts look_up(pqxx::transaction_base& tx, const std::vector<deta
   return detail::GroupVerdicts{std::move(versions), std::move(stored)};
 }
 
-// Writes planned events [begin, end) and lets the observer fold them, in `tx`.
-void write(pqxx::transaction_base& tx, detail::GroupVerdicts& verdicts, std::size_t begin, std::size_t end,
-           AppendObserver* observer, const std::string& timeout) {
+// Writes planned events [begin, end) and lets the observer fold them. `and_commit` (no observer):
+// the COMMIT travels with the INSERT, and the transaction is over.
+void write(detail::CoalescedTransaction& ct, detail::GroupVerdicts& verdicts, std::size_t begin, std::size_t end,
+           AppendObserver* observer, const std::string& timeout, bool and_commit) {
   const auto& planned = verdicts.planned();
   std::string doc = "[";
   for (std::size_t n = begin; n < end; ++n) {
@@ -138,7 +156,10 @@ void write(pqxx::transaction_base& tx, detail::GroupVerdicts& verdicts, std::siz
            ",\"metadata\":" + p.event->metadata.dump() + '}';
   }
   doc += ']';
-  const auto rows = detail::exec_prepared_once(tx, observer ? kInsertReturningEvents : kInsert, "", doc);
+  // Prepared (planning cost about what a round trip does), sent as EXECUTE to share a string.
+  const auto sql = detail::execute_prepared(ct.tx().conn(), observer ? kInsertReturningEvents : kInsert,
+                                            {ct.tx().quote(doc)});
+  const auto rows = and_commit ? ct.exec_then_commit(sql) : ct.tx().exec(sql);
   if (rows.size() != end - begin) throw Error("the group's INSERT returned an unexpected number of rows");
   for (std::size_t i = 0; i < rows.size(); ++i) verdicts.set_position(begin + i, rows[i][0].as<std::int64_t>());
   if (!observer) return;
@@ -155,7 +176,7 @@ void write(pqxx::transaction_base& tx, detail::GroupVerdicts& verdicts, std::siz
                         .recorded_at = r[7].as<std::string>()});
   }
   try {
-    observer->appended(tx, appended.front().global_position, appended.back().global_position, &appended);
+    observer->appended(ct.tx(), appended.front().global_position, appended.back().global_position, &appended);
   } catch (const pqxx::sql_error& e) {
     if (e.sqlstate() != kLockTimeout) throw;
     throw LockTimeout("an inline projection was held by another applier for over " + timeout + " ms");
@@ -193,19 +214,8 @@ std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequ
   // One transaction: false when a request of a group of several failed it and the group must be
   // redone one request at a time (`one_by_one`), each in a savepoint, to answer it alone.
   const auto attempt = [&](pqxx::connection& conn, bool one_by_one) {
-    pqxx::work tx{conn};
-    // Taken in its own statement: under READ COMMITTED a statement's snapshot predates any lock it
-    // waits for, so the versions read below must come from a later statement than the lock. The
-    // wait is bounded (one round trip for the statements); what follows is not, but for an
-    // observer's locks (inline projections' metadata rows), which keep the same bound.
-    try {
-      tx.exec("SET LOCAL lock_timeout = " + timeout + "; SELECT reproj.lock_appends()" +
-              (observer ? "" : "; SET LOCAL lock_timeout TO DEFAULT"));
-    } catch (const pqxx::sql_error& e) {
-      if (e.sqlstate() != kLockTimeout) throw;
-      throw LockTimeout("appends are blocked: another writer has held the append lock for over " + timeout + " ms");
-    }
-    auto verdicts = look_up(tx, group);
+    detail::CoalescedTransaction ct{conn};
+    auto verdicts = begin_and_look_up(ct, group, observer != nullptr, timeout);
     std::vector<detail::Verdict> decided(group.size());
     std::vector<std::exception_ptr> refused(group.size());
     for (std::size_t k = 0; k < group.size(); ++k) {
@@ -220,20 +230,22 @@ std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequ
       verdicts.accept(group[k], decided[k]);
       if (!one_by_one) continue;
       // Plain statements: libpqxx 6.4's subtransaction sent no SAVEPOINT before a prepared statement.
-      tx.exec0("SAVEPOINT reproj_append");
+      ct.tx().exec0("SAVEPOINT reproj_append");
       try {
-        write(tx, verdicts, begin, verdicts.planned().size(), observer, timeout);
-        tx.exec0("RELEASE SAVEPOINT reproj_append");
+        write(ct, verdicts, begin, verdicts.planned().size(), observer, timeout, false);
+        ct.tx().exec0("RELEASE SAVEPOINT reproj_append");
       } catch (...) {
         if (!attributable(std::current_exception())) throw;
         refused[k] = as_answer(std::current_exception());
         verdicts.undo(group[k], decided[k]);
-        tx.exec0("ROLLBACK TO SAVEPOINT reproj_append");
+        ct.tx().exec0("ROLLBACK TO SAVEPOINT reproj_append");
       }
     }
+    bool committed = false;
     if (!one_by_one && !verdicts.planned().empty()) {
       try {
-        write(tx, verdicts, 0, verdicts.planned().size(), observer, timeout);
+        committed = observer == nullptr;
+        write(ct, verdicts, 0, verdicts.planned().size(), observer, timeout, committed);
       } catch (...) {
         if (!attributable(std::current_exception())) throw;
         if (group.size() > 1) return false;
@@ -241,7 +253,7 @@ std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequ
         return true;
       }
     }
-    tx.commit();
+    if (!committed) ct.commit();
     for (std::size_t k = 0; k < group.size(); ++k) {
       auto& o = out[group[k].index];
       if (refused[k]) {

@@ -1,7 +1,7 @@
 #pragma once
 // Connection helpers shared by engine/*.cpp. Not part of the engine's public interface.
 
-#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,19 +19,27 @@ std::unique_ptr<pqxx::connection> connect(const std::string& database_url);
 /// Runs one statement outside any transaction object (autocommit), e.g. session advisory locks.
 pqxx::result exec_session(pqxx::connection& conn, const std::string& sql);
 
-/// Runs `sql` as a statement prepared once per connection, named by a hash of `sql` and `shape`.
-/// The apply path runs the same few texts for every chunk, and planning them cost more than
-/// executing them. `shape` must name anything that changes the result type without changing the
-/// text (e.g. the column types of a table a swap may rename into place): a prepared statement must
-/// keep its result type.
+/// The name under which `sql` is prepared once per connection, a hash of `sql` and `shape`.
+/// `shape` must name anything that changes the result type without changing the text (e.g. the
+/// column types of a table a swap may rename into place): a prepared statement must keep its
+/// result type.
+std::string prepared_name(const std::string& sql, std::string_view shape);
+
+/// Runs `sql` as a statement prepared once per connection (prepared_name). The apply path runs the
+/// same few texts for every chunk, and planning them cost more than executing them.
 template <class... Args>
 pqxx::result exec_prepared_once(pqxx::transaction_base& tx, const std::string& sql, std::string_view shape,
                                 Args&&... args) {
-  const std::string name =
-      "reproj_p" + std::to_string(std::hash<std::string>{}(sql) ^ (std::hash<std::string_view>{}(shape) << 1));
+  const std::string name = prepared_name(sql, shape);
   tx.conn().prepare(name, sql);  // a no-op when this connection has it already
   return tx.exec_prepared(name, std::forward<Args>(args)...);
 }
+
+/// `EXECUTE` of `sql` prepared once per connection, with `literals` (quoted SQL literals) as its
+/// parameters: a statement that can share one string, so one round trip, with others. Prepares it
+/// with the server now if this connection has not (a round trip of its own, once).
+std::string execute_prepared(pqxx::connection_base& conn, const std::string& sql,
+                             std::initializer_list<std::string> literals);
 
 /// A server shutting down or restarting (SQLSTATE 57P01-03) or a connection exception (class 08)
 /// arrives as an SQL error before the socket closes: it is an outage, not a bad statement.

@@ -158,12 +158,16 @@ TEST_F(ApiTest, CarsV3DeployedAndRebuiltUnderWritersAndStrongReadersFailsNoRead)
   for (int w = 0; w < 4; ++w) {
     threads.emplace_back([&, w] {
       projections::EventGenerator gen{200 + w, static_cast<unsigned>(w) + 77u};  // seed_events writes 100..107
+      // Paced at a fixed rate, 25 appends/s each: four unpaced writers outrun this fixture's
+      // rebuild (batches of two events, a checkpoint each, ~200 events/s here beside 8 readers),
+      // which then never catches up to promote. A pause after each append instead let the rate grow
+      // as appends got faster: 5 ms pauses took 30-56 s to promote, and never on a durable cluster.
+      auto next = std::chrono::steady_clock::now();
       while (!stop) {
         auto [stream, e] = gen.next();
         if (append(stream, "any", {body_of(e)}).status != 201) ++failed_appends;
-        // Paced: since group commit, four unpaced writers outrun this fixture's rebuild (batches of
-        // two events, a checkpoint each), which then never catches up to promote.
-        std::this_thread::sleep_for(5ms);
+        next += 40ms;
+        std::this_thread::sleep_until(next);
       }
     });
   }
