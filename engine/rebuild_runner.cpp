@@ -120,7 +120,9 @@ class RebuildManager::Runner {
         rows_.set_source(&*shadow_rows);
         rows_.prefetch(recorded);
       }
-      for (const auto& e : batch) {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        const Event& e = batch[i];
+        rows_.warm_ahead(batch, i);
         rows_.begin_event(e.global_position);  // (no-ops without unique rules)
         try {
           projection_.apply(e, rows_);

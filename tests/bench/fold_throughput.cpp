@@ -2,8 +2,12 @@
 // RowSet by a registered projection, no PostgreSQL. For profiling the fold (perf record) and
 // comparing row layouts; prints, asserts nothing.
 //   reproj_fold_throughput FILE [PROJECTION VERSION]
+// REPROJ_FOLD_COLD=1 folds without RowSet::warm_ahead, as an A/B of it.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -16,6 +20,15 @@
 
 using namespace reproj;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+// User CPU only: steadier than wall time on a shared machine (no preemption, no page zeroing).
+double user_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec) + static_cast<double>(usage.ru_utime.tv_usec) / 1e6;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -40,9 +53,15 @@ int main(int argc, char** argv) {
   }
   engine::RowSet rows{projection.tables(), nullptr};
   const auto t0 = Clock::now();
-  for (const auto& e : events) projection.apply(e, rows);
+  const double cpu0 = user_seconds();
+  const bool warm = std::getenv("REPROJ_FOLD_COLD") == nullptr;  // A/B: the fold without warm_ahead
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (warm) rows.warm_ahead(events, i);
+    projection.apply(events[i], rows);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("fold %zu events in %.3f s: %.0f ns/event; rows", events.size(), seconds,
+  const double cpu = user_seconds() - cpu0;
+  std::printf("fold %zu events in %.3f s (%.3f s user CPU): %.0f ns/event; rows", events.size(), seconds, cpu,
               seconds * 1e9 / static_cast<double>(events.size()));
   for (std::size_t t = 0; t < projection.tables().size(); ++t) std::printf(" %zu", rows.size(t));
   std::printf("\n");

@@ -218,3 +218,29 @@ TEST(RowSet, ClashLoadsTheHoldersOfAValueFromTheSourceOnceAndSeesPastThemWhenMov
   EXPECT_FALSE(event(rows, 7, [](RowSet& r) { r.put(0, user("b", std::string{"x"})); }));
   EXPECT_EQ(source.loads, 2);  // q's holders; x was loaded already
 }
+
+TEST(RowSet, WarmingAheadNeitherLoadsNorChangesRows) {
+  struct CountingSource : RowSource {
+    int loads = 0;
+    std::vector<Row> load(std::size_t, const std::vector<std::string>&) override {
+      ++loads;
+      return {};
+    }
+    std::vector<Row> load_where(std::size_t, std::size_t, const std::vector<std::string>&) override {
+      ++loads;
+      return {};
+    }
+  } source;
+  RowSet rows{cars(), &source};
+  rows.load_persisted(0, car("c1", "red", std::string{"ann"}));
+  std::vector<Event> events(20);
+  for (std::size_t i = 0; i < events.size(); ++i) events[i].stream_id = i % 2 ? "c1" : "ghost" + std::to_string(i);
+  for (std::size_t i = 0; i < events.size() + 3; ++i) rows.warm_ahead(events, i);  // the last ones look past the end
+  EXPECT_EQ(source.loads, 0);
+  EXPECT_EQ(rows.size(0), 1u);
+  std::size_t dirty = 0;
+  rows.for_each_dirty(0, [&](const Row&, bool) { ++dirty; });
+  EXPECT_EQ(dirty, 0u);
+  EXPECT_EQ(rows.find(0, "ghost0"), nullptr);  // unknown still: asked of the source, not taken as absent
+  EXPECT_EQ(source.loads, 1);
+}
