@@ -65,7 +65,7 @@ detail::CheckedRequest check(const AppendRequest& req, std::size_t index) {
     if (detail::holds_nul(e.data) || detail::holds_nul(e.metadata)) {
       throw InvalidInput("event data cannot be stored: a string holds \\u0000, which PostgreSQL's jsonb cannot hold");
     }
-    r.ids.push_back(e.event_id ? *e.event_id : random_uuid());
+    r.ids.push_back(e.event_id ? *e.event_id : new_event_id());
   }
   for (const auto& id : r.ids) {
     if (!seen.insert(id).second) throw InvalidInput("event_id '" + id + "' appears twice in the batch");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <random>
 
 #include <pqxx/pqxx>
@@ -21,11 +22,12 @@ std::string ExpectedVersion::to_string() const {
   return std::to_string(std::get<std::int64_t>(value));
 }
 
-std::string random_uuid() {
+std::string new_event_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uint64_t hi = rng(), lo = rng();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  const std::uint64_t hi = (ms << 16) | 0x7000ULL | (rng() & 0x0fffULL);             // unix ms, version 7, rand_a
+  const std::uint64_t lo = (rng() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 9562 variant
   // By hand, not snprintf: an import of events without ids draws one per line.
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(36, '-');

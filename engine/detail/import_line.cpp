@@ -57,7 +57,7 @@ ImportLine parse_import_line_fully(const std::string& line, std::size_t line_no)
   p.stream_id = text_field("stream_id", true);
   const auto type = text_field("type", true);
   p.event_id = text_field("event_id", false);
-  if (p.event_id.empty()) p.event_id = random_uuid();
+  if (p.event_id.empty()) p.event_id = new_event_id();
   auto data = j.find("data");
   if (data == j.end()) throw fail("missing \"data\"");
   if (!data->is_object()) throw fail("\"data\" must be a JSON object");
@@ -126,7 +126,7 @@ bool ImportLineParser::parse_fast(const std::string& line, ImportLine& out) {
   }
   if (stream_id.empty() || type.empty() || !has_data) return false;
   out.stream_id = stream_id;
-  out.event_id = event_id.empty() ? random_uuid() : std::string{event_id};
+  out.event_id = event_id.empty() ? new_event_id() : std::string{event_id};
   const std::string data_text = simdjson::minify(data);
   const std::string metadata_text = has_metadata ? simdjson::minify(metadata) : std::string{"{}"};
   append_head(out.copy_head, {out.event_id, out.stream_id, type, data_text, metadata_text});

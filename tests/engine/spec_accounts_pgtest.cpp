@@ -51,26 +51,26 @@ class SpecAccountsTest : public test::PgTest {
         if (it == open.end() || kind == 0) {
           open[id] = Account{};
           open[id].owner = "owner" + std::to_string(rng() % 5);
-          batch.push_back(test::event(engine::random_uuid(), "account.opened", {{"owner", open[id].owner}}));
+          batch.push_back(test::event(engine::new_event_id(), "account.opened", {{"owner", open[id].owner}}));
         } else if (kind == 1) {
           open.erase(it);
-          batch.push_back(test::event(engine::random_uuid(), "account.closed", nlohmann::json::object()));
+          batch.push_back(test::event(engine::new_event_id(), "account.closed", nlohmann::json::object()));
         } else if (kind < 12) {
           const std::int64_t cents = static_cast<std::int64_t>(rng() % 100'000);
           const bool credit = kind < 8;
           it->second.cents += credit ? cents : -cents;
           it->second.movements += 1;
           it->second.last_amount = static_cast<double>(cents) / 100;
-          batch.push_back(test::event(engine::random_uuid(), credit ? "account.credited" : "account.debited",
+          batch.push_back(test::event(engine::new_event_id(), credit ? "account.credited" : "account.debited",
                                       {{"amount", static_cast<double>(cents) / 100}}));
         } else {
           nlohmann::json item = {{"name", items[rng() % items.size()]}};
           if (kind < 17) {
             it->second.items.push_back(item);
-            batch.push_back(test::event(engine::random_uuid(), "account.item_added", {{"item", item}}));
+            batch.push_back(test::event(engine::new_event_id(), "account.item_added", {{"item", item}}));
           } else {
             std::erase(it->second.items, item);
-            batch.push_back(test::event(engine::random_uuid(), "account.item_removed", {{"item", item}}));
+            batch.push_back(test::event(engine::new_event_id(), "account.item_removed", {{"item", item}}));
           }
         }
         if (open.find(id) == open.end()) break;  // nothing more for a closed account in this batch
