@@ -1,5 +1,7 @@
 #include "api/admin_series.hpp"
 
+#include "sources/source_store.hpp"
+
 #include <condition_variable>
 
 #include <spdlog/spdlog.h>
@@ -44,6 +46,9 @@ void AdminSeries::sample() {
         p.rebuilds.push_back({s.name, r->id, r->version, r->position, r->target, r->events_per_second});
       }
     }
+    if (options_.sources) {
+      for (const auto& s : options_.sources->statuses()) p.source_lag[s.name] = s.lag;
+    }
   } catch (const std::exception& e) {
     spdlog::debug("admin series: sample skipped: {}", e.what());
     return;
@@ -87,7 +92,8 @@ nlohmann::json AdminSeries::to_json() const {
                       {"safe_tail", p.safe_tail},
                       {"appends_per_second", p.appends_per_second},
                       {"lag", p.lag},
-                      {"rebuilds", std::move(rebuilds)}});
+                      {"rebuilds", std::move(rebuilds)},
+                      {"source_lag", p.source_lag}});
   }
   return {{"interval_ms", options_.interval.count()},
           {"window_seconds", options_.window.count()},

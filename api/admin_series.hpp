@@ -20,6 +20,10 @@ class LiveProjections;
 class RebuildManager;
 }  // namespace reproj::engine
 
+namespace reproj::sources {
+class SourceStore;
+}  // namespace reproj::sources
+
 namespace reproj::api {
 
 class AdminSeries {
@@ -27,6 +31,7 @@ class AdminSeries {
   struct Options {
     std::chrono::milliseconds interval{2'000};
     std::chrono::seconds window{15 * 60};
+    sources::SourceStore* sources = nullptr;  // sampled too when set ("source_lag")
   };
   /// Takes the first sample at once, then one per interval until destruction. The engine objects
   /// must outlive it. A sample that fails (database unreachable) is skipped, not fatal.
@@ -38,7 +43,7 @@ class AdminSeries {
 
   /// {"interval_ms", "window_seconds", "points": [{"t" (Unix ms), "safe_tail", "appends_per_second",
   /// "lag": {projection: n}, "rebuilds": [{"projection", "rebuild_id", "version", "position",
-  /// "target", "events_per_second"}]}]}, oldest first. Thread-safe.
+  /// "target", "events_per_second"}], "source_lag": {source: n}}]}, oldest first. Thread-safe.
   nlohmann::json to_json() const;
 
  private:
@@ -56,6 +61,7 @@ class AdminSeries {
     double appends_per_second = 0;
     std::map<std::string, std::int64_t> lag;
     std::vector<RebuildSample> rebuilds;
+    std::map<std::string, std::int64_t> source_lag;
   };
   void sample();
 

@@ -7,7 +7,7 @@
 // for the clients the last group answered; an idle server writes a lone append at once, waiting for
 // nothing.
 //
-// Answers are unchanged (DESIGN invariant 11): the engine decides each request as if alone, in
+// Answers are unchanged (docs/DESIGN.md, invariant 11): the engine decides each request as if alone, in
 // arrival order, and an answer is sent only after its group committed.
 
 #include <chrono>

@@ -70,6 +70,15 @@ Response error_from_current_exception() {
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : e.problems()) problems.push_back({{"path", p.path}, {"message", p.message}});
     return with(json_error(http::status::unprocessable_entity, "invalid_spec", e.what()), "problems", std::move(problems));
+  } catch (const InvalidSource& e) {
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : e.problems()) problems.push_back({{"path", p.path}, {"message", p.message}});
+    return with(json_error(http::status::unprocessable_entity, "invalid_source", e.what()), "problems", std::move(problems));
+  } catch (const SourceBehind& e) {
+    auto res = json_response(http::status::service_unavailable,
+                             {{"error", "source_behind"}, {"message", e.what()}, {"source", e.source()}, {"lag", e.lag()}});
+    res.set(http::field::retry_after, "1");
+    return res;
   } catch (const ProjectionBuilding& e) {
     auto res = json_error(http::status::service_unavailable, "projection_building", e.what());
     res.set(http::field::retry_after, "5");

@@ -51,6 +51,15 @@ Response list_dead_letters(Call& c);     // GET /admin/reactors/{name}/dead-lett
 Response retry_dead_letter(Call& c);     // POST /admin/reactors/{name}/dead-letters/{event_id}/retry
 Response delete_dead_letter(Call& c);    // DELETE /admin/reactors/{name}/dead-letters/{event_id}
 
+// Sources: logs reproj ingests (handlers/admin_sources.cpp).
+Response list_sources(Call& c);       // GET /admin/sources
+Response put_source(Call& c);         // PUT /admin/sources/{name}
+Response get_source(Call& c);         // GET /admin/sources/{name}
+Response delete_source(Call& c);      // DELETE /admin/sources/{name}
+Response pause_source(Call& c);       // POST /admin/sources/{name}/pause
+Response resume_source(Call& c);      // POST /admin/sources/{name}/resume
+Response source_quarantine(Call& c);  // GET /admin/sources/{name}/quarantine
+
 // The service itself (handlers/service.cpp).
 Response healthz(Call& c);  // GET /healthz
 Response readyz(Call& c);   // GET /readyz

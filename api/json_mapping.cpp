@@ -147,4 +147,25 @@ std::string version_json(const engine::ProjectionRegistry& registry, engine::spe
   return body + ",\"spec\":" + origin->document + "}";
 }
 
+nlohmann::json source_to_json(const sources::SourceStatus& s) {
+  auto or_null = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  return {{"name", s.name},
+          {"kind", s.kind},
+          {"state", s.state},
+          {"checkpoint", or_null(s.checkpoint)},
+          {"tail", s.tail},
+          {"lag", s.lag},
+          {"records_per_second", s.records_per_second},
+          {"eta_seconds", or_null(s.eta_seconds)},
+          {"ingested", s.ingested},
+          {"quarantined", s.quarantined},
+          {"last_error", s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
+          {"paused", s.paused},
+          {"sync_reads", s.sync_reads},
+          {"required_for_ready", s.required_for_ready},
+          {"checkpoint_detail", s.checkpoint_detail},
+          {"sha256", s.sha256},
+          {"document", s.document}};
+}
+
 }  // namespace reproj::api

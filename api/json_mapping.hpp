@@ -8,6 +8,7 @@
 #include "api/projection_view.hpp"
 #include "engine/reactor.hpp"
 #include "engine/rebuild.hpp"
+#include "sources/source_store.hpp"
 
 namespace reproj::engine {
 class ProjectionRegistry;
@@ -32,6 +33,10 @@ nlohmann::json projection_to_json(const ProjectionView& view);
 /// "circuit", "consecutive_failures", "last_error", "next_attempt_at", "delivered", "dead_letters"}.
 nlohmann::json reactor_to_json(const engine::ReactorInfo& reactor);
 nlohmann::json dead_letter_to_json(const engine::DeadLetter& letter);
+/// A source: {"name", "kind", "state", "checkpoint", "tail", "lag", "records_per_second",
+/// "eta_seconds", "ingested", "quarantined", "last_error"} and (extension) "paused", "sync_reads",
+/// "required_for_ready", "checkpoint_detail", "sha256", "document" (a password in a URL masked).
+nlohmann::json source_to_json(const sources::SourceStatus& source);
 /// A version of a projection as JSON text: {"projection", "version", "source" (compiled | file |
 /// api), "sha256", "file"?, "spec"} with the spec document in its own member order; a compiled-in
 /// version has "spec": null and its "tables". Throws NotFound.

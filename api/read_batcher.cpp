@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "engine/errors.hpp"
+#include "sources/source_manager.hpp"
 
 namespace reproj::api {
 
@@ -18,9 +19,9 @@ struct ReadBatcher::Waiter {
   bool done = false;         // touched on the waiter's executor only
 };
 
-ReadBatcher::ReadBatcher(engine::LiveProjections& live, asio::thread_pool& db_pool, RequestMetrics& metrics,
-                         Options options)
-    : live_(live), db_pool_(db_pool), metrics_(metrics), options_(options) {}
+ReadBatcher::ReadBatcher(engine::LiveProjections& live, sources::SourceManager* sources, asio::thread_pool& db_pool,
+                         RequestMetrics& metrics, Options options)
+    : live_(live), sources_(sources), db_pool_(db_pool), metrics_(metrics), options_(options) {}
 
 asio::awaitable<Routed> ReadBatcher::read(PointRead read) {
   auto waiter = std::make_shared<Waiter>(std::move(read), co_await asio::this_coro::executor);
@@ -66,6 +67,8 @@ void ReadBatcher::run(const Key& key, std::vector<std::shared_ptr<Waiter>> batch
   engine::ReadResult result;
   std::exception_ptr error;
   try {
+    // Read your writes across a source: what it holds now is in the log before the read looks.
+    if (strong && sources_) sources_->sync_for_read();
     if (batch.size() == 1) {
       result = live_.get(projection, batch.front()->read.id, options);
     } else {

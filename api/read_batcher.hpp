@@ -34,7 +34,9 @@ class ReadBatcher {
   };
 
   /// Statements run on `db_pool`; `live` and `metrics` must outlive the batcher.
-  ReadBatcher(engine::LiveProjections& live, asio::thread_pool& db_pool, RequestMetrics& metrics, Options options);
+  /// A strong statement first ingests what sync_reads sources hold (`sources` may be null).
+  ReadBatcher(engine::LiveProjections& live, sources::SourceManager* sources, asio::thread_pool& db_pool,
+              RequestMetrics& metrics, Options options);
 
   /// The answer handle() would give for `read`. Call from a coroutine running on a strand (or a
   /// single-threaded executor): the answer resumes it there.
@@ -52,6 +54,7 @@ class ReadBatcher {
   void run(const Key& key, std::vector<std::shared_ptr<Waiter>> batch);
 
   engine::LiveProjections& live_;
+  sources::SourceManager* sources_;
   asio::thread_pool& db_pool_;
   RequestMetrics& metrics_;
   const Options options_;

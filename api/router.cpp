@@ -9,6 +9,7 @@
 #include "api/errors.hpp"
 #include "api/handlers.hpp"
 #include "api/response.hpp"
+#include "engine/errors.hpp"
 #include "engine/live_projections.hpp"
 
 namespace reproj::api {
@@ -70,6 +71,13 @@ const std::vector<Route>& routes() {
         {http::verb::get, "/admin/reactors/{name}/dead-letters", list_dead_letters, {}},
         {http::verb::post, "/admin/reactors/{name}/dead-letters/{event_id}/retry", retry_dead_letter, {}},
         {http::verb::delete_, "/admin/reactors/{name}/dead-letters/{event_id}", delete_dead_letter, {}},
+        {http::verb::get, "/admin/sources", list_sources, {}},
+        {http::verb::put, "/admin/sources/{name}", put_source, {}},
+        {http::verb::get, "/admin/sources/{name}", get_source, {}},
+        {http::verb::delete_, "/admin/sources/{name}", delete_source, {}},
+        {http::verb::post, "/admin/sources/{name}/pause", pause_source, {}},
+        {http::verb::post, "/admin/sources/{name}/resume", resume_source, {}},
+        {http::verb::get, "/admin/sources/{name}/quarantine", source_quarantine, {}},
         {http::verb::get, "/{projection}/{id}", get_row, {}},
         {http::verb::get, "/{projection}", list_rows, {}},
     };
@@ -143,6 +151,18 @@ const Route* resolve(const Request& req, Call& call, std::string& allow) {
   return nullptr;
 }
 
+// The answer for the exception in flight, and whether waiting for the catch-up worker can turn it
+// into a row.
+void answer_current_exception(Routed& out) {
+  out.response = error_from_current_exception();
+  try {
+    throw;
+  } catch (const engine::ProjectionBehind& e) {
+    if (auto at = e.readable_at()) out.wait = ReadWait{e.projection(), *at};
+  } catch (...) {
+  }
+}
+
 constexpr const char* kPointReadRoute = "/{projection}/{id}";
 constexpr const char* kAppendRoute = "/streams/{stream_id}/events";
 
@@ -168,7 +188,7 @@ Routed handle(const Request& req, Services& s) {
                               std::string{req.method_string()} + " is not allowed here; allowed: " + allow);
     out.response.set(http::field::allow, allow);
   } catch (...) {
-    out.response = error_from_current_exception();
+    answer_current_exception(out);
   }
   return out;
 }
@@ -237,7 +257,7 @@ Routed answer_point_read(const PointRead& read, const std::function<engine::Read
   try {
     out.response = row_response(read.projection, read.id, result());
   } catch (...) {
-    out.response = error_from_current_exception();
+    answer_current_exception(out);
   }
   return out;
 }

@@ -21,6 +21,9 @@ class RebuildManager;
 namespace reproj::engine::spec {
 class SpecCatalog;
 }  // namespace reproj::engine::spec
+namespace reproj::sources {
+class SourceManager;
+}  // namespace reproj::sources
 
 namespace reproj::api {
 
@@ -37,12 +40,21 @@ struct Services {
   const AdminSeries* series;  // the dashboard's charts; may be null (GET /admin/series answers 503)
   engine::spec::SpecCatalog* specs;  // deploying specs; may be null (PUT .../versions/{v} answers 503)
   engine::ReactorStore* reactors;    // webhooks; may be null (/admin/reactors answers 503)
+  sources::SourceManager* sources;   // sources; may be null (/admin/sources answers 503, reads sync nothing)
+};
+
+/// A read that the catch-up worker will make answerable: asked again once `projection`'s
+/// watermark reached `watermark`, it can answer (see ReadWaits).
+struct ReadWait {
+  std::string projection;
+  std::int64_t watermark = 0;
 };
 
 /// A response and the route pattern that produced it (metrics label), e.g. "/cars/{id}".
 struct Routed {
   Response response;
   std::string route = "unmatched";
+  std::optional<ReadWait> wait;  // set with a 503 projection_behind that waiting can turn into an answer
 };
 
 /// Request -> response, apart from any socket. Blocks on the database: call it off the I/O

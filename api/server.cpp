@@ -33,7 +33,8 @@ Server::Server(Services& services, ServerOptions options)
       read_pool_(static_cast<std::size_t>(options_.read_threads)),
       append_pool_(static_cast<std::size_t>(options_.append_threads)),
       admin_pool_(static_cast<std::size_t>(options_.admin_threads)),
-      point_reads_(services_.live, read_pool_, services_.metrics, options_.point_reads),
+      point_reads_(services_.live, services_.sources, read_pool_, services_.metrics, options_.point_reads),
+      read_waits_(services_.live.watermarks(), options_.read_waits),
       appends_(services_.store, append_pool_, services_.metrics, options_.appends),
       acceptor_(io_) {}
 
@@ -117,6 +118,36 @@ asio::awaitable<void> Server::refuse(beast::tcp_stream stream) {
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }
 
+asio::awaitable<Routed> Server::answer(const Request& req) {
+  // (No co_await inside ?: here: GCC 12 miscompiles it.)
+  const Lane lane = lane_of(req, services_);
+  std::optional<PointRead> point =
+      lane == Lane::kRead && req.method() == http::verb::get ? point_read(req, services_) : std::nullopt;
+  Routed routed;
+  if (lane == Lane::kHealth) {
+    routed = handle(req, services_);  // no database: answered here even when every pool is busy
+  } else if (point) {
+    routed = co_await point_reads_.read(std::move(*point));
+  } else if (lane == Lane::kAppend) {
+    // A large body (up to 1000 events) is parsed off the I/O thread; a small one here, where it
+    // costs less than the two thread hops (BENCH.md: "Gathering a group"). Then a group commit.
+    ParsedAppend parsed;
+    if (req.body().size() <= kParseHereBytes) {
+      parsed = parse_append(req, services_);
+    } else {
+      parsed = co_await on_pool(append_pool_, [this, &req] { return parse_append(req, services_); });
+    }
+    if (parsed.request) {
+      routed = co_await appends_.append(std::move(*parsed.request));
+    } else {
+      routed = std::move(parsed.error);
+    }
+  } else {
+    routed = co_await on_pool(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
+  }
+  co_return routed;
+}
+
 asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
   beast::flat_buffer buffer;
   while (!stopping_) {
@@ -163,31 +194,14 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
     ++in_flight_;
     Request req = parser.release();
     const auto started = std::chrono::steady_clock::now();
-    // (No co_await inside ?: here: GCC 12 miscompiles it.)
-    const Lane lane = lane_of(req, services_);
-    std::optional<PointRead> point =
-        lane == Lane::kRead && req.method() == http::verb::get ? point_read(req, services_) : std::nullopt;
-    Routed routed;
-    if (lane == Lane::kHealth) {
-      routed = handle(req, services_);  // no database: answered here even when every pool is busy
-    } else if (point) {
-      routed = co_await point_reads_.read(std::move(*point));
-    } else if (lane == Lane::kAppend) {
-      // A large body (up to 1000 events) is parsed off the I/O thread; a small one here, where it
-      // costs less than the two thread hops (BENCH.md: "Gathering a group"). Then a group commit.
-      ParsedAppend parsed;
-      if (req.body().size() <= kParseHereBytes) {
-        parsed = parse_append(req, services_);
-      } else {
-        parsed = co_await on_pool(append_pool_, [this, &req] { return parse_append(req, services_); });
-      }
-      if (parsed.request) {
-        routed = co_await appends_.append(std::move(*parsed.request));
-      } else {
-        routed = std::move(parsed.error);
-      }
-    } else {
-      routed = co_await on_pool(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
+    Routed routed = co_await answer(req);
+    // A read further behind than it may apply itself waits for the catch-up worker (holding no
+    // connection), then asks again; past the deadline its 503 projection_behind stands.
+    const auto wait_until = started + options_.read_wait;
+    while (routed.wait) {
+      const bool moved = co_await read_waits_.wait(routed.wait->projection, routed.wait->watermark, wait_until);
+      if (!moved) break;
+      routed = co_await answer(req);
     }
     services_.metrics.observe(routed.route, routed.response.result_int(), std::chrono::steady_clock::now() - started);
     Response& res = routed.response;

@@ -10,6 +10,7 @@
 #include "api/asio.hpp"
 #include "api/append_batcher.hpp"
 #include "api/read_batcher.hpp"
+#include "api/read_waits.hpp"
 #include "api/router.hpp"
 
 namespace reproj::api {
@@ -35,6 +36,11 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30'000};
   std::size_t body_limit = 1 << 20;
   ReadBatcher::Options point_reads;
+  // A strong read further behind than it may apply itself (engine::LiveOptions::max_read_apply)
+  // waits this long, from its arrival, for the catch-up worker before answering 503
+  // projection_behind (REPROJ_READ_WAIT_MS). Zero answers at once.
+  std::chrono::milliseconds read_wait{5000};
+  ReadWaits::Options read_waits;
   AppendBatcher::Options appends;  // group commit
 };
 
@@ -57,6 +63,7 @@ class Server {
  private:
   asio::awaitable<void> listen();
   asio::awaitable<void> serve(beast::tcp_stream stream);
+  asio::awaitable<Routed> answer(const Request& req);  // one attempt at an answer, in its lane
   asio::awaitable<void> refuse(beast::tcp_stream stream);  // past max_connections
 
   Services& services_;
@@ -66,6 +73,7 @@ class Server {
   asio::thread_pool append_pool_;
   asio::thread_pool admin_pool_;
   ReadBatcher point_reads_;
+  ReadWaits read_waits_;
   AppendBatcher appends_;
   asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;

@@ -9,14 +9,15 @@ set_target_properties(reproj_api PROPERTIES EXPORT_NAME api)
 set_target_properties(reproj_router PROPERTIES EXPORT_NAME router)
 set_target_properties(reproj_migrations PROPERTIES EXPORT_NAME migrations)
 set_target_properties(reproj_projections PROPERTIES EXPORT_NAME projections)
+set_target_properties(reproj_sources PROPERTIES EXPORT_NAME sources)
 set_target_properties(reproj_warnings PROPERTIES EXPORT_NAME warnings)
 
 install(TARGETS reproj RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
-install(TARGETS reproj_engine reproj_api reproj_router reproj_migrations reproj_projections reproj_warnings
+install(TARGETS reproj_engine reproj_api reproj_router reproj_migrations reproj_projections reproj_sources reproj_warnings
         EXPORT reprojTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/reproj)
-foreach(dir engine api projections)
+foreach(dir engine api projections sources)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/reproj/${dir}
           COMPONENT dev FILES_MATCHING PATTERN "*.hpp")
 endforeach()

@@ -1,5 +1,7 @@
 #include "engine/catch_up.hpp"
 
+#include <algorithm>
+
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
@@ -55,26 +57,58 @@ bool CatchUpWorker::database_reachable() const {
   return reachable_;
 }
 
-void CatchUpWorker::round(std::int64_t tail) {
-  bool all_there = true;
+std::map<std::string, double> CatchUpWorker::rates() const {
+  std::scoped_lock lock{mutex_};
+  return rates_;
+}
+
+void CatchUpWorker::round(std::int64_t tail, const std::stop_token& stop) {
   // None named: every projection the registry knows now (specs deployed while serving join).
-  for (const auto& name : projections_.empty() ? live_.registry().names() : projections_) {
-    Applied a;
-    try {
-      do {
+  std::vector<std::string> pending = projections_.empty() ? live_.registry().names() : projections_;
+  std::vector<std::pair<std::string, Applied>> last;
+  // One batch per projection in turn: one far behind (after an import) holds up no other, and
+  // each one's reads can answer as soon as it is within what a read applies. Projections that
+  // reads wait for go first, alone: the others' batches would only make those reads wait longer.
+  while (!pending.empty() && !stop.stop_requested()) {
+    std::vector<std::string> again, turn;
+    for (const auto& name : pending) {
+      if (live_.watermarks().awaited(name)) turn.push_back(name);
+    }
+    if (turn.empty()) {
+      turn = pending;
+    } else {
+      for (const auto& name : pending) {
+        if (std::find(turn.begin(), turn.end(), name) == turn.end()) again.push_back(name);
+      }
+    }
+    for (const auto& name : turn) {
+      Applied a;
+      const auto started = Clock::now();
+      try {
         a = live_.catch_up(name, tail, ApplyMode::kWorker, options_.batch_events);
-      } while (!a.failed && a.watermark < tail && a.events > 0);
-    } catch (const UnknownProjection&) {
-      continue;  // registered from another instance's deploy an instant before it created the projection
+      } catch (const UnknownProjection&) {
+        continue;  // registered from another instance's deploy an instant before it created the projection
+      }
+      if (a.events > 0) {
+        const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+        const double now = static_cast<double>(a.events) / std::max(seconds, 1e-6);
+        std::scoped_lock lock{mutex_};
+        auto [it, fresh] = rates_.try_emplace(name, now);
+        if (!fresh) it->second = 0.7 * it->second + 0.3 * now;
+      }
+      if (!a.failed && a.watermark < tail && a.events > 0) {
+        again.push_back(name);
+      } else {
+        last.emplace_back(name, a);
+      }
     }
-    std::int64_t start;
-    {
-      std::scoped_lock lock{mutex_};
-      start = start_tail_;
-    }
-    if (!a.building && (a.failed || a.watermark < start)) all_there = false;  // a new one builds apart
+    pending = std::move(again);
   }
   std::scoped_lock lock{mutex_};
+  bool all_there = pending.empty();
+  for (const auto& [name, a] : last) {
+    if (!a.building && (a.failed || a.watermark < start_tail_)) all_there = false;  // a new one builds apart
+  }
   reachable_ = true;
   if (all_there && !caught_up_) {
     caught_up_ = true;
@@ -109,7 +143,7 @@ void CatchUpWorker::run(std::stop_token stop) {
         std::scoped_lock lock{mutex_};
         if (start_tail_ < 0) start_tail_ = tail;
       }
-      round(tail);
+      round(tail, stop);
       backoff = std::chrono::milliseconds{100};
       const auto wait_us = std::chrono::duration_cast<std::chrono::microseconds>(options_.idle_wait).count();
       conn->await_notification(static_cast<long>(wait_us / 1'000'000), static_cast<long>(wait_us % 1'000'000));

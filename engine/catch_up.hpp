@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -41,10 +42,13 @@ class CatchUpWorker {
   std::int64_t start_tail() const;
   /// The database answered the last round (false while it is unreachable).
   bool database_reachable() const;
+  /// Events per second this worker applied lately, per projection (smoothed over its batches;
+  /// absent before its first batch): what an ETA divides a lag by.
+  std::map<std::string, double> rates() const;
 
  private:
   void run(std::stop_token stop);
-  void round(std::int64_t tail);
+  void round(std::int64_t tail, const std::stop_token& stop);
 
   LiveProjections& live_;
   const std::vector<std::string> projections_;
@@ -55,6 +59,7 @@ class CatchUpWorker {
   bool caught_up_ = false;
   bool reachable_ = false;
   std::int64_t start_tail_ = -1;
+  std::map<std::string, double> rates_;
   std::jthread thread_;  // last: starts after the members above exist, joins before they go
 };
 

@@ -101,17 +101,26 @@ class InvalidEvent : public Error {
 /// cannot reach: stopped at a poison event). Worth retrying once the catch-up worker moved on.
 class ProjectionBehind : public Error {
  public:
-  ProjectionBehind(const std::string& projection, std::int64_t watermark, std::int64_t wanted, const std::string& why)
+  /// `readable_at`: the watermark from which a read could answer by applying the rest itself,
+  /// when the catch-up worker is closing the gap; nullopt when waiting cannot help (a stop).
+  ProjectionBehind(std::string projection, std::int64_t watermark, std::int64_t wanted, const std::string& why,
+                   std::optional<std::int64_t> readable_at = std::nullopt)
       : Error("projection '" + projection + "' is at position " + std::to_string(watermark) + ", " +
               std::to_string(wanted - watermark) + " behind the position asked for (" + std::to_string(wanted) +
               "): " + why),
+        projection_(std::move(projection)),
         watermark_(watermark),
-        wanted_(wanted) {}
+        wanted_(wanted),
+        readable_at_(readable_at) {}
+  const std::string& projection() const { return projection_; }
   std::int64_t watermark() const { return watermark_; }
   std::int64_t wanted() const { return wanted_; }
+  std::optional<std::int64_t> readable_at() const { return readable_at_; }
 
  private:
+  std::string projection_;
   std::int64_t watermark_, wanted_;
+  std::optional<std::int64_t> readable_at_;
 };
 
 /// A projection name or version that is not registered.
@@ -186,6 +195,38 @@ class InvalidSpec : public Error {
 
  private:
   std::vector<Problem> problems_;
+};
+
+/// A source document that does not parse or check (422 invalid_source): every problem, each with
+/// its JSON pointer, as for specs.
+class InvalidSource : public Error {
+ public:
+  using Problem = InvalidSpec::Problem;
+  explicit InvalidSource(std::vector<Problem> problems)
+      : Error(count(problems.size())), problems_(std::move(problems)) {}
+  const std::vector<Problem>& problems() const { return problems_; }
+
+ private:
+  static std::string count(std::size_t n) {
+    return "the source document has " + std::to_string(n) + (n == 1 ? " problem" : " problems");
+  }
+  std::vector<Problem> problems_;
+};
+
+/// A strong read of a sync_reads source could not ingest what the source held at the request
+/// within its bound (503 source_behind with Retry-After).
+class SourceBehind : public Error {
+ public:
+  SourceBehind(std::string source, std::int64_t lag, const std::string& why)
+      : Error("source '" + source + "' is " + std::to_string(lag) + " records behind: " + why),
+        source_(std::move(source)),
+        lag_(lag) {}
+  const std::string& source() const { return source_; }
+  std::int64_t lag() const { return lag_; }
+
+ private:
+  std::string source_;
+  std::int64_t lag_;
 };
 
 /// Something asked for by id that does not exist (a rebuild id).

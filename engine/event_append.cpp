@@ -197,7 +197,14 @@ AppendResult EventStore::append(const std::string& stream_id, const ExpectedVers
 }
 
 std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequest>& requests) {
-  std::vector<AppendOutcome> out(requests.size());
+  std::vector<AppendOutcome> out;
+  append_group(requests, {}, out);
+  return out;
+}
+
+bool EventStore::append_group(const std::vector<AppendRequest>& requests, const BeforeCommit& before_commit,
+                              std::vector<AppendOutcome>& out) {
+  out.assign(requests.size(), AppendOutcome{});
   std::vector<detail::CheckedRequest> group;
   group.reserve(requests.size());
   for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -207,7 +214,25 @@ std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequ
       out[i].error = std::current_exception();
     }
   }
-  if (group.empty()) return out;
+  auto refusals = [&] {
+    std::vector<std::exception_ptr> refused(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) refused[i] = out[i].error;
+    return refused;
+  };
+  if (group.empty()) {
+    if (!before_commit) return false;
+    try {
+      pool_.run([&](pqxx::connection& conn) {
+        pqxx::work tx{conn};
+        before_commit(tx, refusals());
+        tx.commit();
+      });
+      return true;
+    } catch (...) {
+      for (auto& o : out) o.error = std::current_exception();
+      return false;
+    }
+  }
 
   AppendObserver* observer = options_.observer && options_.observer->active() ? options_.observer : nullptr;
   const std::string timeout = std::to_string(options_.append_lock_timeout.count());
@@ -244,14 +269,19 @@ std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequ
     bool committed = false;
     if (!one_by_one && !verdicts.planned().empty()) {
       try {
-        committed = observer == nullptr;
+        committed = observer == nullptr && !before_commit;  // INSERT and COMMIT in one round trip
         write(ct, verdicts, 0, verdicts.planned().size(), observer, timeout, committed);
       } catch (...) {
         if (!attributable(std::current_exception())) throw;
-        if (group.size() > 1) return false;
+        if (group.size() > 1 || before_commit) return false;  // the hook needs a transaction that can commit
         out[group[0].index].error = as_answer(std::current_exception());  // nothing commits
         return true;
       }
+    }
+    if (before_commit) {
+      auto all = refusals();
+      for (std::size_t k = 0; k < group.size(); ++k) all[group[k].index] = refused[k];
+      before_commit(ct.tx(), all);
     }
     if (!committed) ct.commit();
     for (std::size_t k = 0; k < group.size(); ++k) {
@@ -271,8 +301,9 @@ std::vector<AppendOutcome> EventStore::append_group(const std::vector<AppendRequ
   } catch (...) {
     // The group did not commit: each of its requests answers with why.
     for (const auto& r : group) out[r.index].error = std::current_exception();
+    return false;
   }
-  return out;
+  return true;
 }
 
 }  // namespace reproj::engine

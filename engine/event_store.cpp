@@ -63,21 +63,25 @@ EventStore::Page EventStore::read_page(std::int64_t after, std::int64_t up_to, s
                                          std::size_t max_bytes, const EventFilter& filter) {
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::read_transaction tx{conn};
-    // Unprepared, so each filter gets its own plan: a stream's events come from its (stream_id,
-    // stream_version) index; a type alone walks positions in order until the page is full. The
-    // running size keeps the rows past the byte budget in PostgreSQL (they are never sent).
+    // Unprepared, so each filter gets its own plan. A page costs O(limit) wherever it starts: the
+    // LIMIT applies before anything is summed or counted (a window over every event past `after`
+    // made paging the whole log quadratic). One row past `limit` says whether more follow. A
+    // stream's events come from its (stream_id, stream_version) index, whose order is the log's
+    // within a stream; a type alone walks positions in order until the page is full. The running
+    // size keeps the rows past the byte budget in PostgreSQL (they are never sent).
     std::string where = "global_position > $1 AND global_position <= $2";
     if (!filter.stream_id.empty()) where += " AND stream_id = $5";
     if (!filter.type.empty()) where += filter.stream_id.empty() ? " AND event_type = $5" : " AND event_type = $6";
+    const std::string order = filter.stream_id.empty() ? "global_position" : "stream_id, stream_version";
     const std::string sql =
         "SELECT global_position, event_id, stream_id, stream_version, event_type, data, metadata, recorded_at, found "
         "FROM ("
+        "SELECT *, sum(octet_length(data) + octet_length(metadata)) OVER (ORDER BY global_position) AS upto, "
+        "count(*) OVER () AS found FROM ("
         "SELECT global_position, event_id, stream_id, stream_version, event_type, data::text AS data, "
-        "metadata::text AS metadata, recorded_at::text AS recorded_at, "
-        "sum(octet_length(data::text) + octet_length(metadata::text)) OVER (ORDER BY global_position) AS upto, "
-        "count(*) OVER () AS found "
-        "FROM reproj.events WHERE " + where + " ORDER BY global_position LIMIT $3) page "
-        "WHERE upto - octet_length(data) - octet_length(metadata) < $4 ORDER BY global_position";
+        "metadata::text AS metadata, recorded_at::text AS recorded_at "
+        "FROM reproj.events WHERE " + where + " ORDER BY " + order + " LIMIT $3 + 1) head) page "
+        "WHERE upto - octet_length(data) - octet_length(metadata) < $4 ORDER BY global_position LIMIT $3";
     const auto n = static_cast<std::int64_t>(limit);
     const auto bytes = static_cast<std::int64_t>(max_bytes);
     const pqxx::result rows =
@@ -86,9 +90,10 @@ EventStore::Page EventStore::read_page(std::int64_t after, std::int64_t up_to, s
         : filter.stream_id.empty()                      ? tx.exec_params(sql, after, up_to, n, bytes, filter.type)
                                    : tx.exec_params(sql, after, up_to, n, bytes, filter.stream_id, filter.type);
     Page out;
-    out.exhausted = rows.empty() || rows[0]["found"].as<std::int64_t>() < n;
+    // `found` counts the head, at most limit + 1: more than were returned means more follow (past
+    // the limit, or cut by the byte budget).
+    out.exhausted = rows.empty() || rows[0]["found"].as<std::size_t>() <= rows.size();
     for (const auto& r : rows) {
-      if (r["found"].as<std::size_t>() > rows.size()) out.exhausted = false;  // cut by the byte budget
       Event e;
       e.global_position = r["global_position"].as<std::int64_t>();
       e.event_id = r["event_id"].as<std::string>();
@@ -143,37 +148,46 @@ std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::i
     }
     return count;
   }
-  // libpqxx 6.4's stream_from only takes a table name and pastes it unquoted into COPY ... TO STDOUT,
-  // so a parenthesized query streams a filtered, ordered range. Only integers are spliced in here.
-  // Left-out columns come as constants, so every row decodes the same way.
-  const std::string query =
-      std::string{"(SELECT global_position, event_id, stream_id, "} + (extras.stream_version ? "stream_version" : "0") +
-      ", event_type, data, " + (extras.metadata ? "metadata" : "''") + ", " + (extras.recorded_at ? "recorded_at" : "''") +
-      " FROM reproj.events WHERE global_position > " +
-      std::to_string(after) + " AND global_position <= " + std::to_string(up_to) +
-      " ORDER BY global_position LIMIT " + std::to_string(limit) + ")";
-  pqxx::stream_from in{tx, query};
+  std::size_t count = 0;
   std::string line;
   std::vector<std::string> fields;
   std::vector<bool> nulls;
   Event event;
-  std::size_t count = 0;
-  while (in.get_raw_line(line)) {
-    if (!line.empty() && line.back() == '\n') line.pop_back();  // libpqxx 6.4 keeps the newline
-    detail::decode_copy_line(line, fields, nulls);
-    if (fields.size() != 8) throw Error("unexpected COPY row from reproj.events: " + line);
-    event.global_position = to_int(fields[0]);
-    event.event_id.swap(fields[1]);
-    event.stream_id.swap(fields[2]);
-    event.stream_version = to_int(fields[3]);
-    event.type.swap(fields[4]);
-    event.data.swap(fields[5]);
-    event.metadata.swap(fields[6]);
-    event.recorded_at.swap(fields[7]);
-    sink(event);
-    ++count;
+  while (count < limit && after < up_to) {
+    // Positions are dense but for rolled-back appends, so (after, after + wanted] holds at most the
+    // events still wanted: the query costs what it returns, whatever the planner believes. Right
+    // after a bulk import its statistics say the log is nearly empty, and a bitmap scan of every
+    // later event, then sorted, made each chunk of a catch-up cost the rest of the log.
+    const std::size_t wanted = limit - count;
+    const std::int64_t hi =
+        wanted >= static_cast<std::size_t>(up_to - after) ? up_to : after + static_cast<std::int64_t>(wanted);
+    // libpqxx 6.4's stream_from only takes a table name and pastes it unquoted into COPY ... TO
+    // STDOUT, so a parenthesized query streams a filtered, ordered range. Only integers are spliced
+    // in here. Left-out columns come as constants, so every row decodes the same way.
+    const std::string query =
+        std::string{"(SELECT global_position, event_id, stream_id, "} + (extras.stream_version ? "stream_version" : "0") +
+        ", event_type, data, " + (extras.metadata ? "metadata" : "''") + ", " + (extras.recorded_at ? "recorded_at" : "''") +
+        " FROM reproj.events WHERE global_position > " + std::to_string(after) + " AND global_position <= " +
+        std::to_string(hi) + " ORDER BY global_position)";
+    pqxx::stream_from in{tx, query};
+    while (in.get_raw_line(line)) {
+      if (!line.empty() && line.back() == '\n') line.pop_back();  // libpqxx 6.4 keeps the newline
+      detail::decode_copy_line(line, fields, nulls);
+      if (fields.size() != 8) throw Error("unexpected COPY row from reproj.events: " + line);
+      event.global_position = to_int(fields[0]);
+      event.event_id.swap(fields[1]);
+      event.stream_id.swap(fields[2]);
+      event.stream_version = to_int(fields[3]);
+      event.type.swap(fields[4]);
+      event.data.swap(fields[5]);
+      event.metadata.swap(fields[6]);
+      event.recorded_at.swap(fields[7]);
+      sink(event);
+      ++count;
+    }
+    in.complete();
+    after = hi;
   }
-  in.complete();
   return count;
 }
 

@@ -85,6 +85,16 @@ class EventStore {
   /// request's answer. Returns one outcome per request, in order; never throws.
   std::vector<AppendOutcome> append_group(const std::vector<AppendRequest>& requests);
 
+  /// Whatever must commit with a group (a source's checkpoint and quarantine): called in the
+  /// group's transaction, holding the append lock, after every request was decided and written
+  /// and before COMMIT. `refused[i]` is why request i wrote nothing (null when it was appended or
+  /// was a duplicate). Throwing rolls the whole group back (every request answers with it).
+  using BeforeCommit = std::function<void(pqxx::transaction_base& tx, const std::vector<std::exception_ptr>& refused)>;
+  /// append_group() with `before_commit` in its transaction, called even when every request was
+  /// refused before the transaction began. Returns whether the group's transaction committed.
+  bool append_group(const std::vector<AppendRequest>& requests, const BeforeCommit& before_commit,
+                    std::vector<AppendOutcome>& outcomes);
+
   const EventStoreOptions& options() const { return options_; }
 
   /// The highest position below which no event can still appear (0 for an empty log).

@@ -1,7 +1,7 @@
 #pragma once
 // Inline projections (ProjectionMode::kInline): folded inside every append's transaction, so their
 // rows, their watermark and their unique rules' verdict commit with the events or not at all
-// (DESIGN invariant 9). Async projections are untouched by this path.
+// (docs/DESIGN.md, invariant 9). Async projections are untouched by this path.
 
 #include <cstdint>
 #include <memory>

@@ -179,6 +179,7 @@ Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, A
         if (then) then(tx, a);
         tx.commit();
         count(a.events);
+        watermarks_.publish(name, a.watermark);
         if (a.skipped > 0) spdlog::warn("projection {} quarantined {} poison event(s)", name, a.skipped);
         return a;
       });
@@ -261,7 +262,8 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
   auto behind = [&](std::int64_t at) {
     return ProjectionBehind(name, at, wanted,
                             "more than " + std::to_string(options_.max_read_apply) +
-                                " events for one read to apply; the catch-up worker is on it");
+                                " events for one read to apply; the catch-up worker is on it",
+                            wanted - options_.max_read_apply);
   };
   if (wanted - watermark > options_.max_read_apply) throw behind(watermark);
 

@@ -15,6 +15,7 @@
 #include "engine/poison.hpp"
 #include "engine/projection.hpp"
 #include "engine/registry.hpp"
+#include "engine/watermark_board.hpp"
 
 namespace pqxx {
 class transaction_base;
@@ -33,8 +34,9 @@ struct LiveOptions {
   std::size_t chunk_events = 5000;
   // A read applies at most this many pending events itself, holding the metadata row lock that
   // other reads of the projection and a promote wait for. Further behind (after a large import,
-  // a stalled worker) it answers ProjectionBehind at once and the catch-up worker, in batches
-  // that release the lock in between, closes the gap.
+  // a stalled worker) it throws ProjectionBehind naming the watermark from which it could (the
+  // API waits for the catch-up worker, which closes the gap in batches that release the lock in
+  // between, to publish it).
   std::int64_t max_read_apply = 10'000;
   // Test hook: called at named points ("poison_met": a poison event rolled an apply back, before
   // the projection's policy is carried out).
@@ -141,6 +143,8 @@ class LiveProjections {
   /// What the registered versions require of appended events (the API checks appends with it).
   const EventRequirements& requirements() const { return requirements_; }
   const LiveOptions& options() const { return options_; }
+  /// Every watermark an apply of this process committed or found (catch_up()), as it happens.
+  WatermarkBoard& watermarks() { return watermarks_; }
   ConnectionPool& pool() { return pool_; }
 
  private:
@@ -168,6 +172,7 @@ class LiveProjections {
   // HTTP). Entries are never removed, so references to them stay valid.
   ReadStatements& statements(const std::string& name);
   const ReadStatement& list_where_statement(const std::string& name, const std::string& column);
+  WatermarkBoard watermarks_;
   mutable std::mutex statements_mutex_;
   std::map<std::string, ReadStatements> reads_;
 };

@@ -1,7 +1,7 @@
 #pragma once
 // Reactors: named subscribers to the log that cause side effects (webhooks). What one is told to do
 // (ReactorConfig) and what it has done (ReactorInfo, DeadLetter). A reactor is not a projection:
-// its checkpoint moves only past events its deliverer acknowledged or dead-lettered (DESIGN 10);
+// its checkpoint moves only past events its deliverer acknowledged or dead-lettered (docs/DESIGN.md, invariant 10);
 // nothing a rebuild, rollback or promote does reads or writes it. The engine stores and checkpoints
 // reactors; how an event is delivered (HTTP) is the API's.
 

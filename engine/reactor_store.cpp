@@ -7,7 +7,7 @@
 #include "engine/detail/event_row.hpp"
 #include "engine/errors.hpp"
 #include "engine/event_store.hpp"
-#include "engine/reactor_locks.hpp"
+#include "engine/session_locks.hpp"
 
 namespace reproj::engine {
 

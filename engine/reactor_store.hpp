@@ -3,7 +3,7 @@
 // and what a deliverer records. Thread-safe (each call leases its own connection).
 //
 // The checkpoint is moved only by compare-and-set (from the position the deliverer read) and only
-// while the deliverer's lock session still holds the reactor's advisory lock (ReactorLocks): a
+// while the deliverer's lock session still holds the reactor's advisory lock (SessionLocks): a
 // deliverer that lost its lock or raced an operator's reset cannot move it, so it never skips an
 // event; at worst an event is sent again, under the same Idempotency-Key.
 

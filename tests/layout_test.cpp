@@ -1,6 +1,7 @@
-// Keeps the dependency direction of the tree: api -> engine <- projections. Scans #include lines.
+// Keeps the dependency direction of the tree: api -> sources -> engine <- projections. Scans #include lines.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 
@@ -48,6 +49,18 @@ TEST(Layout, EngineKnowsNoHttpNoJsonWireFormatAndNoProjection) {
   }
 }
 
+TEST(Layout, SourcesSitBetweenTheEngineAndTheApi) {
+  for (const auto& inc : includes_under("engine")) {
+    EXPECT_FALSE(starts_with(inc.target, "sources/")) << inc.file << " includes " << inc.target;
+  }
+  for (const auto& inc : includes_under("sources")) {
+    EXPECT_FALSE(starts_with(inc.target, "api/")) << inc.file << " includes " << inc.target;
+    EXPECT_FALSE(starts_with(inc.target, "projections/")) << inc.file << " includes " << inc.target;
+    EXPECT_FALSE(starts_with(inc.target, "boost/")) << inc.file << " includes " << inc.target;
+    EXPECT_EQ(inc.target.find("/detail/"), std::string::npos) << inc.file << " includes " << inc.target;
+  }
+}
+
 TEST(Layout, ProjectionsSeeOnlyTheProjectionInterface) {
   const std::set<std::string> allowed{"engine/projection.hpp", "engine/event.hpp", "engine/errors.hpp",
                                       "engine/registry.hpp"};
@@ -89,7 +102,7 @@ TEST(Layout, HandlersReachTheEngineOnlyThroughItsPublicHeaders) {
 
 TEST(Layout, NoSourceFileOver400LinesWithoutAReasonAtItsTop) {
   const fs::path root{REPROJ_SOURCE_DIR};
-  for (const char* folder : {"engine", "api", "projections"}) {
+  for (const char* folder : {"engine", "api", "projections", "sources"}) {
     for (const auto& entry : fs::recursive_directory_iterator(root / folder)) {
       const auto ext = entry.path().extension();
       if (!entry.is_regular_file() || (ext != ".hpp" && ext != ".cpp")) continue;
@@ -106,3 +119,28 @@ TEST(Layout, NoSourceFileOver400LinesWithoutAReasonAtItsTop) {
     }
   }
 }
+
+TEST(Layout, CommentsAndReadmeCiteTheRepositorysOwnNumberedInvariants) {
+  const fs::path root{REPROJ_SOURCE_DIR};
+  std::ifstream design_file{root / "docs" / "DESIGN.md"};
+  const std::string design{std::istreambuf_iterator<char>{design_file}, {}};
+  ASSERT_FALSE(design.empty()) << "docs/DESIGN.md is missing";
+  const std::regex cite{R"(docs/DESIGN\.md, invariant (\d+))"};
+  auto check = [&](const fs::path& file) {
+    std::ifstream in{file};
+    const std::string text{std::istreambuf_iterator<char>{in}, {}};
+    const auto name = fs::relative(file, root).string();
+    EXPECT_EQ(text.find("../shared/"), std::string::npos) << name << " cites a file outside the repository";
+    for (std::sregex_iterator m{text.begin(), text.end(), cite}, end; m != end; ++m) {
+      EXPECT_NE(design.find("\n" + (*m)[1].str() + ". **"), std::string::npos)
+          << name << " cites invariant " << (*m)[1] << ", which docs/DESIGN.md does not number";
+    }
+  };
+  check(root / "README.md");
+  for (const char* folder : {"engine", "api", "projections", "sources", "migrations"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(root / folder)) {
+      if (entry.is_regular_file()) check(entry.path());
+    }
+  }
+}
+

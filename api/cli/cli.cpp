@@ -139,6 +139,18 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
   add_db(reactor_cmd);
   add_server(reactor_cmd);
 
+  SourceArgs source_args;
+  auto* source_cmd = app.add_subcommand(
+      "source", "Sources (a team's own event table ingested into the log): list, show, apply, pause, resume, delete, "
+                "quarantine, prepare");
+  source_cmd->add_option("action", source_args.action, "list | show | apply | pause | resume | delete | quarantine | prepare")
+      ->required();
+  source_cmd->add_option("name", source_args.name, "the source");
+  source_cmd->add_option("file", source_args.file, "apply, prepare: the source's JSON document (- reads stdin)");
+  source_cmd->add_flag("--dry-run", source_args.dry_run, "prepare: print the statements, change nothing");
+  add_db(source_cmd);
+  add_server(source_cmd);
+
   auto* work_cmd = app.add_subcommand("work", "Run the catch-up worker, the rebuild supervisor and the reactors until SIGTERM (no HTTP server)");
   add_db(work_cmd);
 
@@ -156,6 +168,7 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (!server.url.empty() && *promote_cmd) return promote(db, server, verify_id);
     if (!server.url.empty() && *apply_cmd) return apply_spec_through_server(server, apply_args);
     if (!server.url.empty() && *reactor_cmd) return reactor(db, server, reactor_args);
+    if (*source_cmd && (!server.url.empty() || source_args.action == "prepare")) return source(db, server, source_args);
     if (!server.url.empty() && *show_cmd) return show_version_through_server(server, show_projection, show_version_arg);
     if (db.url.empty()) {
       std::cerr << "error: no database: pass --database-url or set DATABASE_URL\n";
@@ -182,6 +195,7 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
     if (*show_cmd) return show_version(db, show_projection, show_version_arg);
     if (*work_cmd) return work(db);
     if (*reactor_cmd) return reactor(db, server, reactor_args);
+    if (*source_cmd) return source(db, server, source_args);
     if (*policy_cmd) return set_poison_policy(db, server, policy_projection, policy);
     if (*quarantine_cmd) return quarantine(db, server, quarantine_projection, quarantine_version);
   } catch (const engine::UnsupportedDeployment& ex) {

@@ -58,6 +58,13 @@ struct ReactorArgs {
   std::int64_t position = -1;  // reset
 };
 
+struct SourceArgs {
+  std::string action;  // list | show | apply | pause | resume | delete | quarantine | prepare
+  std::string name;
+  std::string file;    // apply, prepare: the JSON document (- for stdin)
+  bool dry_run = false;  // prepare: print the statements only
+};
+
 int serve(const DatabaseArgs& db, ServeArgs args);
 int work(const DatabaseArgs& db);
 int migrate(const DatabaseArgs& db);
@@ -77,6 +84,8 @@ int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::stri
 
 /// `reproj reactor ACTION [NAME] [EVENT_ID]` (reactor_commands.cpp): through --server, or in-process.
 int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs& args);
+/// `reproj source ACTION [NAME] [FILE]` (source_commands.cpp): through --server, or in-process.
+int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& args);
 
 /// `reproj projection validate FILE...`: every problem of each spec file; no database needed.
 int validate_specs(const std::vector<std::string>& files);

@@ -85,7 +85,7 @@ int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs&
   EngineRoot e{db, 2};
   api::RequestMetrics metrics;
   const std::string token = "cli";
-  api::Services services{e.store, e.live, *e.rebuilds, nullptr, metrics, token, nullptr, &e.specs, &e.reactors};
+  api::Services services{e.store, e.live, *e.rebuilds, nullptr, metrics, token, nullptr, &e.specs, &e.reactors, nullptr};
   api::Request req{api::http::string_to_verb(r.method), r.target, 11};
   req.set(api::http::field::authorization, "Bearer " + token);
   req.body() = r.body;

@@ -12,12 +12,14 @@
 
 #include "api/admin_series.hpp"
 #include "api/cli/commands.hpp"
+#include "api/cli/connection_budget.hpp"
 #include "api/cli/engine_root.hpp"
 #include "api/metrics.hpp"
 #include "api/reactors/reactor_metrics.hpp"
 #include "api/reactors/reactor_runner.hpp"
 #include "api/server.hpp"
 #include "engine/catch_up.hpp"
+#include "sources/source_manager.hpp"
 
 namespace reproj::cli {
 
@@ -54,6 +56,15 @@ api::ReactorRunnerOptions reactor_options() {
   return o;
 }
 
+// REPROJ_SOURCE_POLL_MS: how long an ingester that found nothing waits; REPROJ_SOURCE_SYNC_RECORDS:
+// what one strong read ingests itself at most.
+sources::SourceManagerOptions source_options() {
+  sources::SourceManagerOptions o;
+  o.poll = std::chrono::milliseconds{env_count("REPROJ_SOURCE_POLL_MS", static_cast<std::size_t>(o.poll.count()), 1, 60'000)};
+  o.sync_max_records = env_count("REPROJ_SOURCE_SYNC_RECORDS", o.sync_max_records, 1, 10'000'000);
+  return o;
+}
+
 }  // namespace
 
 int serve(const DatabaseArgs& db, ServeArgs args) {
@@ -67,12 +78,13 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   options.port = static_cast<unsigned short>(std::stoi(args.listen.substr(colon + 1)));
   options.read_timeout = std::chrono::milliseconds{args.read_timeout_ms};
   options.max_connections = env_count("REPROJ_MAX_CONNECTIONS", options.max_connections, 1, 1'000'000);
+  options.read_wait = std::chrono::milliseconds{
+      env_count("REPROJ_READ_WAIT_MS", static_cast<std::size_t>(options.read_wait.count()), 0, 600'000)};
   const bool generated = args.admin_token.empty();
   if (generated) args.admin_token = random_token();
 
   catch_stop_signals();
-  // Beyond the request threads: the catch-up worker and the series (2), the reactors' database threads (2).
-  EngineRoot e{db, static_cast<std::size_t>(options.db_threads()) + 2 + 2};
+  EngineRoot e{db, static_cast<std::size_t>(options.db_threads() + kBackgroundPool)};
   options.appends.queue_wait = e.store.options().append_lock_timeout;
   options.appends.max_group = env_count("REPROJ_APPEND_GROUP_MAX", options.appends.max_group, 1, 100'000);
   options.appends.max_group_events =
@@ -86,9 +98,12 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   api::AdminSeries::Options series_options;
   series_options.interval = std::chrono::milliseconds{
       env_count("REPROJ_SERIES_INTERVAL_MS", static_cast<std::size_t>(series_options.interval.count()), 50, 60'000)};
+  sources::SourceManager sources{e.pool, e.store, db.url, source_options()};
+  sources.start();
+  series_options.sources = &sources.store();
   api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
   api::RequestMetrics metrics;
-  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series, &e.specs, &e.reactors};
+  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series, &e.specs, &e.reactors, &sources};
   api::Server server{services, options};
   const auto port = server.start();
   api::ReactorMetrics reactor_metrics{metrics};
@@ -105,9 +120,11 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
 }
 
 int work(const DatabaseArgs& db) {
-  EngineRoot e{db, 4 + 2};  // + the reactors' database threads
+  EngineRoot e{db, static_cast<std::size_t>(kWorkPool)};
   catch_stop_signals();
   engine::CatchUpWorker worker{e.live, {}};
+  sources::SourceManager sources{e.pool, e.store, db.url, source_options()};
+  sources.start();
   e.rebuilds->start_supervisor();
   engine::spec::SpecListener spec_listener{db.url, e.specs};
   engine::spec::resume_building(e.live, *e.rebuilds);

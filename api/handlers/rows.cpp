@@ -6,13 +6,23 @@
 #include "api/json_mapping.hpp"
 #include "api/response.hpp"
 #include "engine/errors.hpp"
+#include "sources/source_manager.hpp"
 
 namespace reproj::api {
+
+namespace {
+// Read your writes across a source: a strong read first ingests what sync_reads sources hold now.
+engine::ReadOptions synced_read_options(Call& c) {
+  const auto options = c.read_options();
+  if (options.strong && c.s.sources) c.s.sources->sync_for_read();
+  return options;
+}
+}  // namespace
 
 Response get_row(Call& c) {
   const auto& projection = c.path.at("projection");
   const auto id = checked_id("id", c.path.at("id"));
-  return row_response(projection, id, c.s.live.get(projection, id, c.read_options()));
+  return row_response(projection, id, c.s.live.get(projection, id, synced_read_options(c)));
 }
 
 Response list_rows(Call& c) {
@@ -34,9 +44,10 @@ Response list_rows(Call& c) {
     if (filter) throw bad_request("filter by one indexed column at a time (got " + filter->first + " and " + param.first + ")");
     filter = &param;
   }
+  const auto options = synced_read_options(c);
   auto r = filter ? c.s.live.list_where(projection, filter->first, filter->second, after, static_cast<std::size_t>(limit),
-                                        c.read_options())
-                  : c.s.live.list(projection, after, static_cast<std::size_t>(limit), c.read_options());
+                                        options)
+                  : c.s.live.list(projection, after, static_cast<std::size_t>(limit), options);
   Json items = Json::array();
   for (const auto& row : r.rows) items.push_back(row_to_json(*r.table, row));
   Json next = r.rows.size() == static_cast<std::size_t>(limit) ? Json(r.rows.back().key()) : Json(nullptr);

@@ -2,6 +2,7 @@
 #include "api/handlers.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -15,6 +16,7 @@
 #include "engine/catch_up.hpp"
 #include "engine/event_store.hpp"
 #include "engine/rebuild.hpp"
+#include "sources/source_manager.hpp"
 
 namespace reproj::api {
 
@@ -32,10 +34,51 @@ Response readyz(Call& c) {
   for (const auto& v : views) {
     if (v.status.failed) return not_ready("projection " + v.status.name + " stopped: " + v.status.error);
   }
-  if (c.s.worker && !c.s.worker->caught_up()) {
-    return not_ready("catching up with the history (start tail " + std::to_string(c.s.worker->start_tail()) + ")");
-  }
   if (c.s.worker && !c.s.worker->database_reachable()) return not_ready("the catch-up worker cannot reach the database");
+  if (c.s.sources) {
+    Json waiting = Json::array();
+    std::string names;
+    for (const auto& s : c.s.sources->required_not_live()) {
+      waiting.push_back(source_to_json(s));
+      names += (names.empty() ? "" : ", ") + s.name + " (" + s.state + ", lag " + std::to_string(s.lag) + ")";
+    }
+    if (!waiting.empty()) {
+      auto res = json_response(http::status::service_unavailable,
+                               {{"error", "source_not_live"},
+                                {"message", "sources required for readiness are not live: " + names},
+                                {"sources", std::move(waiting)}});
+      res.set(http::field::retry_after, "1");
+      return res;
+    }
+  }
+  // Ready means able to answer: every projection within what one strong read applies itself
+  // (README "Guarantees"). Further behind, reads wait for the worker; a balancer should send them
+  // elsewhere meanwhile.
+  const bool history_replayed = !c.s.worker || c.s.worker->caught_up();
+  const auto bound = c.s.live.options().max_read_apply;
+  const auto rates = c.s.worker ? c.s.worker->rates() : std::map<std::string, double>{};
+  Json behind = Json::array();
+  std::string names;
+  for (const auto& v : views) {
+    if (v.status.building) continue;  // answers projection_building until its first build promotes
+    const auto lag = std::max<std::int64_t>(0, v.safe_tail - v.status.watermark);
+    const bool before_start = !history_replayed && c.s.worker && v.status.watermark < c.s.worker->start_tail();
+    if (lag <= bound && !before_start) continue;
+    const auto rate = rates.find(v.status.name);
+    Json eta = rate != rates.end() && rate->second > 0 ? Json(static_cast<double>(lag) / rate->second) : Json(nullptr);
+    behind.push_back({{"name", v.status.name}, {"watermark", v.status.watermark}, {"lag", lag}, {"eta_seconds", eta}});
+    names += (names.empty() ? "" : ", ") + v.status.name + " (lag " + std::to_string(lag) + ")";
+  }
+  if (!behind.empty() || !history_replayed) {
+    const std::string why =
+        names.empty() ? "catching up with the history (start tail " + std::to_string(c.s.worker->start_tail()) + ")"
+                      : "catching up: " + names + "; a strong read applies at most " + std::to_string(bound) +
+                            " events itself";
+    auto res = json_response(http::status::service_unavailable,
+                             {{"error", "catching_up"}, {"message", why}, {"projections", std::move(behind)}});
+    res.set(http::field::retry_after, "1");
+    return res;
+  }
   Json projections = Json::array();
   for (const auto& view : views) projections.push_back(projection_to_json(view));
   return json_response(http::status::ok, {{"ready", true},
@@ -127,6 +170,25 @@ Response metrics(Call& c) {
           }
         }
       }
+    }
+  }
+  if (c.s.sources) {
+    auto& source_lag = prometheus::BuildGauge()
+                           .Name("reproj_source_lag")
+                           .Help("Positions between a source's checkpoint and its tail.")
+                           .Register(scrape);
+    auto& ingested = prometheus::BuildCounter()
+                         .Name("reproj_source_ingested_total")
+                         .Help("Records a source turned into events.")
+                         .Register(scrape);
+    auto& source_quarantined = prometheus::BuildCounter()
+                                   .Name("reproj_source_quarantined_total")
+                                   .Help("Records a source skipped (skip policy), quarantined with their reason.")
+                                   .Register(scrape);
+    for (const auto& s : c.s.sources->store().statuses()) {
+      source_lag.Add({{"source", s.name}}).Set(static_cast<double>(s.lag));
+      ingested.Add({{"source", s.name}}).Increment(static_cast<double>(s.ingested));
+      source_quarantined.Add({{"source", s.name}}).Increment(static_cast<double>(s.quarantined));
     }
   }
   return respond(http::status::ok, "text/plain; version=0.0.4",

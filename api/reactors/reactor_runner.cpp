@@ -290,7 +290,7 @@ class ReactorRunner::Deliverer {
 
 ReactorRunner::ReactorRunner(engine::ReactorStore& store, const std::string& database_url, asio::io_context& io,
                              ReactorMetrics* metrics, ReactorRunnerOptions options)
-    : store_(store), locks_(database_url), io_(io), metrics_(metrics), options_([&] {
+    : store_(store), locks_(database_url, engine::kReactorLockClass), io_(io), metrics_(metrics), options_([&] {
         if (options.instance.empty()) options.instance = default_instance();
         return options;
       }()) {}

@@ -5,7 +5,7 @@
 // database work runs on the runner's own two threads, never on the I/O threads.
 //
 // Exactly one instance delivers for a reactor: a supervisor thread takes each reactor's advisory
-// lock (engine::ReactorLocks) when it is free; when this instance dies, its lock session goes and
+// lock (engine::SessionLocks) when it is free; when this instance dies, its lock session goes and
 // another instance's supervisor takes over from the committed checkpoint. At least once: an event
 // sent but not yet checkpointed when the process dies is sent again, with the same Idempotency-Key.
 
@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "api/asio.hpp"
-#include "engine/reactor_locks.hpp"
+#include "engine/session_locks.hpp"
 #include "engine/reactor_store.hpp"
 
 namespace reproj::api {
@@ -59,7 +59,7 @@ class ReactorRunner {
   friend class Deliverer;
 
   engine::ReactorStore& store_;
-  engine::ReactorLocks locks_;
+  engine::SessionLocks locks_;
   asio::io_context& io_;
   ReactorMetrics* metrics_;
   const ReactorRunnerOptions options_;

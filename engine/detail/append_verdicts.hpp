@@ -1,6 +1,6 @@
 #pragma once
 // The verdicts of a group of appends (EventStore::append_group), decided in arrival order so that
-// each request gets the answer it would have got alone (DESIGN invariant 11): its version check and
+// each request gets the answer it would have got alone (docs/DESIGN.md, invariant 11): its version check and
 // its idempotency see the log as the requests before it in the group left it. Pure C++: the caller
 // reads what the log held before the group (under the append lock) and writes what is planned here.
 

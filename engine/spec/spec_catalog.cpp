@@ -57,8 +57,9 @@ SpecCatalog::Put SpecCatalog::put(std::string_view document, VersionOrigin::Kind
   if (auto* problems = std::get_if<std::vector<Problem>>(&compiled)) {
     std::vector<InvalidSpec::Problem> out;
     for (const auto& p : *problems) out.push_back({p.path, p.message});
-    throw InvalidSpec("the spec has " + std::to_string(out.size()) + " problem" + (out.size() == 1 ? "" : "s"),
-                      std::move(out));
+    // Counted before the list moves into the exception: arguments are evaluated in no set order.
+    std::string message = "the spec has " + std::to_string(out.size()) + (out.size() == 1 ? " problem" : " problems");
+    throw InvalidSpec(std::move(message), std::move(out));
   }
   auto projection = std::move(std::get<std::unique_ptr<SpecProjection>>(compiled));
   const std::string name{projection->name()};

@@ -46,6 +46,9 @@ TEST_F(ApiTest, InvalidSpecsAreRefusedWithEveryProblemAndNoneIsStored) {
     auto body = json(r);
     EXPECT_EQ(body["error"], "invalid_spec");
     ASSERT_TRUE(body["problems"].is_array() && !body["problems"].empty()) << r.body;
+    // The message counts the problems the list holds (it once said "0 problems" beside them).
+    const auto n = body["problems"].size();
+    EXPECT_EQ(body["message"], "the spec has " + std::to_string(n) + (n == 1 ? " problem" : " problems")) << r.body;
     if (!path.empty()) {
       bool found = false;
       for (const auto& p : body["problems"]) found = found || p["path"] == path;

@@ -1,5 +1,5 @@
 // Group commit (EventStore::append_group): each request of a group is answered as if it ran alone,
-// after the requests before it (DESIGN invariant 11). The oracle is the same requests appended one
+// after the requests before it (docs/DESIGN.md, invariant 11). The oracle is the same requests appended one
 // at a time into a second database: every answer and the whole log must come out the same.
 #include <gtest/gtest.h>
 

@@ -16,6 +16,7 @@
 #include "engine/reactor_store.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/spec/spec_catalog.hpp"
+#include "sources/source_manager.hpp"
 #include "tests/support/live_fixture.hpp"
 
 namespace reproj::test {
@@ -37,14 +38,15 @@ class ApiTest : public test::LiveTest {
     options.batch_events = options.checkpoint_events = 2;
     rebuilds_ = std::make_unique<engine::RebuildManager>(*pool_, *live_, options);
     rebuilds_->start_supervisor(50ms);
-    worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"},
-                                                      engine::CatchUpOptions{.batch_events = 1000, .idle_wait = 50ms});
+    worker_ = std::make_unique<engine::CatchUpWorker>(*live_, std::vector<std::string>{"customers", "cars"}, catch_up_);
     specs_ = std::make_unique<engine::spec::SpecCatalog>(*pool_, registry_);
     reactors_ = std::make_unique<engine::ReactorStore>(*pool_);
+    sources_ = std::make_unique<sources::SourceManager>(*pool_, *store_, db_->url(), source_options_);
+    sources_->start();
     series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
                                                  api::AdminSeries::Options{.interval = 200ms, .window = 60s});
     services_ = std::make_unique<api::Services>(
-        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get(), specs_.get(), reactors_.get()});
+        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get(), specs_.get(), reactors_.get(), sources_.get()});
     api::ServerOptions so;
     so.port = 0;
     so.read_threads = 4;
@@ -52,6 +54,7 @@ class ApiTest : public test::LiveTest {
     so.appends = appends_;
     so.appends.queue_wait = store_options_.append_lock_timeout;
     so.point_reads = point_reads_;
+    so.read_wait = read_wait_;
     server_ = std::make_unique<api::Server>(*services_, so);
     base_ = "http://127.0.0.1:" + std::to_string(server_->start());
   }
@@ -59,6 +62,7 @@ class ApiTest : public test::LiveTest {
     hold_ = false;
     server_.reset();
     series_.reset();
+    sources_.reset();
     worker_.reset();
     rebuilds_.reset();
   }
@@ -88,12 +92,16 @@ class ApiTest : public test::LiveTest {
 
   api::ReadBatcher::Options point_reads_;  // set before SetUp
   api::AppendBatcher::Options appends_;    // set before SetUp
+  std::chrono::milliseconds read_wait_{5000};  // set before SetUp
+  engine::CatchUpOptions catch_up_{.batch_events = 1000, .idle_wait = 50ms};  // set before SetUp
   std::atomic<bool> hold_{false};
   std::unique_ptr<engine::RebuildManager> rebuilds_;
   std::unique_ptr<engine::CatchUpWorker> worker_;
   std::unique_ptr<api::AdminSeries> series_;
   std::unique_ptr<engine::spec::SpecCatalog> specs_;
   std::unique_ptr<engine::ReactorStore> reactors_;
+  sources::SourceManagerOptions source_options_;  // set before SetUp
+  std::unique_ptr<sources::SourceManager> sources_;
   api::RequestMetrics metrics_;
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<api::Server> server_;

@@ -9,6 +9,6 @@ log=$(mktemp)
 cleanup() {
   [ -n "${pid:-}" ] && kill -9 "$pid" 2>/dev/null || true
   psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true
-  rm -f "$log"
+  [ -n "${KEEP_LOG:-}" ] && cp "$log" /tmp/kept.log; rm -f "$log"
 }
 trap cleanup EXIT

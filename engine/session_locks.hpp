@@ -1,5 +1,5 @@
 #pragma once
-// Which instance delivers for a reactor: a PostgreSQL session advisory lock per reactor.
+// Which instance works for a reactor or a source: a PostgreSQL session advisory lock per name.
 
 #include <memory>
 #include <mutex>
@@ -9,19 +9,21 @@
 
 namespace reproj::engine {
 
-/// A reactor's lock is (kReactorLockClass, hashtext(name)). Two names with one hash share a lock,
-/// which only means one instance delivers both. ReactorStore checks it when moving a checkpoint.
+/// A reactor's lock is (kReactorLockClass, hashtext(name)), a source's (kSourceLockClass, ...). Two
+/// names with one hash share a lock, which only means one instance works for both. ReactorStore
+/// checks it when moving a checkpoint.
 inline constexpr int kReactorLockClass = 7239100;
+inline constexpr int kSourceLockClass = 7239101;
 
-/// Session advisory locks, one per reactor, held on one dedicated connection: the instance that
-/// holds a reactor's lock is its only deliverer, and the lock goes when this connection does
-/// (process killed, network lost). Thread-safe.
-class ReactorLocks {
+/// Session advisory locks of one class, one per name, held on one dedicated connection: the
+/// instance that holds a reactor's (a source's) lock is its only deliverer (ingester), and the lock
+/// goes when this connection does (process killed, network lost). Thread-safe.
+class SessionLocks {
  public:
-  explicit ReactorLocks(std::string database_url);
-  ~ReactorLocks();
-  ReactorLocks(const ReactorLocks&) = delete;
-  ReactorLocks& operator=(const ReactorLocks&) = delete;
+  SessionLocks(std::string database_url, int lock_class);
+  ~SessionLocks();
+  SessionLocks(const SessionLocks&) = delete;
+  SessionLocks& operator=(const SessionLocks&) = delete;
 
   /// True when this session holds (or now took) `name`'s lock. Throws DatabaseUnavailable when the
   /// connection is gone (every lock with it: call reconnect()).
@@ -36,6 +38,7 @@ class ReactorLocks {
 
  private:
   const std::string url_;
+  const int lock_class_;
   mutable std::mutex mutex_;
   std::unique_ptr<pqxx::connection> conn_;  // guarded by mutex_
   int pid_ = 0;                             // guarded by mutex_

@@ -1,4 +1,4 @@
-#include "engine/reactor_locks.hpp"
+#include "engine/session_locks.hpp"
 
 #include <pqxx/pqxx>
 
@@ -7,10 +7,11 @@
 
 namespace reproj::engine {
 
-ReactorLocks::ReactorLocks(std::string database_url) : url_(std::move(database_url)) {}
-ReactorLocks::~ReactorLocks() = default;
+SessionLocks::SessionLocks(std::string database_url, int lock_class)
+    : url_(std::move(database_url)), lock_class_(lock_class) {}
+SessionLocks::~SessionLocks() = default;
 
-void ReactorLocks::reconnect() {
+void SessionLocks::reconnect() {
   std::lock_guard lock{mutex_};
   conn_.reset();
   pid_ = 0;
@@ -18,30 +19,30 @@ void ReactorLocks::reconnect() {
   pid_ = conn_->backendpid();
 }
 
-bool ReactorLocks::try_acquire(const std::string& name) {
+bool SessionLocks::try_acquire(const std::string& name) {
   std::lock_guard lock{mutex_};
-  if (!conn_) throw DatabaseUnavailable("the reactor lock session is not open");
+  if (!conn_) throw DatabaseUnavailable("the lock session is not open");
   try {
     pqxx::nontransaction tx{*conn_};
-    return tx.exec_params("SELECT pg_try_advisory_lock($1, hashtext($2))", kReactorLockClass, name)[0][0].as<bool>();
+    return tx.exec_params("SELECT pg_try_advisory_lock($1, hashtext($2))", lock_class_, name)[0][0].as<bool>();
   } catch (const pqxx::broken_connection& e) {
     conn_.reset();
-    throw DatabaseUnavailable(std::string{"the reactor lock session broke: "} + e.what());
+    throw DatabaseUnavailable(std::string{"the lock session broke: "} + e.what());
   }
 }
 
-void ReactorLocks::release(const std::string& name) {
+void SessionLocks::release(const std::string& name) {
   std::lock_guard lock{mutex_};
   if (!conn_) return;
   try {
     pqxx::nontransaction tx{*conn_};
-    tx.exec_params("SELECT pg_advisory_unlock($1, hashtext($2))", kReactorLockClass, name);
+    tx.exec_params("SELECT pg_advisory_unlock($1, hashtext($2))", lock_class_, name);
   } catch (const std::exception&) {
     conn_.reset();  // gone with the session
   }
 }
 
-bool ReactorLocks::alive() {
+bool SessionLocks::alive() {
   std::lock_guard lock{mutex_};
   if (!conn_) return false;
   try {
@@ -54,7 +55,7 @@ bool ReactorLocks::alive() {
   }
 }
 
-int ReactorLocks::pid() const {
+int SessionLocks::pid() const {
   std::lock_guard lock{mutex_};
   return pid_;
 }

@@ -1,0 +1,64 @@
+#pragma once
+// One source's records into the log, a batch at a time, exactly once (docs/DESIGN.md, invariant 13):
+// records become events through the append path (the append lock, inline projections and their
+// unique rules, group commit), and the source's checkpoint moves in that same transaction, only if
+// it still is the checkpoint the batch was read after. Event ids derive from the records'
+// coordinates, so even a replay past a lost checkpoint appends nothing twice.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "sources/source_document.hpp"
+
+namespace reproj::engine {
+class ConnectionPool;
+class EventStore;
+}  // namespace reproj::engine
+
+namespace reproj::sources {
+
+class Ingester {
+ public:
+  /// Reads the source through its own connection; appends through `store`; reads and moves the
+  /// checkpoint through `pool` (reproj's database, at `database_url`).
+  Ingester(SourceDocument document, engine::EventStore& store, engine::ConnectionPool& pool,
+           const std::string& database_url);
+
+  struct Batch {
+    std::size_t records = 0;      // read from the source (ingested + quarantined)
+    std::size_t quarantined = 0;
+    bool idle = false;            // paused, stopped, in a gap or deleted: nothing was read
+    bool moved = false;           // another ingester moved the checkpoint first: nothing was written
+    bool stopped = false;         // a bad record under the stop policy stopped the source
+    std::int64_t position = 0;    // the checkpoint's position after the batch
+  };
+
+  /// Ingests one batch past the stored checkpoint (at most the document's batch size). Thread-safe:
+  /// calls are serialized. Throws DatabaseUnavailable (reproj's database or the source's),
+  /// InvalidSource (the source does not fit the document), LockTimeout (the append lock).
+  Batch ingest_once();
+
+  /// Read-your-writes: ingests what the source holds now, then returns. Waits (up to `wait`) for
+  /// records that committed but that a transaction still open could precede. Throws SourceBehind
+  /// past `max_records` records or the wait.
+  void sync(std::size_t max_records, std::chrono::milliseconds wait);
+
+  /// The source's tail now.
+  std::int64_t tail();
+
+  const SourceDocument& document() const { return document_; }
+
+ private:
+  Batch ingest_locked();
+
+  const SourceDocument document_;
+  engine::EventStore& store_;
+  engine::ConnectionPool& pool_;
+  std::mutex mutex_;
+  std::unique_ptr<SourceReader> reader_;  // guarded by mutex_
+};
+
+}  // namespace reproj::sources
