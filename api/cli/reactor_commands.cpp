@@ -1,15 +1,11 @@
 // `reproj reactor ...`: reactors from the command line. With --server it calls that server's admin
 // API; without, it answers the same request in-process against the database (the same handlers,
 // so the same checks, JSON and errors).
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
-#include "api/cli/commands.hpp"
+#include "api/cli/admin_call.hpp"
 #include "api/cli/engine_root.hpp"
-#include "api/http_client.hpp"
 #include "api/metrics.hpp"
-#include "api/router.hpp"
 
 namespace reproj::cli {
 
@@ -17,10 +13,6 @@ namespace {
 
 // The admin request `reproj reactor ARGS` stands for: method, target, body. Throws
 // std::invalid_argument with a usage message.
-struct AdminRequest {
-  std::string method, target, body;
-};
-
 AdminRequest request_for(const ReactorArgs& a) {
   const std::string base = "/admin/reactors/" + a.name;
   auto need_name = [&] {
@@ -43,29 +35,10 @@ AdminRequest request_for(const ReactorArgs& a) {
   }
   if (a.action == "put") {
     if (a.file.empty()) throw std::invalid_argument("reactor put needs --file F (a JSON document; - for stdin)");
-    std::string body;
-    if (a.file == "-") {
-      body.assign(std::istreambuf_iterator<char>{std::cin}, {});
-    } else {
-      std::ifstream in{a.file};
-      if (!in) throw std::invalid_argument("cannot read " + a.file);
-      body.assign(std::istreambuf_iterator<char>{in}, {});
-    }
-    return {"PUT", base, body};
+    return {"PUT", base, read_document(a.file)};
   }
   throw std::invalid_argument("unknown reactor action '" + a.action +
                               "' (list, show, put, pause, resume, reset, delete, dead-letters, retry, drop)");
-}
-
-int print(unsigned status, const std::string& body) {
-  const auto j = nlohmann::json::parse(body, nullptr, false);
-  if (status >= 300) {
-    std::cerr << "error: " << status << " " << body << "\n";
-    return kExitFailed;
-  }
-  if (status == 204) return 0;
-  std::cout << (j.is_discarded() ? body : j.dump(2)) << "\n";
-  return 0;
 }
 
 }  // namespace
@@ -78,20 +51,10 @@ int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs&
     std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;
   }
-  if (!server.url.empty()) {
-    const auto reply = api::http_call(server.url, r.method, r.target, r.body, {{"Authorization", "Bearer " + server.token}});
-    return print(reply.status, reply.body);
-  }
+  if (!server.url.empty()) return call_server(server, r);
   EngineRoot e{db, 2};
   api::RequestMetrics metrics;
-  const std::string token = "cli";
-  api::Services services{e.store, e.live, *e.rebuilds, nullptr, metrics, token, nullptr, &e.specs, &e.reactors, nullptr};
-  api::Request req{api::http::string_to_verb(r.method), r.target, 11};
-  req.set(api::http::field::authorization, "Bearer " + token);
-  req.body() = r.body;
-  req.prepare_payload();
-  const auto routed = api::handle(req, services);
-  return print(routed.response.result_int(), routed.response.body());
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, nullptr});
 }
 
 }  // namespace reproj::cli

@@ -1,15 +1,12 @@
 // `reproj source ...`: sources from the command line. With --server it calls that server's admin
 // API; without, it answers the same request in-process against the database (the same handlers, so
 // the same checks, JSON and errors). `prepare` changes the source's own table.
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
-#include "api/cli/commands.hpp"
+#include "api/cli/admin_call.hpp"
 #include "api/cli/engine_root.hpp"
 #include "api/http_client.hpp"
 #include "api/metrics.hpp"
-#include "api/router.hpp"
 #include "engine/errors.hpp"
 #include "sources/postgres_table.hpp"
 #include "sources/source_manager.hpp"
@@ -17,22 +14,6 @@
 namespace reproj::cli {
 
 namespace {
-
-struct AdminRequest {
-  std::string method, target, body;
-};
-
-std::string read_file(const std::string& file) {
-  std::string body;
-  if (file == "-") {
-    body.assign(std::istreambuf_iterator<char>{std::cin}, {});
-  } else {
-    std::ifstream in{file};
-    if (!in) throw std::invalid_argument("cannot read " + file);
-    body.assign(std::istreambuf_iterator<char>{in}, {});
-  }
-  return body;
-}
 
 AdminRequest request_for(const SourceArgs& a) {
   const std::string base = "/admin/sources/" + a.name;
@@ -44,32 +25,21 @@ AdminRequest request_for(const SourceArgs& a) {
   if (a.action == "quarantine") return {"GET", base + "/quarantine?limit=1000", ""};
   if (a.action == "apply") {
     if (a.file.empty()) throw std::invalid_argument("source apply needs FILE (a JSON document; - for stdin)");
-    return {"PUT", base, read_file(a.file)};
+    return {"PUT", base, read_document(a.file)};
   }
   throw std::invalid_argument("unknown source action '" + a.action +
                               "' (list, show, apply, pause, resume, delete, quarantine, prepare)");
-}
-
-int print(unsigned status, const std::string& body) {
-  const auto j = nlohmann::json::parse(body, nullptr, false);
-  if (status >= 300) {
-    std::cerr << "error: " << status << " " << body << "\n";
-    return kExitFailed;
-  }
-  if (status == 204) return 0;
-  std::cout << (j.is_discarded() ? body : j.dump(2)) << "\n";
-  return 0;
 }
 
 // `reproj source prepare NAME [FILE] [--dry-run]`: the document from FILE (or the stored one).
 int prepare(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& a) {
   std::string text;
   if (!a.file.empty()) {
-    text = read_file(a.file);
+    text = read_document(a.file);
   } else if (!server.url.empty()) {
     const auto reply = api::http_call(server.url, "GET", "/admin/sources/" + a.name, "",
                                       {{"Authorization", "Bearer " + server.token}});
-    if (reply.status != 200) return print(reply.status, reply.body);
+    if (reply.status != 200) return print_answer(reply.status, reply.body);
     text = nlohmann::json::parse(reply.body)["document"].dump();
   } else {
     if (db.url.empty()) throw std::invalid_argument("source prepare needs FILE, --server or a database");
@@ -101,10 +71,7 @@ int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& a
     std::cerr << "error: " << e.what() << "\n";
     return kExitUsage;
   }
-  if (!server.url.empty()) {
-    const auto reply = api::http_call(server.url, r.method, r.target, r.body, {{"Authorization", "Bearer " + server.token}});
-    return print(reply.status, reply.body);
-  }
+  if (!server.url.empty()) return call_server(server, r);
   if (db.url.empty()) {
     std::cerr << "error: no database: pass --database-url or set DATABASE_URL (or --server)\n";
     return kExitUsage;
@@ -112,14 +79,7 @@ int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& a
   EngineRoot e{db, 2};
   sources::SourceManager manager{e.pool, e.store, db.url};  // not started: documents and status only
   api::RequestMetrics metrics;
-  const std::string token = "cli";
-  api::Services services{e.store, e.live, *e.rebuilds, nullptr, metrics, token, nullptr, &e.specs, &e.reactors, &manager};
-  api::Request req{api::http::string_to_verb(r.method), r.target, 11};
-  req.set(api::http::field::authorization, "Bearer " + token);
-  req.body() = r.body;
-  req.prepare_payload();
-  const auto routed = api::handle(req, services);
-  return print(routed.response.result_int(), routed.response.body());
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, &manager});
 }
 
 }  // namespace reproj::cli

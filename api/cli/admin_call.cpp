@@ -1,0 +1,52 @@
+#include "api/cli/admin_call.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
+
+#include "api/http_client.hpp"
+
+namespace reproj::cli {
+
+std::string read_document(const std::string& file) {
+  std::string body;
+  if (file == "-") {
+    body.assign(std::istreambuf_iterator<char>{std::cin}, {});
+  } else {
+    std::ifstream in{file};
+    if (!in) throw std::invalid_argument("cannot read " + file);
+    body.assign(std::istreambuf_iterator<char>{in}, {});
+  }
+  return body;
+}
+
+int print_answer(unsigned status, const std::string& body) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (status >= 300) {
+    std::cerr << "error: " << status << " " << body << "\n";
+    return kExitFailed;
+  }
+  if (status == 204) return 0;
+  std::cout << (j.is_discarded() ? body : j.dump(2)) << "\n";
+  return 0;
+}
+
+int call_server(const ServerArgs& server, const AdminRequest& r) {
+  const auto reply = api::http_call(server.url, r.method, r.target, r.body, {{"Authorization", "Bearer " + server.token}});
+  return print_answer(reply.status, reply.body);
+}
+
+int call_here(const AdminRequest& r, api::Services services) {
+  const std::string token = "cli";
+  services.admin_token = token;
+  api::Request req{api::http::string_to_verb(r.method), r.target, 11};
+  req.set(api::http::field::authorization, "Bearer " + token);
+  req.body() = r.body;
+  req.prepare_payload();
+  const auto routed = api::handle(req, services);
+  return print_answer(routed.response.result_int(), routed.response.body());
+}
+
+}  // namespace reproj::cli

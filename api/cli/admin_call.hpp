@@ -1,0 +1,29 @@
+#pragma once
+// What the subcommands that stand for an admin request share (`reproj reactor …`, `reproj source
+// …`): the request, a document read from a file or stdin, and its answer printed; sent to a running
+// server (--server), or answered in-process by the same handlers against the database.
+
+#include <string>
+
+#include "api/cli/commands.hpp"
+#include "api/router.hpp"
+
+namespace reproj::cli {
+
+struct AdminRequest {
+  std::string method, target, body;
+};
+
+/// The text of FILE ("-": stdin). Throws std::invalid_argument when it cannot be read.
+std::string read_document(const std::string& file);
+
+/// Prints a 2xx answer (JSON pretty-printed) to stdout, anything else to stderr; the exit status.
+int print_answer(unsigned status, const std::string& body);
+
+/// Sends `request` to the server with its admin token; the exit status.
+int call_server(const ServerArgs& server, const AdminRequest& request);
+
+/// Answers `request` in-process with `services` (an admin token of its own); the exit status.
+int call_here(const AdminRequest& request, api::Services services);
+
+}  // namespace reproj::cli
