@@ -368,3 +368,25 @@ TEST_F(SourceTest, KillingTheIngestingProcessLosesAndDoublesNothing) {
   EXPECT_GT(n, 500) << "too few rows written to prove anything";
   expect_exactly_once();
 }
+
+TEST_F(SourceTest, ARequiredSourceHoldsReadinessUntilLiveAndShowsInMetrics) {
+  ASSERT_EQ(call("PUT", "/admin/sources/app", source_doc({{"required_for_ready", true}}), true).status, 201u);
+  EXPECT_EQ(json(call("POST", "/admin/sources/app/pause", "", true))["state"], "paused");
+  auto paused = call("GET", "/readyz");
+  EXPECT_EQ(paused.status, 503u) << paused.body;
+  EXPECT_EQ(json(paused)["error"], "source_not_live") << paused.body;
+  EXPECT_EQ(json(paused)["sources"][0]["name"], "app") << paused.body;
+  EXPECT_EQ(call("POST", "/admin/sources/app/resume", "", true).status, 200u);
+  projections::EventGenerator gen{700, 7};
+  write(gen, 30, 10);
+  wait_ingested(30);
+  auto ready = call("GET", "/readyz");
+  for (int i = 0; i < 200 && ready.status != 200; ++i, std::this_thread::sleep_for(20ms)) ready = call("GET", "/readyz");
+  EXPECT_EQ(ready.status, 200u) << ready.body;
+  const auto metrics = call("GET", "/metrics").body;
+  EXPECT_NE(metrics.find("reproj_source_ingested_total{source=\"app\"} 30"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("reproj_source_lag{source=\"app\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("reproj_source_quarantined_total{source=\"app\"} 0"), std::string::npos);
+  const auto series = json(call("GET", "/admin/sources", "", true));
+  EXPECT_EQ(series["items"][0]["state"], "live") << series.dump();
+}
