@@ -156,7 +156,7 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
   a.events = applied.events;
   a.skipped = static_cast<std::int64_t>(applied.skipped.size());
   detail::record_quarantine(tx, name, a.version, applied.skipped, std::nullopt);
-  const std::int64_t pos = applied.position;
+  const std::int64_t pos = applied.watermark;
   // Rows and watermark commit in the caller's transaction, together.
   detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
                              "", name, pos);

@@ -55,7 +55,7 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version, De
   };
   if (auto c = conflict()) throw *c;
   try {
-    return pool_.run([&](pqxx::connection& conn) {
+    auto started = pool_.run([&](pqxx::connection& conn) {
       pqxx::work tx{conn};
       auto active = tx.exec_params("SELECT active_version FROM reproj.projections WHERE name = $1", projection);
       if (active.empty()) throw UnknownProjection("projection '" + projection + "' is not set up");
@@ -78,6 +78,8 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version, De
       spdlog::info("rebuild {} of {} to version {} started, target position {}", id, projection, version, target);
       return *info;
     });
+    wake();
+    return started;
   } catch (const pqxx::unique_violation&) {  // lost a race with another start
     if (auto c = conflict()) throw *c;
     throw;

@@ -132,7 +132,8 @@ class RebuildManager {
   /// Records a rebuild of `projection` to `version` (target = the safe tail now) and creates its
   /// shadow tables. Throws UnknownProjection, StateConflict carrying the running rebuild's id,
   /// IncompatibleDependents when the swap would break a user's object (checked before any replay;
-  /// the swap checks again, since objects may be created meanwhile).
+  /// the swap checks again, since objects may be created meanwhile). Wakes this process's
+  /// supervisors, so the rebuild starts now rather than at their next poll.
   RebuildInfo start(const std::string& projection, int version, DependentViews views = DependentViews::kRefuse,
                     PromoteMode promote = PromoteMode::kAuto, std::vector<std::string> expect_changes = {});
   /// Asks a `ready` rebuild to promote (its runner does, at once). Throws NotFound, StateConflict

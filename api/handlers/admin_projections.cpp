@@ -71,7 +71,6 @@ Response start_rebuild(Call& c) {
     }
   }
   auto info = c.s.rebuilds.start(name, version, views, promote, expect_changes);
-  c.s.rebuilds.wake();
   return json_response(http::status::accepted,
                        {{"rebuild_id", info.id}, {"status_url", "/admin/rebuilds/" + std::to_string(info.id)}});
 }

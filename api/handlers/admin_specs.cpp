@@ -35,7 +35,6 @@ Response put_version(Call& c) {
   const auto deployed = engine::spec::deploy(catalog(c), c.s.live, c.s.rebuilds, c.req.body(),
                                              engine::VersionOrigin::Kind::kApi,
                                              std::make_pair(c.path.at("name"), version_of(c)));
-  if (deployed.rebuild_id) c.s.rebuilds.wake();
   const auto& spec = deployed.put.spec;
   Json out = {{"projection", spec.projection}, {"version", spec.version}, {"sha256", spec.sha256}};
   if (deployed.rebuild_id) {

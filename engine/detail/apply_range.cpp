@@ -63,12 +63,12 @@ RangeApplied apply_range(pqxx::transaction_base& tx, const Projection& projectio
   RangeApplied out{from, 0, {}};
   SqlRowSource source{tx, projection, physical};
   std::vector<Event> chunk;
-  while (out.position < up_to && static_cast<std::size_t>(out.events) < max_events) {
+  while (out.watermark < up_to && static_cast<std::size_t>(out.events) < max_events) {
     const std::size_t want = std::min(chunk_events, max_events - static_cast<std::size_t>(out.events));
     chunk.clear();
-    log::stream_events(tx, out.position, up_to, want, [&](Event& e) { chunk.push_back(std::move(e)); });
+    log::stream_events(tx, out.watermark, up_to, want, [&](Event& e) { chunk.push_back(std::move(e)); });
     fold_chunk(tx, projection, physical, source, chunk, policy, on_clash, out);
-    out.position = chunk.size() < want ? up_to : chunk.back().global_position;
+    out.watermark = chunk.size() < want ? up_to : chunk.back().global_position;
   }
   return out;
 }
@@ -80,7 +80,7 @@ RangeApplied apply_events(pqxx::transaction_base& tx, const Projection& projecti
   if (events.empty()) return out;
   SqlRowSource source{tx, projection, physical};
   fold_chunk(tx, projection, physical, source, events, policy, on_clash, out);
-  out.position = events.back().global_position;
+  out.watermark = events.back().global_position;
   return out;
 }
 

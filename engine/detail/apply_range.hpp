@@ -13,7 +13,7 @@
 namespace reproj::engine::detail {
 
 struct RangeApplied {
-  std::int64_t position = 0;  // the new watermark of those tables
+  std::int64_t watermark = 0;  // of those tables, after the apply
   std::int64_t events = 0;      // read, skipped ones included
   std::vector<SkippedEvent> skipped;  // under kSkip: for the caller to record with the watermark
 };

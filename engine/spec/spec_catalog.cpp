@@ -176,7 +176,6 @@ void resume_building(LiveProjections& live, RebuildManager& rebuilds) {
     try {
       const auto info = rebuilds.start(p.name, p.active_version);
       spdlog::info("projection {} is building; started rebuild {}", p.name, info.id);
-      rebuilds.wake();
     } catch (const StateConflict&) {
       // its rebuild is running (here or on another instance)
     }
