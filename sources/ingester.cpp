@@ -29,8 +29,10 @@ std::string reason_of(const std::exception_ptr& e) {
 }
 
 std::optional<nlohmann::json> stored_checkpoint(pqxx::transaction_base& tx, const std::string& name, bool& idle) {
-  auto r = tx.exec_params("SELECT checkpoint::text, paused OR state IN ('stopped', 'gap') FROM reproj.sources WHERE name = $1",
-                          name);
+  // Prepared (a no-op when the pooled connection has it): every sync read asks this twice.
+  tx.conn().prepare("reproj_source_checkpoint",
+                    "SELECT checkpoint::text, paused OR state IN ('stopped', 'gap') FROM reproj.sources WHERE name = $1");
+  auto r = tx.exec_prepared("reproj_source_checkpoint", name);
   if (r.empty()) {
     idle = true;
     return std::nullopt;
@@ -61,7 +63,7 @@ Ingester::Batch Ingester::ingest_locked() {
   reader_->connect();
   bool idle = false;
   auto checkpoint = pool_.run([&](pqxx::connection& conn) {
-    pqxx::read_transaction tx{conn};
+    pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
     return stored_checkpoint(tx, name, idle);
   });
   if (idle || !checkpoint) {
@@ -194,7 +196,7 @@ void Ingester::sync(std::size_t max_records, std::chrono::milliseconds wait) {
     // nothing committed is left after the checkpoint.
     bool idle = false;
     const auto checkpoint = pool_.run([&](pqxx::connection& conn) {
-      pqxx::read_transaction tx{conn};
+      pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
       return stored_checkpoint(tx, document_.name, idle);
     });
     if (idle || !checkpoint || !reader_->committed_after(*checkpoint)) return;

@@ -65,20 +65,21 @@ class PostgresTableReader final : public SourceReader {
       pqxx::result rows;
       if (config_.xid.empty()) {
         const std::int64_t after = checkpoint.is_null() ? std::numeric_limits<std::int64_t>::min() : checkpoint["position"].get<std::int64_t>();
-        rows = tx.exec_params("SELECT NULL::text, " + pos_ + "::bigint, row_to_json(t)::text FROM " + table_ + " t WHERE " +
-                                  pos_ + " > $1 ORDER BY " + pos_ + " LIMIT $2",
-                              after, n);
+        rows = prepared(tx, "reproj_source_read_unsafe",
+                        "SELECT NULL::text, " + pos_ + "::bigint, row_to_json(t)::text FROM " + table_ + " t WHERE " +
+                            pos_ + " > $1 ORDER BY " + pos_ + " LIMIT $2",
+                        after, n);
       } else {
         // Below the oldest running transaction: committed, and nothing still to commit sorts before.
         const std::string safe = xid_ + " < " + xmin_;
         const std::string select = "SELECT " + xid_ + "::text, " + pos_ + "::bigint, row_to_json(t)::text FROM " + table_ + " t WHERE ";
         const std::string order = " ORDER BY " + xid_ + ", " + pos_ + " LIMIT ";
         if (checkpoint.is_null()) {
-          rows = tx.exec_params(select + safe + order + "$1", n);
+          rows = prepared(tx, "reproj_source_read_first", select + safe + order + "$1", n);
         } else {
-          rows = tx.exec_params(select + "(" + xid_ + ", " + pos_ + ") > ($1::" + xid_type_ + ", $2::bigint) AND " + safe +
-                                    order + "$3",
-                                checkpoint["xid"].get<std::string>(), checkpoint["position"].get<std::int64_t>(), n);
+          rows = prepared(tx, "reproj_source_read_after",
+                          select + "(" + xid_ + ", " + pos_ + ") > ($1::" + xid_type_ + ", $2::bigint) AND " + safe + order + "$3",
+                          checkpoint["xid"].get<std::string>(), checkpoint["position"].get<std::int64_t>(), n);
         }
       }
       std::vector<SourceRecord> out;
@@ -102,8 +103,12 @@ class PostgresTableReader final : public SourceReader {
       pqxx::nontransaction tx{*conn_};
       const std::string exists = "SELECT EXISTS (SELECT 1 FROM " + table_ + " t";
       if (checkpoint.is_null()) return tx.exec(exists + ")")[0][0].as<bool>();
-      return tx.exec_params(exists + " WHERE (" + xid_ + ", " + pos_ + ") > ($1::" + xid_type_ + ", $2::bigint))",
-                            checkpoint["xid"].get<std::string>(), checkpoint["position"].get<std::int64_t>())[0][0]
+      // Ordered like the index: a generic plan must not guess a scan of the table (no row matches,
+      // usually, so EXISTS would read all of it).
+      return prepared(tx, "reproj_source_committed_after",
+                      exists + " WHERE (" + xid_ + ", " + pos_ + ") > ($1::" + xid_type_ + ", $2::bigint) ORDER BY " +
+                          xid_ + ", " + pos_ + " LIMIT 1)",
+                      checkpoint["xid"].get<std::string>(), checkpoint["position"].get<std::int64_t>())[0][0]
           .as<bool>();
     });
   }
@@ -120,6 +125,15 @@ class PostgresTableReader final : public SourceReader {
   }
 
  private:
+  // Prepared on this reader's own connection (re-prepared after a reconnect; the same definition
+  // again is a no-op): a sync read runs these on every strong read, where planning each time cost
+  // more than running them.
+  template <class... Args>
+  pqxx::result prepared(pqxx::transaction_base& tx, const std::string& name, const std::string& sql, Args&&... args) {
+    tx.conn().prepare(name, sql);
+    return tx.exec_prepared(name, std::forward<Args>(args)...);
+  }
+
   template <class Work>
   std::invoke_result_t<Work&> guarded(Work work) {
     connect();

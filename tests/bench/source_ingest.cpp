@@ -27,6 +27,11 @@ using Clock = std::chrono::steady_clock;
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+double p50(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 double p99(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() * 99 / 100];
@@ -75,7 +80,7 @@ int main(int argc, char** argv) {
   engine::EventStore store{pool};
   sources::SourceManagerOptions options;
   options.supervise = std::chrono::milliseconds{20};
-  options.poll = std::chrono::milliseconds{5};
+  options.poll = std::chrono::milliseconds{std::getenv("POLL_MS") ? std::atoi(std::getenv("POLL_MS")) : 5};
   sources::SourceManager manager{pool, store, b.url(), options};
   const nlohmann::json doc{{"kind", "postgres_table"},
                            {"table", "app.messages"},
@@ -111,6 +116,6 @@ int main(int argc, char** argv) {
   std::printf("source ingest %ld rows, s %.3f\n", events, t_ingest);
   std::printf("import of the same events, s %.3f\n", t_import);
   std::printf("ratio source_ingest/import %.2f (import time / ingest time: higher is faster)\n", t_import / t_ingest);
-  std::printf("strong read p99 ms plain=%.3f with_sync_read=%.3f\n", p99(plain), p99(synced));
+  std::printf("strong read p99 ms plain=%.3f with_sync_read=%.3f (p50 %.3f / %.3f)\n", p99(plain), p99(synced), p50(plain), p50(synced));
   return 0;
 }
