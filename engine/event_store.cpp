@@ -125,7 +125,7 @@ std::int64_t to_int(const std::string& s) {
 
 std::int64_t safe_tail(pqxx::transaction_base& tx) {
   // Appends commit in position order (see the class comment), so the highest visible position is final.
-  return tx.exec("SELECT coalesce(max(global_position), 0) FROM reproj.events")[0][0].as<std::int64_t>();
+  return tx.exec(kSafeTailSql)[0][0].as<std::int64_t>();
 }
 
 std::size_t stream_events(pqxx::transaction_base& tx, std::int64_t after, std::int64_t up_to, std::size_t limit,

@@ -127,6 +127,8 @@ class EventStore {
 
 /// Helpers for code that already holds a transaction (the read path, the rebuilder).
 namespace log {
+/// The one query for the safe tail (statements that read it with other things embed it).
+inline constexpr const char* kSafeTailSql = "SELECT coalesce(max(global_position), 0) FROM reproj.events";
 /// safe_tail() inside `tx` (its snapshot's view).
 std::int64_t safe_tail(pqxx::transaction_base& tx);
 /// Streams events in (after, up_to] (through COPY unless the range is short), in order, calling `sink` for each; at most

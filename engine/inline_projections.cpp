@@ -6,27 +6,12 @@
 
 #include "engine/detail/apply_range.hpp"
 #include "engine/detail/connect.hpp"
+#include "engine/detail/projection_record.hpp"
 #include "engine/detail/quarantine.hpp"
 #include "engine/detail/table_names.hpp"
 #include "engine/errors.hpp"
 
 namespace reproj::engine {
-
-namespace {
-
-// The door and the watermark in one statement, for the common case -- a live, healthy inline
-// version: locks P's metadata row (FOR UPDATE re-reads it once granted), returns it as it was, and
-// moves the watermark to the append's last event, which commits only with the rows written next.
-// One round trip less under the append lock than locking and updating apart. No row: P is not in
-// that case (building, stopped, another version live), and the caller looks with the lock held.
-constexpr const char* kLockAndAdvance = R"sql(
-  UPDATE reproj.projections p SET last_replayed = $2, updated_at = now()
-  FROM (SELECT name, active_version, last_replayed, poison_policy = 'stop' AS stops, building, state
-        FROM reproj.projections WHERE name = $1 FOR UPDATE) old
-  WHERE p.name = old.name AND NOT old.building AND old.state <> 'failed' AND old.active_version = ANY ($3::int[])
-  RETURNING old.active_version, old.last_replayed, old.stops)sql";
-
-}  // namespace
 
 std::shared_ptr<const std::vector<InlineProjections::Candidate>> InlineProjections::candidates() const {
   const auto& registry = live_.registry();
@@ -54,20 +39,19 @@ void InlineProjections::appended(pqxx::transaction_base& tx, std::int64_t first,
   constexpr auto kAll = std::numeric_limits<std::size_t>::max();
   const auto chunk = live_.options().chunk_events;
   for (const auto& [name, versions] : *candidates()) {
+    // The door and the watermark in one statement for the common case, a live, healthy inline
+    // version; the watermark commits only with the rows written next. Otherwise (building,
+    // stopped, another version live) look with the lock held.
     ProjectionStatus meta;
-    const auto advanced = detail::exec_prepared_once(tx, kLockAndAdvance, "", name, last, versions);
-    if (!advanced.empty()) {
-      meta.active_version = advanced[0][0].as<int>();
-      meta.watermark = advanced[0][1].as<std::int64_t>();
-      meta.poison_policy = advanced[0][2].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip;
+    if (auto advanced = detail::lock_and_advance(tx, name, last, versions)) {
+      meta = std::move(*advanced);
     } else {
       meta = live_.lock_metadata(tx, name);  // held already: why did it not advance?
       if (meta.building) continue;  // its first build folds the whole log, these events included
       if (live_.registry().get(name, meta.active_version).mode() != ProjectionMode::kInline) continue;
       if (meta.failed) throw InlineProjectionStopped(name, meta.error);
       // A version registered after `versions` was collected: the same, in two statements.
-      detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
-                                 "", name, last);
+      detail::advance_watermark(tx, name, last);
     }
     const Projection& p = live_.registry().get(name, meta.active_version);
     const auto physical = detail::table_names(p);

@@ -7,6 +7,7 @@
 #include "engine/column_value.hpp"
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/apply_range.hpp"
+#include "engine/detail/projection_record.hpp"
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
@@ -27,16 +28,11 @@ Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
   return row;
 }
 
-// The columns kLockMetadata and every read statement start with, then a read's tail and rows.
+// The columns every read statement starts with (as detail::lock_projection's), then its tail and rows.
 enum MetaColumn : pqxx::row::size_type {
   kMetaVersion, kMetaWatermark, kMetaFailed, kMetaError, kReadTail, kReadRows, kReadBuilding
 };
 
-constexpr const char* kLockMetadata =
-    "SELECT active_version, last_replayed, state = 'failed', coalesce(error, ''), poison_policy = 'stop', building "
-    "FROM reproj.projections WHERE name = $1 FOR UPDATE";
-constexpr pqxx::row::size_type kLockStops = 4;
-constexpr pqxx::row::size_type kLockBuilding = 5;
 
 }  // namespace
 
@@ -50,7 +46,7 @@ namespace {
 // served table keeps the projection's name, so one text serves every version.
 const std::string kReadHead =
     "SELECT p.active_version, p.last_replayed, p.state = 'failed', coalesce(p.error, ''), "
-    "(SELECT coalesce(max(global_position), 0) FROM reproj.events), ";
+    "(" + std::string{log::kSafeTailSql} + "), ";
 const std::string kReadTailSql = ", p.building FROM reproj.projections p WHERE p.name = $1";
 std::string served_key(const ProjectionRegistry& registry, const std::string& name) {
   return detail::quote_ident(served_table(registry.latest(name)).columns[0].name);
@@ -108,7 +104,7 @@ const LiveProjections::ReadStatement& LiveProjections::list_where_statement(cons
                  " = $4 AND " + key + " > $2 ORDER BY " + key + " LIMIT $3::int) t)" + kReadTailSql};
 }
 
-bool LiveProjections::ensure(const std::string& name, int version, bool building) {
+bool LiveProjections::ensure(const std::string& name, int version, Created created) {
   const Projection& p = registry_.get(name, version);
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
@@ -121,31 +117,22 @@ bool LiveProjections::ensure(const std::string& name, int version, bool building
       detail::create_indexes(tx, t, physical);
     }
     tx.exec_params("INSERT INTO reproj.projections (name, active_version, building) VALUES ($1, $2, $3)", name, version,
-                   building);
+                   created == Created::kBuildFirst);
     tx.commit();
     return true;
   });
 }
 
 ProjectionStatus LiveProjections::lock_metadata(pqxx::transaction_base& tx, const std::string& name) {
-  auto meta = detail::exec_prepared_once(tx, kLockMetadata, "", name);
-  if (meta.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
   // Appliers (catch-up worker, sync reads, the swap, rollback) serialize on this row lock, and the
   // watermark read here, after the lock was granted, is the only one they trust: so no event is
   // applied twice or skipped however many of them race.
-  return {.name = name,
-          .active_version = meta[0][kMetaVersion].as<int>(),
-          .watermark = meta[0][kMetaWatermark].as<std::int64_t>(),
-          .failed = meta[0][kMetaFailed].as<bool>(),
-          .error = meta[0][kMetaError].as<std::string>(),
-          .poison_policy = meta[0][kLockStops].as<bool>() ? PoisonPolicy::kStop : PoisonPolicy::kSkip,
-          .quarantined = 0,
-          .building = meta[0][kLockBuilding].as<bool>()};
+  return detail::lock_projection(tx, name);
 }
 
-Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
+Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const ProjectionStatus& meta, std::int64_t up_to,
                                       std::size_t max_events) {
-  const auto meta = lock_metadata(tx, name);
+  const std::string& name = meta.name;
   Applied a{.version = meta.active_version, .watermark = meta.watermark, .events = 0, .failed = meta.failed,
             .error = meta.error, .building = meta.building};
   if (a.failed || a.building || a.watermark >= up_to || max_events == 0) return a;
@@ -158,8 +145,7 @@ Applied LiveProjections::apply_locked(pqxx::transaction_base& tx, const std::str
   detail::record_quarantine(tx, name, a.version, applied.skipped, std::nullopt);
   const std::int64_t pos = applied.watermark;
   // Rows and watermark commit in the caller's transaction, together.
-  detail::exec_prepared_once(tx, "UPDATE reproj.projections SET last_replayed = $2, updated_at = now() WHERE name = $1",
-                             "", name, pos);
+  detail::advance_watermark(tx, name, pos);
   a.watermark = pos;
   return a;
 }
@@ -175,7 +161,7 @@ Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, A
       return pool_.run([&](pqxx::connection& conn) {
         pqxx::work tx{conn};
         seen = lock_metadata(tx, name);
-        Applied a = apply_locked(tx, name, up_to, max_events);
+        Applied a = apply_locked(tx, seen, up_to, max_events);
         if (then) then(tx, a);
         tx.commit();
         count(a.events);
@@ -193,7 +179,7 @@ Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, A
         pqxx::work tx{conn};
         const auto now = lock_metadata(tx, name);
         if (now.active_version != seen.active_version || now.watermark != seen.watermark || now.failed) return;
-        Applied before = apply_locked(tx, name, poison.global_position() - 1);
+        Applied before = apply_locked(tx, now, poison.global_position() - 1);
         tx.exec_params("UPDATE reproj.projections SET state = 'failed', error = $2, updated_at = now() WHERE name = $1",
                        name, std::string{poison.what()});
         tx.commit();

@@ -89,10 +89,11 @@ class LiveProjections {
   LiveProjections(ConnectionPool& pool, const ProjectionRegistry& registry, LiveOptions options = {});
 
   /// Creates P's live tables at `version` with its metadata row, unless P exists (then its active
-  /// version stays). Safe to call from several processes at once. `building`: P is new and is
+  /// version stays). Safe to call from several processes at once. kBuildFirst: P is new and is
   /// about to be rebuilt from the whole log; until that rebuild promotes, its reads throw
   /// ProjectionBuilding and catch-up leaves it alone. Returns whether P was created.
-  bool ensure(const std::string& name, int version, bool building = false);
+  enum class Created { kServing, kBuildFirst };
+  bool ensure(const std::string& name, int version, Created created = Created::kServing);
 
   /// The one door: applies the events in (last_replayed, up_to], at most `max_events`, to P's live
   /// tables in one transaction that holds P's metadata row lock, commits rows and watermark
@@ -109,8 +110,9 @@ class LiveProjections {
   /// Throws UnknownProjection when P is not set up.
   ProjectionStatus lock_metadata(pqxx::transaction_base& tx, const std::string& name);
 
-  /// The door's body for callers holding their own transaction (the swap).
-  Applied apply_locked(pqxx::transaction_base& tx, const std::string& name, std::int64_t up_to,
+  /// The door's body: applies (locked.watermark, up_to], at most `max_events`, in `tx`, which took
+  /// the lock with lock_metadata() and got `locked`; moves the watermark with the rows.
+  Applied apply_locked(pqxx::transaction_base& tx, const ProjectionStatus& locked, std::int64_t up_to,
                        std::size_t max_events = std::numeric_limits<std::size_t>::max());
 
   /// One row by key, or a page of rows ordered by key after `after` (empty: from the start).

@@ -10,7 +10,6 @@
 #include <random>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
@@ -61,12 +60,13 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version, De
       if (active.empty()) throw UnknownProjection("projection '" + projection + "' is not set up");
       detail::check_dependents(tx, live_.registry().get(projection, active[0][0].as<int>()), p, views);
       const std::int64_t target = log::safe_tail(tx);
-      auto row = tx.exec_params1(
-          "INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views, from_version, promote, "
-          "expect_changes) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id",
-          projection, version, target, views == DependentViews::kDrop, active[0][0].as<int>(),
-          std::string{to_string(promote)}, nlohmann::json(expect_changes).dump());
-      const auto id = row[0].as<std::int64_t>();
+      const auto id = detail::insert_rebuild(tx, {.projection = projection,
+                                                  .version = version,
+                                                  .target = target,
+                                                  .views = views,
+                                                  .from_version = active[0][0].as<int>(),
+                                                  .promote = promote,
+                                                  .expect_changes = expect_changes});
       // Shadows are UNLOGGED and carry only their primary keys while replaying: WAL and secondary
       // indexes are paid once, at the switch to catching_up, not per batch.
       for (const auto& t : p.tables()) {
@@ -131,11 +131,7 @@ RebuildInfo RebuildManager::cancel(std::int64_t id) {
     pqxx::work tx{conn};
     auto before = detail::load_rebuild(tx, id);
     if (!before) throw NotFound("no rebuild " + std::to_string(id));
-    auto r = tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'cancelled', finished_at = now(), "
-                                        "updated_at = now() WHERE id = $1 AND state IN "} +
-                                detail::kRunningStates + " RETURNING id",
-                            id);
-    if (r.empty()) {
+    if (!detail::mark_cancelled(tx, id)) {
       throw StateConflict("rebuild " + std::to_string(id) + " is not running (it is " +
                           std::string{to_string(before->state)} + ")");
     }

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include <pqxx/connection>
+
 #include "engine/live_projections.hpp"
 
 namespace reproj::engine {
@@ -174,6 +176,8 @@ class RebuildManager {
 
  private:
   class Runner;
+  // One attempt at rebuild `info` on `conn`, which holds its projection's rebuild lock.
+  void run_attempt(pqxx::connection& conn, const RebuildInfo& info, std::stop_token stop);
   void retire_old(const std::string& projection);
   void fail(std::int64_t id, const std::exception& error);  // or notes the cancel that caused it
   void supervise(std::stop_token stop, std::string projection, std::chrono::milliseconds poll);

@@ -11,15 +11,12 @@ namespace reproj::engine {
 
 namespace {
 
-RebuildInfo ask(ConnectionPool& pool, std::int64_t id, const char* flag, const char* what) {
+RebuildInfo ask(ConnectionPool& pool, std::int64_t id, detail::Ask flag, const char* what) {
   return pool.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
     auto before = detail::load_rebuild(tx, id);
     if (!before) throw NotFound("no rebuild " + std::to_string(id));
-    if (tx.exec_params(std::string{"UPDATE reproj.rebuilds SET "} + flag +
-                           " = true, updated_at = now() WHERE id = $1 AND state = 'ready' RETURNING id",
-                       id)
-            .empty()) {
+    if (!detail::record_ask(tx, id, flag)) {
       throw StateConflict("rebuild " + std::to_string(id) + " is " + std::string{to_string(before->state)} +
                           "; only a ready rebuild can be " + what);
     }
@@ -32,13 +29,13 @@ RebuildInfo ask(ConnectionPool& pool, std::int64_t id, const char* flag, const c
 }  // namespace
 
 RebuildInfo RebuildManager::request_promote(std::int64_t id) {
-  auto info = ask(pool_, id, "promote_requested", "promoted");
+  auto info = ask(pool_, id, detail::Ask::kPromote, "promoted");
   wake();
   return info;
 }
 
 RebuildInfo RebuildManager::request_diff(std::int64_t id) {
-  auto info = ask(pool_, id, "diff_requested", "compared again");
+  auto info = ask(pool_, id, detail::Ask::kDiff, "compared again");
   wake();
   return info;
 }

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/connection_pool_run.hpp"
+#include "engine/detail/projection_record.hpp"
 #include "engine/detail/rebuild_record.hpp"
 #include "engine/detail/swap.hpp"
 #include "engine/detail/table_names.hpp"
@@ -19,11 +20,7 @@ namespace reproj::engine {
 void RebuildManager::retire_old(const std::string& projection) {
   pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
-    tx.exec_params(
-        "UPDATE reproj.rebuilds SET retired_version = NULL WHERE projection = $1 AND retired_version IS NOT NULL "
-        "AND id NOT IN (SELECT id FROM reproj.rebuilds WHERE projection = $1 AND retired_version IS NOT NULL "
-        "ORDER BY id DESC LIMIT $2)",
-        projection, options_.retain_retired);
+    detail::trim_retired(tx, projection, options_.retain_retired);
     tx.commit();
   });
   drop_orphans();
@@ -57,9 +54,7 @@ RebuildInfo RebuildManager::rollback(const std::string& projection, DependentVie
       detail::swap_tables(tx, current, detail::table_names(current, detail::TableKind::kRetired, info.id), retired,
                           parked, views);
       detail::make_live(tx, projection, *info.retired_version, tail);
-      tx.exec_params("UPDATE reproj.rebuilds SET retired_version = $2, retired_position = $3, updated_at = now() "
-                     "WHERE id = $1",
-                     info.id, meta.active_version, meta.watermark);
+      detail::record_rollback(tx, info.id, meta.active_version, meta.watermark);
       auto after = detail::load_rebuild(tx, info.id);
       if (options_.fault) options_.fault("rollback", 1);
       tx.commit();

@@ -98,7 +98,9 @@ EngineRoot::EngineRoot(const DatabaseArgs& db, std::size_t pool_size)
     // A projection only deployed over the API whose deploy stopped before creating it: it is
     // built from the whole log like any new one (engine::spec::resume_building).
     const auto origin = registry.origin(name, version);
-    live.ensure(name, version, origin && origin->kind == engine::VersionOrigin::Kind::kApi);
+    live.ensure(name, version,
+                origin && origin->kind == engine::VersionOrigin::Kind::kApi ? engine::LiveProjections::Created::kBuildFirst
+                                                                            : engine::LiveProjections::Created::kServing);
   }
   rebuilds = std::make_unique<engine::RebuildManager>(pool, live, rebuild_options_from_env());
 }

@@ -107,5 +107,124 @@ std::optional<RebuildInfo> load_rebuild(pqxx::transaction_base& tx, std::int64_t
   return rebuild_from_row(r[0]);
 }
 
+std::int64_t insert_rebuild(pqxx::transaction_base& tx, const NewRebuild& r) {
+  return tx
+      .exec_params1("INSERT INTO reproj.rebuilds (projection, version, target, drop_dependent_views, from_version, "
+                    "promote, expect_changes) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id",
+                    r.projection, r.version, r.target, r.views == DependentViews::kDrop, r.from_version,
+                    std::string{to_string(r.promote)}, nlohmann::json(r.expect_changes).dump())[0]
+      .as<std::int64_t>();
+}
+
+bool mark_cancelled(pqxx::transaction_base& tx, std::int64_t id) {
+  return !tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'cancelled', finished_at = now(), "
+                                     "updated_at = now() WHERE id = $1 AND state IN "} +
+                             kRunningStates + " RETURNING id",
+                         id)
+              .empty();
+}
+
+bool record_ask(pqxx::transaction_base& tx, std::int64_t id, Ask ask) {
+  const std::string flag = ask == Ask::kPromote ? "promote_requested" : "diff_requested";
+  return !tx.exec_params("UPDATE reproj.rebuilds SET " + flag +
+                             " = true, updated_at = now() WHERE id = $1 AND state = 'ready' RETURNING id",
+                         id)
+              .empty();
+}
+
+Asks read_asks(pqxx::transaction_base& tx, std::int64_t id) {
+  auto r = tx.exec_params1("SELECT promote_requested, diff_requested, diff IS NOT NULL FROM reproj.rebuilds WHERE id = $1",
+                           id);
+  return {.promote = r[0].as<bool>(), .diff = r[1].as<bool>(), .has_diff = r[2].as<bool>()};
+}
+
+void claim(pqxx::transaction_base& tx, std::int64_t id, const std::string& runner) {
+  tx.exec_params("UPDATE reproj.rebuilds SET runner = $2, waiting = NULL, updated_at = now() WHERE id = $1", id, runner);
+}
+
+std::int64_t recorded_shadow_rows(pqxx::transaction_base& tx, std::int64_t id) {
+  return tx.exec_params1("SELECT shadow_rows FROM reproj.rebuilds WHERE id = $1", id)[0].as<std::int64_t>();
+}
+
+void restart_replay(pqxx::transaction_base& tx, std::int64_t id) {
+  tx.exec_params("UPDATE reproj.rebuilds SET position = 0, shadow_rows = 0, events_replayed = 0, "
+                 "state = 'replaying' WHERE id = $1",
+                 id);
+}
+
+void record_resume(pqxx::transaction_base& tx, std::int64_t id, std::int64_t position) {
+  tx.exec_params("UPDATE reproj.rebuilds SET resumes = resumes + 1, resumed_from = $2 WHERE id = $1", id, position);
+}
+
+// The rebuild's watermark (position) commits with the shadow rows written in the same
+// transaction: a resume starts exactly here (docs/DESIGN.md, invariant 2).
+bool record_checkpoint(pqxx::transaction_base& tx, std::int64_t id, const Checkpoint& c) {
+  return !tx.exec_params(
+                "UPDATE reproj.rebuilds SET position = $2, events_replayed = events_replayed + $3, shadow_rows = $4, "
+                "events_per_second = $5, updated_at = now(), state = CASE WHEN $7 THEN 'catching_up' ELSE state END, "
+                "events_skipped = events_skipped + $8 WHERE id = $1 AND state = $6 RETURNING id",
+                id, c.position, c.events, c.shadow_rows, c.events_per_second, std::string{to_string(c.state)},
+                c.to_catching_up, c.skipped)
+              .empty();
+}
+
+bool mark_catching_up(pqxx::transaction_base& tx, std::int64_t id) {
+  return !tx.exec_params("UPDATE reproj.rebuilds SET state = 'catching_up', updated_at = now() WHERE id = $1 AND "
+                         "state = 'replaying' RETURNING id",
+                         id)
+              .empty();
+}
+
+bool mark_ready(pqxx::transaction_base& tx, std::int64_t id, const std::string& diff_report, bool gated) {
+  return !tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'ready', diff = $2::jsonb, diff_at = now(), "
+                                     "diff_requested = false, gate = $3, updated_at = now() WHERE id = $1 AND state IN "} +
+                             kRunningStates + " RETURNING id",
+                         id, diff_report, gated ? std::optional<std::string>{"unexpected_changes"} : std::nullopt)
+              .empty();
+}
+
+bool mark_promoting(pqxx::transaction_base& tx, std::int64_t id) {
+  return !tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'promoting', updated_at = now() "
+                                     "WHERE id = $1 AND state IN "} +
+                             kRunningStates + " RETURNING id",
+                         id)
+              .empty();
+}
+
+void mark_done(pqxx::transaction_base& tx, std::int64_t id, const Promoted& p) {
+  tx.exec_params("UPDATE reproj.rebuilds SET state = 'done', position = $2, events_replayed = events_replayed + $3, "
+                 "retired_version = $4, retired_position = $5, finished_at = now(), updated_at = now(), "
+                 "events_skipped = events_skipped + $6, waiting = NULL WHERE id = $1",
+                 id, p.position, p.events, p.retired_version, p.retired_position, p.skipped);
+}
+
+bool mark_failed(pqxx::transaction_base& tx, std::int64_t id, const std::string& error,
+                 const std::optional<std::string>& duplicates_json) {
+  return !tx.exec_params(std::string{"UPDATE reproj.rebuilds SET state = 'failed', error = $2, waiting = NULL, "
+                                     "duplicates = $3::jsonb, finished_at = now(), updated_at = now() "
+                                     "WHERE id = $1 AND state IN "} +
+                             kRunningStates + " RETURNING id",
+                         id, error, duplicates_json)
+              .empty();
+}
+
+void record_waiting(pqxx::transaction_base& tx, std::int64_t id, const std::string& waiting) {
+  tx.exec_params("UPDATE reproj.rebuilds SET waiting = $2, updated_at = now() WHERE id = $1", id, waiting);
+}
+
+void trim_retired(pqxx::transaction_base& tx, const std::string& projection, int keep) {
+  tx.exec_params(
+      "UPDATE reproj.rebuilds SET retired_version = NULL WHERE projection = $1 AND retired_version IS NOT NULL "
+      "AND id NOT IN (SELECT id FROM reproj.rebuilds WHERE projection = $1 AND retired_version IS NOT NULL "
+      "ORDER BY id DESC LIMIT $2)",
+      projection, keep);
+}
+
+void record_rollback(pqxx::transaction_base& tx, std::int64_t id, int retired_version, std::int64_t retired_position) {
+  tx.exec_params("UPDATE reproj.rebuilds SET retired_version = $2, retired_position = $3, updated_at = now() "
+                 "WHERE id = $1",
+                 id, retired_version, retired_position);
+}
+
 }  // namespace detail
 }  // namespace reproj::engine

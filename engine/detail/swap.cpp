@@ -80,12 +80,6 @@ void set_lock_timeout(pqxx::transaction_base& tx, std::chrono::milliseconds time
   tx.exec0("SET LOCAL lock_timeout = '" + std::to_string(timeout.count()) + "ms'");
 }
 
-void make_live(pqxx::transaction_base& tx, const std::string& projection, int version, std::int64_t watermark) {
-  tx.exec_params("UPDATE reproj.projections SET active_version = $2, last_replayed = $3, state = 'live', building = false, "
-                 "error = NULL, updated_at = now() WHERE name = $1",
-                 projection, version, watermark);
-}
-
 void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to) {
   for (std::size_t i = 0; i < from.size(); ++i) {
     tx.exec0("ALTER TABLE " + qualified(tx, from[i]) + " RENAME TO " + tx.quote_name(to[i]));

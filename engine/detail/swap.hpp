@@ -48,9 +48,6 @@ void retry_on_lock_timeout(std::chrono::milliseconds budget, std::string_view wh
 /// SET LOCAL lock_timeout for the swap's transaction.
 void set_lock_timeout(pqxx::transaction_base& tx, std::chrono::milliseconds timeout);
 
-/// The one statement that makes `version` of `projection` live with `watermark` (a failed state is
-/// cleared: the version put live has applied everything up to the watermark).
-void make_live(pqxx::transaction_base& tx, const std::string& projection, int version, std::int64_t watermark);
 
 /// ALTER TABLE ... RENAME for each pair (names in the projection schema).
 void rename_tables(pqxx::transaction_base& tx, const std::vector<std::string>& from, const std::vector<std::string>& to);

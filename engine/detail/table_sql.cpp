@@ -95,8 +95,8 @@ void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::
   tx.exec0(sql + ")");
 }
 
-void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool with_key) {
-  const auto plan = index_plan(tx, spec, physical, with_key);
+void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, KeyIndex key) {
+  const auto plan = index_plan(tx, spec, physical, key);
   for (const auto& sql : plan.build) tx.exec0(sql);
   for (const auto& sql : plan.attach) tx.exec0(sql);
 }
@@ -114,7 +114,7 @@ std::string index_name(const std::string& physical, const std::string& suffix) {
 }
 }  // namespace
 
-IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool with_key) {
+IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, KeyIndex key) {
   IndexPlan plan;
   const auto table = qualified(tx, physical);
   const auto columns = [&](const std::vector<std::size_t>& cols, const char* separator) {
@@ -127,7 +127,7 @@ IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const st
     for (auto c : cols) out += (out.empty() ? "" : ", ") + tx.quote_name(spec.columns[c].name);
     return out;
   };
-  if (with_key) {
+  if (key == KeyIndex::kBuild) {
     const auto pk = tx.quote_name(index_name(physical, "_pkey"));
     plan.build.push_back("CREATE UNIQUE INDEX " + pk + " ON " + table + " (" + quoted({0}) + ")");
     plan.attach.push_back("ALTER TABLE " + table + " ADD PRIMARY KEY USING INDEX " + pk);

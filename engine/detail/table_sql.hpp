@@ -33,9 +33,12 @@ void drop_tables(pqxx::transaction_base& tx, const std::vector<std::string>& phy
 /// are rewritten anyway), LOGGED from the end of the replay on.
 enum class Durability { kLogged, kUnlogged };
 void create_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, Durability durability);
-/// Runs index_plan in `tx`: with_key for a heap written without its key (a rebuild's shadow).
+/// Whether a table's primary key index exists (created with the table) or is to be built with the
+/// others (a rebuild's shadow, written as a bare heap).
+enum class KeyIndex { kExists, kBuild };
+/// Runs index_plan in `tx`.
 void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
-                    bool with_key = false);
+                    KeyIndex key = KeyIndex::kExists);
 
 /// The indexes of a projection table, as statements: `build` creates them (any order, each may run
 /// in a transaction of its own), then `attach` (one transaction) makes the key and the unique rules
@@ -45,8 +48,8 @@ struct IndexPlan {
   std::vector<std::string> build;
   std::vector<std::string> attach;
 };
-/// What indexes `physical`: with_key adds the primary key's (a heap written without it).
-IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, bool with_key);
+/// What indexes `physical`: KeyIndex::kBuild adds the primary key's.
+IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, KeyIndex key);
 
 /// "c1, c2, ..." quoted.
 std::string column_list(pqxx::transaction_base& tx, const TableSpec& spec);

@@ -163,7 +163,7 @@ Deployed deploy(SpecCatalog& catalog, LiveProjections& live, RebuildManager& reb
                 VersionOrigin::Kind source, std::optional<std::pair<std::string, int>> at) {
   Deployed out{catalog.put(document, source, std::move(at)), std::nullopt};
   const auto& spec = out.put.spec;
-  if (live.ensure(spec.projection, spec.version, /*building=*/true)) {
+  if (live.ensure(spec.projection, spec.version, LiveProjections::Created::kBuildFirst)) {
     out.rebuild_id = rebuilds.start(spec.projection, spec.version).id;
     spdlog::info("projection {} created; rebuild {} builds it from the whole log", spec.projection, *out.rebuild_id);
   }
