@@ -43,7 +43,7 @@ std::string checked_id(const std::string& what, const std::string& value) {
   return value;
 }
 
-std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space) {
+std::optional<std::string> percent_decode(std::string_view in, Plus plus) {
   std::string out;
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -54,7 +54,7 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_is_spac
       if (ec != std::errc{} || p != in.data() + i + 3) return std::nullopt;
       out += static_cast<char>(v);
       i += 2;
-    } else if (plus_is_space && in[i] == '+') {
+    } else if (plus == Plus::kSpace && in[i] == '+') {
       out += ' ';
     } else {
       out += in[i];

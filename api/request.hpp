@@ -32,7 +32,8 @@ HttpError bad_request(const std::string& message);
 std::string checked_id(const std::string& what, const std::string& value);
 
 /// %XX-decoding (and '+' as space in a query); nullopt when malformed.
-std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
+enum class Plus { kLiteral, kSpace };  // '+' in a path is itself, in a query a space
+std::optional<std::string> percent_decode(std::string_view in, Plus plus);
 
 /// One request being handled.
 struct Call {

@@ -14,16 +14,16 @@
 
 namespace reproj::api {
 
-namespace {
-
-// ---- routing -------------------------------------------------------------------------------
-
 struct Route {
   http::verb method;
   std::string pattern;  // "/streams/{stream_id}/events"; {projection} matches registered names only
   std::function<Response(Call&)> handler;
   std::vector<std::string> segments;
 };
+
+namespace {
+
+// ---- routing -------------------------------------------------------------------------------
 
 std::vector<std::string> split_pattern(const std::string& p) {
   std::vector<std::string> out;
@@ -107,7 +107,7 @@ bool match(const Route& route, const std::vector<std::string>& segments, Service
 // Finds the route for `req` and fills `call` (path and query parameters). Returns null when no
 // route matches; `allow` then lists the methods of routes matching the path. Throws on malformed
 // targets.
-const Route* resolve(const Request& req, Call& call, std::string& allow) {
+const Route* match_route(const Request& req, Call& call, std::string& allow) {
   const std::string_view target{req.target().data(), req.target().size()};
   const auto qpos = target.find('?');
   const std::string_view path = target.substr(0, qpos);
@@ -116,7 +116,7 @@ const Route* resolve(const Request& req, Call& call, std::string& allow) {
   for (std::size_t i = 1; i <= path.size();) {
     auto j = path.find('/', i);
     if (j == std::string_view::npos) j = path.size();
-    auto seg = percent_decode(path.substr(i, j - i), false);
+    auto seg = percent_decode(path.substr(i, j - i), Plus::kLiteral);
     if (!seg) throw bad_request("malformed percent-encoding in the path");
     segments.push_back(std::move(*seg));
     i = j + 1;
@@ -128,8 +128,8 @@ const Route* resolve(const Request& req, Call& call, std::string& allow) {
       auto amp = q.find('&');
       auto part = q.substr(0, amp);
       auto eq = part.find('=');
-      auto key = percent_decode(part.substr(0, eq), true);
-      auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1), true);
+      auto key = percent_decode(part.substr(0, eq), Plus::kSpace);
+      auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1), Plus::kSpace);
       if (!key || !value) throw bad_request("malformed percent-encoding in the query");
       if (!key->empty()) call.query[*key] = *value;
       if (amp == std::string_view::npos) break;
@@ -166,6 +166,13 @@ void answer_current_exception(Routed& out) {
 constexpr const char* kPointReadRoute = "/{projection}/{id}";
 constexpr const char* kAppendRoute = "/streams/{stream_id}/events";
 
+Lane lane_of(const std::string& pattern) {
+  if (pattern == "/healthz") return Lane::kHealth;
+  if (pattern == kAppendRoute) return Lane::kAppend;
+  if (pattern == "/events" || pattern.rfind("/{projection}", 0) == 0) return Lane::kRead;
+  return Lane::kAdmin;
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> route_table() {
@@ -174,64 +181,66 @@ std::vector<std::pair<std::string, std::string>> route_table() {
   return out;
 }
 
-Routed handle(const Request& req, Services& s) {
-  Routed out;
+Resolved resolve(const Request& req, Services& s) {
+  Resolved out;
+  out.request = &req;
   try {
     Call call{req, s, {}, {}};
     std::string allow;
-    if (const Route* route = resolve(req, call, allow)) {
-      out.route = route->pattern;
-      out.response = route->handler(call);
+    out.route = match_route(req, call, allow);
+    if (!out.route) {
+      out.answer.emplace();
+      out.answer->response = json_error(http::status::method_not_allowed, "method_not_allowed",
+                                        std::string{req.method_string()} + " is not allowed here; allowed: " + allow);
+      out.answer->response.set(http::field::allow, allow);
       return out;
     }
-    out.response = json_error(http::status::method_not_allowed, "method_not_allowed",
-                              std::string{req.method_string()} + " is not allowed here; allowed: " + allow);
-    out.response.set(http::field::allow, allow);
+    out.pattern = out.route->pattern;
+    out.lane = lane_of(out.pattern);
+    out.path = std::move(call.path);
+    out.query = std::move(call.query);
+  } catch (...) {
+    out.route = nullptr;
+    out.answer.emplace();
+    answer_current_exception(*out.answer);
+  }
+  return out;
+}
+
+Routed handle(Resolved r, Services& s) {
+  if (!r.route) return std::move(*r.answer);
+  Routed out;
+  out.route = r.pattern;
+  try {
+    Call call{*r.request, s, std::move(r.path), std::move(r.query)};
+    out.response = r.route->handler(call);
   } catch (...) {
     answer_current_exception(out);
   }
   return out;
 }
 
-std::optional<PointRead> point_read(const Request& req, Services& s) {
+Routed handle(const Request& req, Services& s) { return handle(resolve(req, s), s); }
+
+std::optional<PointRead> point_read(const Resolved& r, Services& s) {
+  if (!r.route || r.pattern != kPointReadRoute || r.request->method() != http::verb::get) return std::nullopt;
   try {
-    Call call{req, s, {}, {}};
-    std::string allow;
-    const Route* route = resolve(req, call, allow);
-    if (!route || route->pattern != kPointReadRoute) return std::nullopt;
+    Call call{*r.request, s, r.path, r.query};
     return PointRead{call.path.at("projection"), checked_id("id", call.path.at("id")), call.read_options()};
   } catch (...) {
     return std::nullopt;  // handle() answers it with the error
   }
 }
 
-Lane lane_of(const Request& req, Services& s) {
-  try {
-    Call call{req, s, {}, {}};
-    std::string allow;
-    const Route* route = resolve(req, call, allow);
-    if (!route) return Lane::kAdmin;
-    const auto& p = route->pattern;
-    if (p == "/healthz") return Lane::kHealth;
-    if (p == kAppendRoute) return Lane::kAppend;
-    if (p == "/events" || p.rfind("/{projection}", 0) == 0) return Lane::kRead;
-    return Lane::kAdmin;
-  } catch (...) {
-    return Lane::kAdmin;  // handle() answers it with the error
-  }
-}
-
-ParsedAppend parse_append(const Request& req, Services& s) {
+ParsedAppend parse_append(Resolved r, Services& s) {
   ParsedAppend out;
   out.error.route = kAppendRoute;
+  if (!r.route || r.pattern != kAppendRoute) {
+    out.error = handle(std::move(r), s);  // not an append after all
+    return out;
+  }
   try {
-    Call call{req, s, {}, {}};
-    std::string allow;
-    const Route* route = resolve(req, call, allow);
-    if (!route || route->pattern != kAppendRoute) {
-      out.error = handle(req, s);  // not an append after all
-      return out;
-    }
+    Call call{*r.request, s, std::move(r.path), std::move(r.query)};
     out.request = parse_append(call);
   } catch (...) {
     out.error.response = error_from_current_exception();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,15 +58,32 @@ struct Routed {
   std::optional<ReadWait> wait;  // set with a 503 projection_behind that waiting can turn into an answer
 };
 
-/// Request -> response, apart from any socket. Blocks on the database: call it off the I/O
-/// threads. Never throws: every failure becomes a JSON error response.
-Routed handle(const Request& request, Services& services);
-
 /// The queue a request waits in. Each lane has its own threads (and so its own connections): a
 /// stuck appender cannot hold up reads, and neither holds up operators. kHealth is answered on the
 /// I/O thread: it touches no database.
 enum class Lane { kHealth, kAppend, kRead, kAdmin };
-Lane lane_of(const Request& request, Services& services);
+
+struct Route;  // an entry of the route table (router.cpp)
+
+/// A request matched against the route table, once: the server picks its lane from this, then
+/// the handler, the point-read batcher or the append parser take it from there.
+struct Resolved {
+  const Request* request = nullptr;
+  const Route* route = nullptr;  // null: `answer` is the reply (malformed target, 404, 405)
+  std::string pattern = "unmatched";
+  Lane lane = Lane::kAdmin;
+  std::map<std::string, std::string> path;   // {name} -> value
+  std::map<std::string, std::string> query;  // last value wins
+  std::optional<Routed> answer;
+};
+/// Matches `request` (cheap, no database: fine on an I/O thread). Never throws.
+Resolved resolve(const Request& request, Services& services);
+
+/// Request -> response, apart from any socket. Blocks on the database: call it off the I/O
+/// threads. Never throws: every failure becomes a JSON error response.
+Routed handle(Resolved resolved, Services& services);
+/// resolve() then handle().
+Routed handle(const Request& request, Services& services);
 
 /// A read of one row, GET /{projection}/{id}, parsed and validated. The server batches these: many
 /// concurrent ones share one statement (see ReadBatcher).
@@ -75,9 +93,9 @@ struct PointRead {
   engine::ReadOptions options;
 };
 
-/// `request` as a point read, or nullopt for any other request and for a malformed point read
+/// `resolved` as a point read, or nullopt for any other request and for a malformed point read
 /// (handle() answers those, with the error).
-std::optional<PointRead> point_read(const Request& request, Services& services);
+std::optional<PointRead> point_read(const Resolved& resolved, Services& services);
 
 /// What handle() answers for `read`, given its result or the exception `result` throws.
 Routed answer_point_read(const PointRead& read, const std::function<engine::ReadResult()>& result);
@@ -88,7 +106,7 @@ struct ParsedAppend {
   std::optional<engine::AppendRequest> request;
   Routed error;  // when there is no request
 };
-ParsedAppend parse_append(const Request& request, Services& services);
+ParsedAppend parse_append(Resolved resolved, Services& services);
 
 /// What handle() answers for an append the engine decided (`outcome`).
 Routed answer_append(const engine::AppendOutcome& outcome);

@@ -120,12 +120,12 @@ asio::awaitable<void> Server::refuse(beast::tcp_stream stream) {
 
 asio::awaitable<Routed> Server::answer(const Request& req) {
   // (No co_await inside ?: here: GCC 12 miscompiles it.)
-  const Lane lane = lane_of(req, services_);
-  std::optional<PointRead> point =
-      lane == Lane::kRead && req.method() == http::verb::get ? point_read(req, services_) : std::nullopt;
+  Resolved resolved = resolve(req, services_);
+  const Lane lane = resolved.lane;
+  std::optional<PointRead> point = lane == Lane::kRead ? point_read(resolved, services_) : std::nullopt;
   Routed routed;
   if (lane == Lane::kHealth) {
-    routed = handle(req, services_);  // no database: answered here even when every pool is busy
+    routed = handle(std::move(resolved), services_);  // no database: answered here even when every pool is busy
   } else if (point) {
     routed = co_await point_reads_.read(std::move(*point));
   } else if (lane == Lane::kAppend) {
@@ -133,9 +133,9 @@ asio::awaitable<Routed> Server::answer(const Request& req) {
     // costs less than the two thread hops (BENCH.md: "Gathering a group"). Then a group commit.
     ParsedAppend parsed;
     if (req.body().size() <= kParseHereBytes) {
-      parsed = parse_append(req, services_);
+      parsed = parse_append(std::move(resolved), services_);
     } else {
-      parsed = co_await on_pool(append_pool_, [this, &req] { return parse_append(req, services_); });
+      parsed = co_await on_pool(append_pool_, [this, &resolved] { return parse_append(std::move(resolved), services_); });
     }
     if (parsed.request) {
       routed = co_await appends_.append(std::move(*parsed.request));
@@ -143,7 +143,8 @@ asio::awaitable<Routed> Server::answer(const Request& req) {
       routed = std::move(parsed.error);
     }
   } else {
-    routed = co_await on_pool(lane == Lane::kRead ? read_pool_ : admin_pool_, [this, &req] { return handle(req, services_); });
+    routed = co_await on_pool(lane == Lane::kRead ? read_pool_ : admin_pool_,
+                              [this, &resolved] { return handle(std::move(resolved), services_); });
   }
   co_return routed;
 }

@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto routed = api::handle(parser.get(), h.services);
   const auto& res = routed.response;
   // The server batches point reads past handle(): that path must answer the same.
-  if (auto point = api::point_read(parser.get(), h.services)) {
+  if (auto point = api::point_read(api::resolve(parser.get(), h.services), h.services)) {
     const auto batched = api::answer_point_read(
         *point, [&] { return h.services.live.get(point->projection, point->id, point->options); });
     if (batched.response.result_int() != res.result_int() || batched.response.body() != res.body() ||
