@@ -141,10 +141,11 @@ detail::GroupVerdicts begin_and_look_up(detail::CoalescedTransaction& ct, const 
   return detail::GroupVerdicts{std::move(versions), std::move(stored)};
 }
 
-// Writes planned events [begin, end) and lets the observer fold them. `and_commit` (no observer):
-// the COMMIT travels with the INSERT, and the transaction is over.
+// Writes planned events [begin, end) and lets the observer fold them. kCommit (no observer): the
+// COMMIT travels with the INSERT, and the transaction is over.
+enum class Then { kStayOpen, kCommit };
 void write(detail::CoalescedTransaction& ct, detail::GroupVerdicts& verdicts, std::size_t begin, std::size_t end,
-           AppendObserver* observer, const std::string& timeout, bool and_commit) {
+           AppendObserver* observer, const std::string& timeout, Then then) {
   const auto& planned = verdicts.planned();
   std::string doc = "[";
   for (std::size_t n = begin; n < end; ++n) {
@@ -159,7 +160,7 @@ void write(detail::CoalescedTransaction& ct, detail::GroupVerdicts& verdicts, st
   // Prepared (planning cost about what a round trip does), sent as EXECUTE to share a string.
   const auto sql = detail::execute_prepared(ct.tx().conn(), observer ? kInsertReturningEvents : kInsert,
                                             {ct.tx().quote(doc)});
-  const auto rows = and_commit ? ct.exec_then_commit(sql) : ct.tx().exec(sql);
+  const auto rows = then == Then::kCommit ? ct.exec_then_commit(sql) : ct.tx().exec(sql);
   if (rows.size() != end - begin) throw Error("the group's INSERT returned an unexpected number of rows");
   for (std::size_t i = 0; i < rows.size(); ++i) verdicts.set_position(begin + i, rows[i][0].as<std::int64_t>());
   if (!observer) return;
@@ -238,7 +239,9 @@ bool EventStore::append_group(const std::vector<AppendRequest>& requests, const 
   const std::string timeout = std::to_string(options_.append_lock_timeout.count());
   // One transaction: false when a request of a group of several failed it and the group must be
   // redone one request at a time (`one_by_one`), each in a savepoint, to answer it alone.
-  const auto attempt = [&](pqxx::connection& conn, bool one_by_one) {
+  enum class Grouping { kTogether, kOneByOne };
+  const auto attempt = [&](pqxx::connection& conn, Grouping grouping) {
+    const bool one_by_one = grouping == Grouping::kOneByOne;
     detail::CoalescedTransaction ct{conn};
     auto verdicts = begin_and_look_up(ct, group, observer != nullptr, timeout);
     std::vector<detail::Verdict> decided(group.size());
@@ -257,7 +260,7 @@ bool EventStore::append_group(const std::vector<AppendRequest>& requests, const 
       // Plain statements: libpqxx 6.4's subtransaction sent no SAVEPOINT before a prepared statement.
       ct.tx().exec0("SAVEPOINT reproj_append");
       try {
-        write(ct, verdicts, begin, verdicts.planned().size(), observer, timeout, false);
+        write(ct, verdicts, begin, verdicts.planned().size(), observer, timeout, Then::kStayOpen);
         ct.tx().exec0("RELEASE SAVEPOINT reproj_append");
       } catch (...) {
         if (!attributable(std::current_exception())) throw;
@@ -270,7 +273,7 @@ bool EventStore::append_group(const std::vector<AppendRequest>& requests, const 
     if (!one_by_one && !verdicts.planned().empty()) {
       try {
         committed = observer == nullptr && !before_commit;  // INSERT and COMMIT in one round trip
-        write(ct, verdicts, 0, verdicts.planned().size(), observer, timeout, committed);
+        write(ct, verdicts, 0, verdicts.planned().size(), observer, timeout, committed ? Then::kCommit : Then::kStayOpen);
       } catch (...) {
         if (!attributable(std::current_exception())) throw;
         if (group.size() > 1 || before_commit) return false;  // the hook needs a transaction that can commit
@@ -295,8 +298,8 @@ bool EventStore::append_group(const std::vector<AppendRequest>& requests, const 
     return true;
   };
   try {
-    if (!pool_.run([&](pqxx::connection& conn) { return attempt(conn, false); })) {
-      pool_.run([&](pqxx::connection& conn) { return attempt(conn, true); });
+    if (!pool_.run([&](pqxx::connection& conn) { return attempt(conn, Grouping::kTogether); })) {
+      pool_.run([&](pqxx::connection& conn) { return attempt(conn, Grouping::kOneByOne); });
     }
   } catch (...) {
     // The group did not commit: each of its requests answers with why.

@@ -56,13 +56,13 @@ RowSet::RowSet(const std::vector<TableSpec>& tables, RowSource* source, bool rec
   }
 }
 
-void RowSet::index_row(Table& t, const Row& row, bool add) {
+void RowSet::index_row(Table& t, const Row& row, Indexing how) {
   for (std::size_t c = 0; c < t.slot.size(); ++c) {
     if (t.slot[c] < 0) continue;
     const std::string* v = text_of(row.values[c]);
     if (!v) continue;
     auto& bucket = t.index[static_cast<std::size_t>(t.slot[c])];
-    if (add) {
+    if (how == Indexing::kAdd) {
       bucket[*v].insert(row.key());
     } else if (auto it = bucket.find(*v); it != bucket.end()) {
       it->second.erase(row.key());
@@ -162,8 +162,8 @@ void RowSet::undo_event() {
     auto it = t.rows.find(u->key);
     const Row* now = it != t.rows.end() && it->second.row ? &*it->second.row : nullptr;
     const Row* before = u->before.row ? &*u->before.row : nullptr;
-    if (now) index_row(t, *now, false);
-    if (before) index_row(t, *before, true);
+    if (now) index_row(t, *now, Indexing::kRemove);
+    if (before) index_row(t, *before, Indexing::kAdd);
     if (!t.unique.empty()) reindex_unique(t, u->key, now, before, 0, &u->since);  // values back with their positions
     if (u->existed) {
       it->second = std::move(u->before);
@@ -182,7 +182,7 @@ void RowSet::insert_loaded(Table& t, Row row) {
   auto [it, fresh] = t.rows.try_emplace(row.key());
   // What we hold is newer than what was loaded, also a row erased here and not yet deleted there.
   if (!fresh && (it->second.row || it->second.dirty)) return;
-  index_row(t, row, true);
+  index_row(t, row, Indexing::kAdd);
   if (!t.unique.empty()) reindex_unique(t, row.key(), nullptr, &row, 0);
   it->second.row = std::move(row);
   it->second.persisted = true;
@@ -232,8 +232,8 @@ void RowSet::put(std::size_t table, Row row) {
   for (std::size_t c = 0; !reindex && c < t.slot.size(); ++c) {
     reindex = t.slot[c] >= 0 && e.row->values[c] != row.values[c];
   }
-  if (reindex && e.row) index_row(t, *e.row, false);
-  if (reindex) index_row(t, row, true);
+  if (reindex && e.row) index_row(t, *e.row, Indexing::kRemove);
+  if (reindex) index_row(t, row, Indexing::kAdd);
   if (!t.unique.empty()) reindex_unique(t, row.key(), e.row ? &*e.row : nullptr, &row, position_);
   e.row = std::move(row);
   mark_dirty(e);
@@ -260,8 +260,8 @@ void RowSet::update(std::size_t table, const std::string& key, const std::functi
   if (!t.unique.empty()) {
     const Row old = *e.row;
     change(*e.row);
-    index_row(t, old, false);
-    index_row(t, *e.row, true);
+    index_row(t, old, Indexing::kRemove);
+    index_row(t, *e.row, Indexing::kAdd);
     reindex_unique(t, key, &old, &*e.row, position_);
     mark_dirty(e);
     return;
@@ -280,8 +280,8 @@ void RowSet::update(std::size_t table, const std::string& key, const std::functi
     for (std::size_t c = 0, i = 0; c < t.slot.size(); ++c) {
       if (t.slot[c] >= 0) old.values[c] = std::move(before[i++]);
     }
-    index_row(t, old, false);
-    index_row(t, *e.row, true);
+    index_row(t, old, Indexing::kRemove);
+    index_row(t, *e.row, Indexing::kAdd);
   }
   mark_dirty(e);
 }
@@ -308,9 +308,9 @@ void RowSet::update_where(std::size_t table, std::size_t column, const std::stri
     Entry& e = t.rows.at(key);
     std::optional<Row> old;
     if (!t.unique.empty()) old = *e.row;
-    index_row(t, *e.row, false);
+    index_row(t, *e.row, Indexing::kRemove);
     change(*e.row);
-    index_row(t, *e.row, true);
+    index_row(t, *e.row, Indexing::kAdd);
     if (old) reindex_unique(t, key, &*old, &*e.row, position_);
     mark_dirty(e);
   }
@@ -321,7 +321,7 @@ void RowSet::erase(std::size_t table, const std::string& key) {
   if (!find(table, key)) return;  // loads it when the source has it: a persisted row needs a DELETE
   remember(table, key);
   Entry& e = t.rows.at(key);
-  index_row(t, *e.row, false);
+  index_row(t, *e.row, Indexing::kRemove);
   if (!t.unique.empty()) reindex_unique(t, key, &*e.row, nullptr, 0);
   e.row.reset();
   mark_dirty(e);

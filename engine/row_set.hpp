@@ -140,7 +140,8 @@ class RowSet final : public Sink {
     Entry before;
     std::vector<std::int64_t> since;  // per unique rule, the before row's holder position
   };
-  void index_row(Table& t, const Row& row, bool add);
+  enum class Indexing { kRemove, kAdd };
+  void index_row(Table& t, const Row& row, Indexing how);
   // Moves `key` between holders of each rule whose value differs between `before` and `after`.
   void reindex_unique(Table& t, const std::string& key, const Row* before, const Row* after, std::int64_t since,
                       const std::vector<std::int64_t>* since_per_rule = nullptr);

@@ -47,7 +47,8 @@ namespace detail {
 bool apply_car_event(const engine::Event& event, engine::Sink& sink);
 /// What apply_car_event requires: car.created {by, color}, car.repainted {color}, car.sold {to}.
 std::vector<engine::FieldRequirement> car_event_requirements();
-std::vector<engine::TableSpec> cars_tables(bool index_customer_id);
+enum class CustomerIndex { kNone, kIndexed };  // v2 lists a customer's cars by customer_id
+std::vector<engine::TableSpec> cars_tables(CustomerIndex customer_index);
 }  // namespace detail
 
 }  // namespace reproj::projections

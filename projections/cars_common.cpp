@@ -6,7 +6,7 @@ namespace reproj::projections::detail {
 using engine::ColumnType;
 using engine::Row;
 
-std::vector<engine::TableSpec> cars_tables(bool index_customer_id) {
+std::vector<engine::TableSpec> cars_tables(CustomerIndex customer_index) {
   engine::TableSpec cars{"cars",
                          {{"car_id", ColumnType::kText},
                           {"creator", ColumnType::kText},
@@ -16,7 +16,7 @@ std::vector<engine::TableSpec> cars_tables(bool index_customer_id) {
                           {"customer_name", ColumnType::kText}},
                          {},
                          {}};
-  if (index_customer_id) cars.indexed = {kCustomerId};
+  if (customer_index == CustomerIndex::kIndexed) cars.indexed = {kCustomerId};
   engine::TableSpec names{"customer_names", {{"customer_id", ColumnType::kText}, {"name", ColumnType::kText}}, {}, {}};
   return {cars, names};
 }

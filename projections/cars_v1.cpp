@@ -4,7 +4,7 @@
 namespace reproj::projections {
 
 const std::vector<engine::TableSpec>& CarsV1::tables() const {
-  static const auto kTables = detail::cars_tables(false);
+  static const auto kTables = detail::cars_tables(detail::CustomerIndex::kNone);
   return kTables;
 }
 

@@ -4,7 +4,7 @@
 namespace reproj::projections {
 
 const std::vector<engine::TableSpec>& CarsV2::tables() const {
-  static const auto kTables = detail::cars_tables(true);
+  static const auto kTables = detail::cars_tables(detail::CustomerIndex::kIndexed);
   return kTables;
 }
 

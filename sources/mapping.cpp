@@ -30,7 +30,7 @@ nlohmann::json object_of(nlohmann::json v, std::string_view field) {
 
 }  // namespace
 
-std::optional<Mapping::Node> Mapping::node(const nlohmann::json& value, const std::string& path, bool objects,
+std::optional<Mapping::Node> Mapping::node(const nlohmann::json& value, const std::string& path, Shape shape,
                                            const std::vector<ReferenceRoot>& roots, std::vector<Problem>& problems) {
   Node n;
   if (value.is_string() && value.get<std::string>().starts_with("$")) {
@@ -56,11 +56,11 @@ std::optional<Mapping::Node> Mapping::node(const nlohmann::json& value, const st
     problems.push_back({path, "unknown reference \"" + text + "\"; this kind offers " + choices});
     return std::nullopt;
   }
-  if (value.is_object() && objects) {
+  if (value.is_object() && shape == Shape::kObjects) {
     n.kind = Node::Kind::kObject;
     bool ok = true;
     for (const auto& [key, member] : value.items()) {
-      auto m = node(member, path + "/" + key, false, roots, problems);
+      auto m = node(member, path + "/" + key, Shape::kScalar, roots, problems);
       if (!m) {
         ok = false;
         continue;
@@ -82,24 +82,25 @@ std::optional<Mapping> Mapping::compile(const nlohmann::json& doc, const std::st
   }
   const auto before = problems.size();
   Mapping m;
-  auto field = [&](const char* key, bool required, bool objects) -> std::optional<Node> {
+  enum class Need { kOptional, kRequired };
+  auto field = [&](const char* key, Need need, Shape shape) -> std::optional<Node> {
     auto it = doc.find(key);
     if (it == doc.end()) {
-      if (required) problems.push_back({path + "/" + key, std::string{"missing: the mapping needs "} + key});
+      if (need == Need::kRequired) problems.push_back({path + "/" + key, std::string{"missing: the mapping needs "} + key});
       return std::nullopt;
     }
-    return node(*it, path + "/" + key, objects, roots, problems);
+    return node(*it, path + "/" + key, shape, roots, problems);
   };
   for (const auto& [key, value] : doc.items()) {
     if (key != "stream_id" && key != "type" && key != "data" && key != "metadata" && key != "event_id") {
       problems.push_back({path + "/" + key, "unknown member (stream_id, type, data, metadata, event_id)"});
     }
   }
-  auto stream_id = field("stream_id", true, false);
-  auto type = field("type", true, false);
-  auto data = field("data", true, true);
-  m.metadata_ = field("metadata", false, true);
-  m.event_id_ = field("event_id", false, false);
+  auto stream_id = field("stream_id", Need::kRequired, Shape::kScalar);
+  auto type = field("type", Need::kRequired, Shape::kScalar);
+  auto data = field("data", Need::kRequired, Shape::kObjects);
+  m.metadata_ = field("metadata", Need::kOptional, Shape::kObjects);
+  m.event_id_ = field("event_id", Need::kOptional, Shape::kScalar);
   if (problems.size() != before || !stream_id || !type || !data) return std::nullopt;
   m.stream_id_ = std::move(*stream_id);
   m.type_ = std::move(*type);

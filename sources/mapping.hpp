@@ -61,7 +61,9 @@ class Mapping {
     nlohmann::json literal;  // kLiteral
     std::vector<std::pair<std::string, Node>> members;  // kObject
   };
-  static std::optional<Node> node(const nlohmann::json& value, const std::string& path, bool objects,
+  // Whether a node may be an object of nodes (data, metadata) or only a reference or literal.
+  enum class Shape { kScalar, kObjects };
+  static std::optional<Node> node(const nlohmann::json& value, const std::string& path, Shape shape,
                                   const std::vector<ReferenceRoot>& roots, std::vector<Problem>& problems);
   static nlohmann::json evaluate(const Node& n, const Resolver& resolve, std::string_view field);
   static void collect(const Node& n, std::string_view root, std::set<std::string>& out);

@@ -2,7 +2,6 @@
 // SIGTERM or SIGINT.
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <random>
@@ -25,19 +24,25 @@ namespace reproj::cli {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop = true; }
+// From construction on, SIGTERM and SIGINT stop the command cleanly: one that arrives while the
+// command is still starting is queued by Asio and ends wait() at once.
+class StopSignals {
+ public:
+  StopSignals() : signals_{io_, SIGTERM, SIGINT} {}
+  // Blocks until one of them arrives; returns its number.
+  int wait() {
+    int got = 0;
+    signals_.async_wait([&got](const boost::system::error_code& ec, int signal) {
+      if (!ec) got = signal;
+    });
+    io_.run();
+    return got;
+  }
 
-// From here on SIGTERM and SIGINT stop the command cleanly (also while it is still starting).
-void catch_stop_signals() {
-  std::signal(SIGTERM, on_signal);
-  std::signal(SIGINT, on_signal);
-}
-
-// Returns when a caught SIGTERM or SIGINT arrived.
-void wait_for_stop_signal() {
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-}
+ private:
+  api::asio::io_context io_;
+  api::asio::signal_set signals_;
+};
 
 std::string random_token() {
   std::random_device rd;
@@ -83,7 +88,7 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   const bool generated = args.admin_token.empty();
   if (generated) args.admin_token = random_token();
 
-  catch_stop_signals();
+  StopSignals stop;
   EngineRoot e{db, static_cast<std::size_t>(options.db_threads() + kBackgroundPool)};
   options.appends.queue_wait = e.store.options().append_lock_timeout;
   options.appends.max_group = env_count("REPROJ_APPEND_GROUP_MAX", options.appends.max_group, 1, 100'000);
@@ -112,16 +117,16 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";
   if (generated) std::cout << "admin token (generated): " << args.admin_token << "\n";
   std::cout << std::flush;
-  wait_for_stop_signal();
-  spdlog::info("stopping: draining requests");
+  const int signal = stop.wait();
+  spdlog::info("stopping on signal {}: draining requests", signal);
   reactors.stop();  // its deliveries run on the server's I/O threads
   server.stop();
   return 0;
 }
 
 int work(const DatabaseArgs& db) {
+  StopSignals stop;
   EngineRoot e{db, static_cast<std::size_t>(kWorkPool)};
-  catch_stop_signals();
   engine::CatchUpWorker worker{e.live, {}};
   sources::SourceManager sources{e.pool, e.store, db.url, source_options()};
   sources.start();
@@ -135,8 +140,8 @@ int work(const DatabaseArgs& db) {
   api::ReactorRunner reactors{e.reactors, db.url, io, nullptr, reactor_options()};
   reactors.start();
   spdlog::info("reproj work: pid {} running", getpid());
-  wait_for_stop_signal();
-  spdlog::info("reproj work: stopping");
+  const int signal = stop.wait();
+  spdlog::info("reproj work: stopping on signal {}", signal);
   reactors.stop();
   guard.reset();
   io.stop();

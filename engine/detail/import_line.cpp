@@ -40,10 +40,11 @@ ImportLine parse_import_line_fully(const std::string& line, std::size_t line_no)
       throw fail("unknown field '" + key + "'");
     }
   }
-  auto text_field = [&](const char* name, bool required) -> std::string {
+  enum class Field { kOptional, kRequired };
+  auto text_field = [&](const char* name, Field need) -> std::string {
     auto it = j.find(name);
     if (it == j.end()) {
-      if (required) throw fail(std::string{"missing \""} + name + "\"");
+      if (need == Field::kRequired) throw fail(std::string{"missing \""} + name + "\"");
       return {};
     }
     if (!it->is_string()) throw fail(std::string{"\""} + name + "\" must be a string");
@@ -54,9 +55,9 @@ ImportLine parse_import_line_fully(const std::string& line, std::size_t line_no)
   };
   ImportLine p;
   p.line_no = line_no;
-  p.stream_id = text_field("stream_id", true);
-  const auto type = text_field("type", true);
-  p.event_id = text_field("event_id", false);
+  p.stream_id = text_field("stream_id", Field::kRequired);
+  const auto type = text_field("type", Field::kRequired);
+  p.event_id = text_field("event_id", Field::kOptional);
   if (p.event_id.empty()) p.event_id = new_event_id();
   auto data = j.find("data");
   if (data == j.end()) throw fail("missing \"data\"");
