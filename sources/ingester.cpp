@@ -6,6 +6,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/errors.hpp"
+#include "engine/event_copy_batch.hpp"
 #include "engine/event_store.hpp"
 
 namespace reproj::sources {
@@ -45,11 +46,27 @@ std::optional<nlohmann::json> stored_checkpoint(pqxx::transaction_base& tx, cons
 
 Ingester::Ingester(SourceDocument document, engine::EventStore& store, engine::ConnectionPool& pool,
                    const std::string& database_url)
-    : document_(std::move(document)), store_(store), pool_(pool), reader_(document_.reader(database_url)) {}
+    : document_(std::move(document)),
+      store_(store),
+      pool_(pool),
+      reader_(document_.reader(database_url)),
+      copies_(pool, store.options()) {}
 
 std::int64_t Ingester::tail() {
   std::scoped_lock lock{mutex_};
+  settle_ahead();
   return reader_->tail();
+}
+
+std::optional<Ingester::Prefetched> Ingester::settle_ahead() {
+  if (!ahead_) return std::nullopt;
+  auto [after, records] = std::move(*ahead_);
+  ahead_.reset();
+  try {
+    return Prefetched{std::move(after), records.get()};
+  } catch (const std::exception&) {
+    return std::nullopt;  // read again in the open, where an error is reported
+  }
 }
 
 Ingester::Batch Ingester::ingest_once() {
@@ -60,6 +77,7 @@ Ingester::Batch Ingester::ingest_once() {
 Ingester::Batch Ingester::ingest_locked() {
   const auto& name = document_.name;
   Batch out;
+  auto prefetched = settle_ahead();
   reader_->connect();
   bool idle = false;
   auto checkpoint = pool_.run([&](pqxx::connection& conn) {
@@ -82,7 +100,14 @@ Ingester::Batch Ingester::ingest_locked() {
     out.moved = true;
     return out;
   }
-  auto records = reader_->read(*checkpoint, document_.batch);
+  auto records = prefetched && prefetched->after == *checkpoint ? std::move(prefetched->records)
+                                                                : reader_->read(*checkpoint, document_.batch);
+  if (records.size() == document_.batch) {
+    ahead_.emplace(records.back().checkpoint,
+                   std::async(std::launch::async, [this, after = records.back().checkpoint] {
+                     return reader_->read(after, document_.batch);
+                   }));
+  }
   out.position = reader_->position_of(*checkpoint);
   if (records.empty()) return out;
 
@@ -111,52 +136,64 @@ Ingester::Batch Ingester::ingest_locked() {
     }
   }
 
-  for (int attempt = 0;; ++attempt) {
-    std::size_t quarantined = 0;
-    const auto before_commit = [&](pqxx::transaction_base& tx, const std::vector<std::exception_ptr>& refused) {
-      nlohmann::json rows = nlohmann::json::array();
-      auto quarantine = [&](std::size_t i, const std::string& reason) {
-        rows.push_back({{"position", records[i].coordinate}, {"reason", reason}, {"record", records[i].record}});
-      };
-      std::size_t b = 0;
-      for (std::size_t k = 0; k < requests.size(); ++k) {
-        for (; b < bad.size() && bad[b].first < record_of[k]; ++b) quarantine(bad[b].first, bad[b].second);
-        if (!refused[k]) continue;
-        // A record the log refuses (a unique rule it breaks, an event id taken by other content).
-        if (document_.poison == engine::PoisonPolicy::kStop) throw StopAt{record_of[k]};
-        quarantine(record_of[k], reason_of(refused[k]));
-      }
-      for (; b < bad.size(); ++b) quarantine(bad[b].first, bad[b].second);
-      quarantined = rows.size();
-      if (!rows.empty()) {
-        tx.exec_params(
-            "INSERT INTO reproj.source_quarantine (source, position, reason, record) "
-            "SELECT $1, x->>'position', x->>'reason', x->'record' FROM jsonb_array_elements($2::jsonb) x "
-            "ON CONFLICT DO NOTHING",
-            name, rows.dump());
-      }
-      const bool stopping = !stop_reason.empty();
-      const auto& next = records.empty() ? *checkpoint : records.back().checkpoint;
-      // The checkpoint moves with the events, and only from where this batch was read after: an
-      // ingester that raced us (another instance, a sync read) makes this one roll back.
-      auto moved = tx.exec_params(
-          "UPDATE reproj.sources SET checkpoint = $3::jsonb, position = $4, ingested = ingested + $5, "
-          "quarantined = quarantined + $6, updated_at = now(), "
-          "state = CASE WHEN $7 THEN 'stopped' ELSE state END, last_error = CASE WHEN $7 THEN $8 ELSE last_error END "
-          "WHERE name = $1 AND checkpoint IS NOT DISTINCT FROM $2::jsonb AND NOT paused AND state NOT IN ('stopped', 'gap')",
-          name, checkpoint->is_null() ? std::optional<std::string>{} : std::optional<std::string>{checkpoint->dump()},
-          next.dump(), reader_->position_of(next), static_cast<std::int64_t>(records.size() - rows.size()),
-          static_cast<std::int64_t>(rows.size()), stopping, stop_reason);
-      if (moved.affected_rows() != 1) throw CheckpointMoved{};
+  std::size_t quarantined = 0;
+  const auto before_commit = [&](pqxx::transaction_base& tx, const std::vector<std::exception_ptr>& refused) {
+    nlohmann::json rows = nlohmann::json::array();
+    auto quarantine = [&](std::size_t i, const std::string& reason) {
+      rows.push_back({{"position", records[i].coordinate}, {"reason", reason}, {"record", records[i].record}});
     };
-    std::vector<engine::AppendOutcome> outcomes;
-    if (store_.append_group(requests, before_commit, outcomes)) {
-      out.records = records.size();
-      out.quarantined = quarantined;
-      out.stopped = !stop_reason.empty();
-      out.position = reader_->position_of(records.empty() ? *checkpoint : records.back().checkpoint);
-      return out;
+    std::size_t b = 0;
+    for (std::size_t k = 0; k < requests.size(); ++k) {
+      for (; b < bad.size() && bad[b].first < record_of[k]; ++b) quarantine(bad[b].first, bad[b].second);
+      if (!refused[k]) continue;
+      // A record the log refuses (a unique rule it breaks, an event id taken by other content).
+      if (document_.poison == engine::PoisonPolicy::kStop) throw StopAt{record_of[k]};
+      quarantine(record_of[k], reason_of(refused[k]));
     }
+    for (; b < bad.size(); ++b) quarantine(bad[b].first, bad[b].second);
+    quarantined = rows.size();
+    if (!rows.empty()) {
+      tx.exec_params(
+          "INSERT INTO reproj.source_quarantine (source, position, reason, record) "
+          "SELECT $1, x->>'position', x->>'reason', x->'record' FROM jsonb_array_elements($2::jsonb) x "
+          "ON CONFLICT DO NOTHING",
+          name, rows.dump());
+    }
+    const bool stopping = !stop_reason.empty();
+    const auto& next = records.empty() ? *checkpoint : records.back().checkpoint;
+    // The checkpoint moves with the events, and only from where this batch was read after: an
+    // ingester that raced us (another instance, a sync read) makes this one roll back.
+    auto moved = tx.exec_params(
+        "UPDATE reproj.sources SET checkpoint = $3::jsonb, position = $4, ingested = ingested + $5, "
+        "quarantined = quarantined + $6, updated_at = now(), "
+        "state = CASE WHEN $7 THEN 'stopped' ELSE state END, last_error = CASE WHEN $7 THEN $8 ELSE last_error END "
+        "WHERE name = $1 AND checkpoint IS NOT DISTINCT FROM $2::jsonb AND NOT paused AND state NOT IN ('stopped', 'gap')",
+        name, checkpoint->is_null() ? std::optional<std::string>{} : std::optional<std::string>{checkpoint->dump()},
+        next.dump(), reader_->position_of(next), static_cast<std::int64_t>(records.size() - rows.size()),
+        static_cast<std::int64_t>(rows.size()), stopping, stop_reason);
+    if (moved.affected_rows() != 1) throw CheckpointMoved{};
+  };
+  const auto done = [&] {
+    out.records = records.size();
+    out.quarantined = quarantined;
+    out.stopped = !stop_reason.empty();
+    out.position = reader_->position_of(records.empty() ? *checkpoint : records.back().checkpoint);
+    return out;
+  };
+  // The COPY path first; the append path answers what it declines (a replayed record, one the log
+  // or an inline projection refuses) record by record.
+  try {
+    const std::vector<std::exception_ptr> none(requests.size());
+    if (copies_.write(requests, [&](pqxx::transaction_base& tx) { before_commit(tx, none); })) {
+      return done();
+    }
+  } catch (const CheckpointMoved&) {
+    out.moved = true;
+    return out;
+  }
+  for (int attempt = 0;; ++attempt) {
+    std::vector<engine::AppendOutcome> outcomes;
+    if (store_.append_group(requests, before_commit, outcomes)) return done();
     const auto error = outcomes.empty() ? nullptr : outcomes.front().error;
     try {
       if (error) std::rethrow_exception(error);
@@ -199,6 +236,7 @@ void Ingester::sync(std::size_t max_records, std::chrono::milliseconds wait) {
       pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
       return stored_checkpoint(tx, document_.name, idle);
     });
+    settle_ahead();
     if (idle || !checkpoint || !reader_->committed_after(*checkpoint)) return;
     if (b.records > 0) continue;  // progress: read again at once
     if (std::chrono::steady_clock::now() >= until) {

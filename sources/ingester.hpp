@@ -1,16 +1,21 @@
 #pragma once
 // One source's records into the log, a batch at a time, exactly once (docs/DESIGN.md, invariant 13):
-// records become events through the append path (the append lock, inline projections and their
-// unique rules, group commit), and the source's checkpoint moves in that same transaction, only if
-// it still is the checkpoint the batch was read after. Event ids derive from the records'
-// coordinates, so even a replay past a lost checkpoint appends nothing twice.
+// a batch is written with COPY under the append lock, inline projections folded (CopyBatchWriter),
+// or, when that declines, through the append path, which answers record by record (a replay, a
+// refusal); the source's checkpoint moves in that same transaction, only if it still is the
+// checkpoint the batch was read after. Event ids derive from the records' coordinates, so even a
+// replay past a lost checkpoint appends nothing twice.
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "engine/event_copy_batch.hpp"
 #include "sources/source_document.hpp"
 
 namespace reproj::engine {
@@ -53,12 +58,24 @@ class Ingester {
 
  private:
   Batch ingest_locked();
+  // The records read ahead, if a read ahead was in flight and succeeded.
+  struct Prefetched {
+    nlohmann::json after;  // the checkpoint it read after
+    std::vector<SourceRecord> records;
+  };
+  std::optional<Prefetched> settle_ahead();
 
   const SourceDocument document_;
   engine::EventStore& store_;
   engine::ConnectionPool& pool_;
   std::mutex mutex_;
   std::unique_ptr<SourceReader> reader_;  // guarded by mutex_
+  engine::CopyBatchWriter copies_;        // guarded by mutex_
+  // The next batch, read while this one is written when this one was full (more are waiting): the
+  // source's database and the log then work on two cores at once. The reader serves one caller at
+  // a time, so anything else that uses it settles this first. Guarded by mutex_; last, so it is
+  // waited for before the reader goes.
+  std::optional<std::pair<nlohmann::json, std::future<std::vector<SourceRecord>>>> ahead_;
 };
 
 }  // namespace reproj::sources

@@ -19,7 +19,9 @@ struct SourceRecord {
   nlohmann::json record;      // the record as JSON ($record)
 };
 
-/// A connection to one source. Not thread-safe: one caller at a time (the Ingester's lock).
+/// A connection to one source. Not thread-safe: one caller at a time (the Ingester's lock), but
+/// resolve() and position_of() must be pure: they run while read() fetches the next batch on
+/// another thread.
 class SourceReader {
  public:
   virtual ~SourceReader() = default;

@@ -1,7 +1,7 @@
 // Sources (issue 38): ingesting N rows of an application's table against `reproj import` of the same
 // events, side by side on one cluster (scripts/bench runs it on the durable one), and what a sync
 // read adds to a strong read. Prints figures; asserts only that everything was ingested.
-//   reproj_source_ingest [EVENTS (default 200000)]
+//   reproj_source_ingest [EVENTS (default 200000)]   (env BATCH: the source's records per transaction, default 1000)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
                            {"position", "global_position"},
                            {"order", {{"xid", "transaction_id"}}},
                            {"mapping", {{"stream_id", "$col.stream_id"}, {"type", "$col.message_type"}, {"data", "$col.message_data"}}},
-                           {"sync_reads", true}};
+                           {"sync_reads", true},
+                           {"batch", std::getenv("BATCH") ? std::atoi(std::getenv("BATCH")) : 1000}};
   manager.put("app", doc.dump());
   const auto t0 = Clock::now();
   manager.start();

@@ -193,7 +193,9 @@ TEST_F(SourceTest, PutIsIdempotentAndAnotherDocumentNeedsAPause) {
 }
 
 TEST_F(SourceTest, ConcurrentWritersAreIngestedExactlyOnceInCommitSafeOrder) {
-  ASSERT_EQ(call("PUT", "/admin/sources/app", source_doc(), true).status, 201u);
+  // Small batches: most are full, so the next one is read while one is written (Ingester's read
+  // ahead) while the writers commit out of order.
+  ASSERT_EQ(call("PUT", "/admin/sources/app", source_doc({{"batch", 7}}), true).status, 201u);
   // 8 writers, transactions of 1-5 rows that commit out of position order.
   std::vector<std::jthread> writers;
   for (int w = 0; w < 8; ++w) {
@@ -272,6 +274,45 @@ TEST_F(SourceTest, BadRecordsAreQuarantinedUnderSkipAndStopTheSourceUnderStop) {
   EXPECT_EQ(st["state"], "stopped") << st.dump();
   EXPECT_EQ(st["ingested"], 1) << "the first record precedes the bad one: " << st.dump();
   EXPECT_NE(st["last_error"].get<std::string>().find("position 2"), std::string::npos) << st.dump();
+}
+
+// A batch goes through COPY (engine::copy_batch) unless the log would refuse part of it; then the
+// append path answers record by record. Both cases: a replay past a lost checkpoint, and an event
+// id another writer took with other content.
+TEST_F(SourceTest, AReplayAndATakenEventIdGoTheAppendPathAndNothingIsDoubled) {
+  ASSERT_EQ(call("PUT", "/admin/sources/app", source_doc(), true).status, 201u);
+  projections::EventGenerator gen{450, 6};
+  write(gen, 60, 6);
+  wait_ingested(60);
+  const auto events = rows("SELECT count(*) FROM reproj.events");
+  // The checkpoint is lost (restored from an older backup, say): the source replays from the start.
+  EXPECT_EQ(json(call("POST", "/admin/sources/app/pause", "", true))["state"], "paused");
+  exec("UPDATE reproj.sources SET checkpoint = NULL, position = 0 WHERE name = 'app'");
+  EXPECT_EQ(call("POST", "/admin/sources/app/resume", "", true).status, 200u);
+  // The next row's id is taken already, by another writer with other content.
+  const auto next = rows("SELECT coalesce(max(global_position), 0) + 1 FROM app.messages");
+  ASSERT_EQ(call("POST", "/streams/other/events",
+                 R"({"expected_version": "any", "events": [{"event_id": "app:)" + std::to_string(next) +
+                     R"(", "type": "x", "data": {}}]})")
+                .status,
+            201u);
+  write(gen, 10, 5);
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  auto checkpoint = [&] {
+    const auto c = source()["checkpoint"];
+    return c.is_number() ? c.get<std::int64_t>() : std::int64_t{0};
+  };
+  while (checkpoint() < next + 9 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(rows("SELECT count(*) FROM reproj.events"), events + 1 + 9) << "the replay appended events twice";
+  auto q = json(call("GET", "/admin/sources/app/quarantine", "", true));
+  ASSERT_EQ(q["items"].size(), 1u) << q.dump();
+  EXPECT_EQ(q["items"][0]["position"], std::to_string(next));
+  EXPECT_EQ(rows("SELECT count(*) FROM (SELECT metadata->>'source_position' FROM reproj.events WHERE "
+                 "metadata->>'source' = 'app' GROUP BY 1 HAVING count(*) > 1) d"),
+            0);
+  expect_cars_match_fold();
 }
 
 TEST_F(SourceTest, PauseHoldsIngestionAndResumeGoesOnFromTheCheckpoint) {
