@@ -26,21 +26,44 @@ std::string iso8601(std::string ts) {
   if (sign != std::string::npos && sign > 10 && ts.size() - sign == 3) ts += ":00";
   return ts;
 }
+
+// `s` as a JSON string. Ids and types are nearly always printable ASCII with nothing to escape:
+// copied as they are (a page of 1000 events spent ~15% of its server time building a nlohmann
+// value per field to dump it); anything else goes through nlohmann's escaping.
+void append_json_string(std::string& out, std::string_view s) {
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x80 && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out += Json(std::string{s}).dump(-1, ' ', false, Json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
 }  // namespace
 
 void append_event_json(std::string& out, const engine::Event& e) {
-  auto text = [](const std::string& s) { return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace); };
   // Keys in the order nlohmann writes an object's (sorted), as the page was before.
   out += "{\"data\":";
   out += e.data;
-  out += ",\"event_id\":" + text(e.event_id);
-  out += ",\"global_position\":" + std::to_string(e.global_position);
+  out += ",\"event_id\":";
+  append_json_string(out, e.event_id);
+  out += ",\"global_position\":";
+  out += std::to_string(e.global_position);
   out += ",\"metadata\":";
   out += e.metadata;
-  out += ",\"recorded_at\":" + text(iso8601(e.recorded_at));
-  out += ",\"stream_id\":" + text(e.stream_id);
-  out += ",\"stream_version\":" + std::to_string(e.stream_version);
-  out += ",\"type\":" + text(e.type) + "}";
+  out += ",\"recorded_at\":";
+  append_json_string(out, iso8601(e.recorded_at));
+  out += ",\"stream_id\":";
+  append_json_string(out, e.stream_id);
+  out += ",\"stream_version\":";
+  out += std::to_string(e.stream_version);
+  out += ",\"type\":";
+  append_json_string(out, e.type);
+  out += '}';
 }
 
 Json rebuild_to_json(const engine::RebuildInfo& r) {

@@ -59,52 +59,71 @@ std::vector<Event> EventStore::read(std::int64_t after, std::int64_t up_to, std:
   });
 }
 
-EventStore::Page EventStore::read_page(std::int64_t after, std::int64_t up_to, std::size_t limit,
-                                         std::size_t max_bytes, const EventFilter& filter) {
+EventStore::Page EventStore::read_page(std::int64_t after, std::size_t limit, std::size_t max_bytes,
+                                         const EventFilter& filter) {
   return pool_.run([&](pqxx::connection& conn) {
-    pqxx::read_transaction tx{conn};
-    // Unprepared, so each filter gets its own plan. A page costs O(limit) wherever it starts: the
-    // LIMIT applies before anything is summed or counted (a window over every event past `after`
-    // made paging the whole log quadratic). One row past `limit` says whether more follow. A
-    // stream's events come from its (stream_id, stream_version) index, whose order is the log's
-    // within a stream; a type alone walks positions in order until the page is full. The running
-    // size keeps the rows past the byte budget in PostgreSQL (they are never sent).
-    std::string where = "global_position > $1 AND global_position <= $2";
-    if (!filter.stream_id.empty()) where += " AND stream_id = $5";
-    if (!filter.type.empty()) where += filter.stream_id.empty() ? " AND event_type = $5" : " AND event_type = $6";
+    pqxx::nontransaction tx{conn};  // one statement, one snapshot: tail and page agree
+    // Each filter has its own statement. A page costs O(limit) wherever it starts: the
+    // LIMIT applies before anything is summed (a window over every event past `after` made paging
+    // the whole log quadratic). One row past `limit` says whether more follow. A stream's events
+    // come from its (stream_id, stream_version) index, whose order is the log's within a stream; a
+    // type alone walks positions in order until the page is full. The running size keeps the rows
+    // past the byte budget in PostgreSQL (they are never sent); `more`: a row of the head follows
+    // (the one past the limit, or one past the budget). One window pass and no re-sort: with a
+    // count(*) OVER () and an outer ORDER BY as well, the page took 3.6 ms in PostgreSQL against
+    // 2.3 ms (1000 events; a COPY of them 1.0 ms). The tail comes with the page (a left join: also
+    // when the page is empty), saving a transaction of its own.
+    std::string where = "global_position > $1 AND global_position <= t.tail";
+    if (!filter.stream_id.empty()) where += " AND stream_id = $4";
+    if (!filter.type.empty()) where += filter.stream_id.empty() ? " AND event_type = $4" : " AND event_type = $5";
     const std::string order = filter.stream_id.empty() ? "global_position" : "stream_id, stream_version";
     const std::string sql =
-        "SELECT global_position, event_id, stream_id, stream_version, event_type, data, metadata, recorded_at, found "
-        "FROM ("
-        "SELECT *, sum(octet_length(data) + octet_length(metadata)) OVER (ORDER BY global_position) AS upto, "
-        "count(*) OVER () AS found FROM ("
+        "SELECT page.global_position, event_id, stream_id, stream_version, event_type, data, metadata, recorded_at, "
+        "more, t.tail FROM (SELECT (" + std::string{log::kSafeTailSql} + ") AS tail) t LEFT JOIN LATERAL ("
+        "SELECT *, sum(octet_length(data) + octet_length(metadata)) OVER w AS upto, "
+        "lead(global_position) OVER w IS NOT NULL AS more FROM ("
         "SELECT global_position, event_id, stream_id, stream_version, event_type, data::text AS data, "
         "metadata::text AS metadata, recorded_at::text AS recorded_at "
-        "FROM reproj.events WHERE " + where + " ORDER BY " + order + " LIMIT $3 + 1) head) page "
-        "WHERE upto - octet_length(data) - octet_length(metadata) < $4 ORDER BY global_position LIMIT $3";
+        "FROM reproj.events WHERE " + where + " ORDER BY " + order + " LIMIT $2 + 1) head "
+        "WINDOW w AS (ORDER BY global_position ROWS UNBOUNDED PRECEDING)) page "
+        "ON upto - octet_length(data) - octet_length(metadata) < $3";
     const auto n = static_cast<std::int64_t>(limit);
     const auto bytes = static_cast<std::int64_t>(max_bytes);
+    // Prepared once per connection and filter (parsing and planning were a fifth of the page).
+    using detail::exec_prepared_once;
     const pqxx::result rows =
-        filter.stream_id.empty() && filter.type.empty() ? tx.exec_params(sql, after, up_to, n, bytes)
-        : filter.type.empty()                           ? tx.exec_params(sql, after, up_to, n, bytes, filter.stream_id)
-        : filter.stream_id.empty()                      ? tx.exec_params(sql, after, up_to, n, bytes, filter.type)
-                                   : tx.exec_params(sql, after, up_to, n, bytes, filter.stream_id, filter.type);
+        filter.stream_id.empty() && filter.type.empty() ? exec_prepared_once(tx, sql, "", after, n, bytes)
+        : filter.type.empty()      ? exec_prepared_once(tx, sql, "", after, n, bytes, filter.stream_id)
+        : filter.stream_id.empty() ? exec_prepared_once(tx, sql, "", after, n, bytes, filter.type)
+                                   : exec_prepared_once(tx, sql, "", after, n, bytes, filter.stream_id, filter.type);
     Page out;
-    // `found` counts the head, at most limit + 1: more than were returned means more follow (past
-    // the limit, or cut by the byte budget).
-    out.exhausted = rows.empty() || rows[0]["found"].as<std::size_t>() <= rows.size();
-    for (const auto& r : rows) {
-      Event e;
-      e.global_position = r["global_position"].as<std::int64_t>();
-      e.event_id = r["event_id"].as<std::string>();
-      e.stream_id = r["stream_id"].as<std::string>();
-      e.stream_version = r["stream_version"].as<std::int64_t>();
-      e.type = r["event_type"].as<std::string>();
-      e.data = r["data"].as<std::string>();
-      e.metadata = r["metadata"].as<std::string>();
-      e.recorded_at = r["recorded_at"].as<std::string>();
-      out.events.push_back(std::move(e));
+    out.tail = rows[0][9].as<std::int64_t>();
+    // Up to limit + 1 rows (or one of nulls: an empty page), in the window's position order (the
+    // join keeps its one outer row's inner order; sorted here should a plan ever not): the last
+    // one kept says whether more follow.
+    const auto found = rows[0][0].is_null() ? std::size_t{0} : static_cast<std::size_t>(rows.size());
+    std::vector<std::pair<Event, bool>> head(found);
+    // By column number, in the SELECT's order: by name, libpq's PQfnumber compared strings for
+    // every field of every row.
+    for (std::size_t i = 0; i < found; ++i) {
+      const auto& r = rows[static_cast<pqxx::result::size_type>(i)];
+      Event& e = head[i].first;
+      e.global_position = r[0].as<std::int64_t>();
+      e.event_id.assign(r[1].c_str(), r[1].size());
+      e.stream_id.assign(r[2].c_str(), r[2].size());
+      e.stream_version = r[3].as<std::int64_t>();
+      e.type.assign(r[4].c_str(), r[4].size());
+      e.data.assign(r[5].c_str(), r[5].size());
+      e.metadata.assign(r[6].c_str(), r[6].size());
+      e.recorded_at.assign(r[7].c_str(), r[7].size());
+      head[i].second = r[8].as<bool>();
     }
+    auto by_position = [](const auto& a, const auto& b) { return a.first.global_position < b.first.global_position; };
+    if (!std::is_sorted(head.begin(), head.end(), by_position)) std::sort(head.begin(), head.end(), by_position);
+    head.resize(std::min(found, limit));
+    out.exhausted = head.empty() || !head.back().second;
+    out.events.reserve(head.size());
+    for (auto& [e, more] : head) out.events.push_back(std::move(e));
     return out;
   });
 }

@@ -103,17 +103,16 @@ class EventStore {
   /// Events with after < global_position <= up_to, in order, at most `limit` of them. Never pass
   /// an `up_to` above a safe_tail() you read.
   std::vector<Event> read(std::int64_t after, std::int64_t up_to, std::size_t limit);
-  /// A page for browsing the log: like read(), only events of one stream and/or of one type (an
-  /// empty field does not filter; a type alone scans positions in order), and at most about
-  /// `max_bytes` of data and metadata text -- always at least one event -- so large events cannot
-  /// make one page cost gigabytes. Not for appliers.
-  /// `exhausted`: no further event of the filter lies in (after, up_to].
+  /// A page for browsing the log: like read() up to the safe tail (read in the same statement),
+  /// only events of one stream and/or of one type (an empty field does not filter; a type alone
+  /// scans positions in order), and at most about `max_bytes` of data and metadata text -- always
+  /// at least one event -- so large events cannot make one page cost gigabytes. Not for appliers.
   struct Page {
     std::vector<Event> events;
-    bool exhausted = false;
+    std::int64_t tail = 0;   // the safe tail the page was read against
+    bool exhausted = false;  // no further event of the filter lies in (after, tail]
   };
-  Page read_page(std::int64_t after, std::int64_t up_to, std::size_t limit, std::size_t max_bytes,
-                 const EventFilter& filter);
+  Page read_page(std::int64_t after, std::size_t limit, std::size_t max_bytes, const EventFilter& filter);
 
   /// Imports NDJSON (one event a line: {"event_id"?, "stream_id", "type", "data", "metadata"?}) with
   /// COPY in one transaction: all or nothing. Stream versions continue each stream's current one.

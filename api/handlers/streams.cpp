@@ -89,10 +89,14 @@ Response list_events(Call& c) {
   engine::EventFilter filter;
   if (const std::string* v = c.q("stream_id")) filter.stream_id = checked_id("stream_id", *v);
   if (const std::string* v = c.q("type")) filter.type = checked_id("type", *v);
-  const auto tail = c.s.store.safe_tail();
-  const auto page = c.s.store.read_page(after, tail, static_cast<std::size_t>(limit), kMaxEventPageBytes, filter);
+  const auto page = c.s.store.read_page(after, static_cast<std::size_t>(limit), kMaxEventPageBytes, filter);
+  const auto tail = page.tail;
   const auto& events = page.events;
-  std::string body = "{\"events\":[";
+  std::string body;
+  std::size_t bytes = 64;
+  for (const auto& e : events) bytes += e.data.size() + e.metadata.size() + e.event_id.size() + e.stream_id.size() + 160;
+  body.reserve(bytes);
+  body += "{\"events\":[";
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (i > 0) body += ',';
     append_event_json(body, events[i]);
