@@ -101,15 +101,16 @@ class PostgresTableReader final : public SourceReader {
     if (config_.xid.empty()) return false;
     return guarded([&] {
       pqxx::nontransaction tx{*conn_};
-      const std::string exists = "SELECT EXISTS (SELECT 1 FROM " + table_ + " t";
-      if (checkpoint.is_null()) return tx.exec(exists + ")")[0][0].as<bool>();
-      // Ordered like the index: a generic plan must not guess a scan of the table (no row matches,
-      // usually, so EXISTS would read all of it).
-      return prepared(tx, "reproj_source_committed_after",
-                      exists + " WHERE (" + xid_ + ", " + pos_ + ") > ($1::" + xid_type_ + ", $2::bigint) ORDER BY " +
-                          xid_ + ", " + pos_ + " LIMIT 1)",
-                      checkpoint["xid"].get<std::string>(), checkpoint["position"].get<std::int64_t>())[0][0]
-          .as<bool>();
+      if (checkpoint.is_null()) return !tx.exec("SELECT 1 FROM " + table_ + " t LIMIT 1").empty();
+      // A row or none, ordered like the index, and not inside EXISTS: the planner drops an EXISTS
+      // subquery's ORDER BY and LIMIT and then chose a scan of the whole table, which reads every
+      // row when none matches -- the usual case, on every sync read (8.4 ms at 100,000 rows, 0.07
+      // ms by the index).
+      return !prepared(tx, "reproj_source_committed_after",
+                       "SELECT 1 FROM " + table_ + " t WHERE (" + xid_ + ", " + pos_ + ") > ($1::" + xid_type_ +
+                           ", $2::bigint) ORDER BY " + xid_ + ", " + pos_ + " LIMIT 1",
+                       checkpoint["xid"].get<std::string>(), checkpoint["position"].get<std::int64_t>())
+                  .empty();
     });
   }
 
