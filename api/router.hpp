@@ -29,6 +29,7 @@ class SourceManager;
 namespace reproj::api {
 
 class AdminSeries;
+class EventPages;
 
 /// What handlers use. Owned by the composition root (main.cpp); outlives the server.
 struct Services {
@@ -42,6 +43,7 @@ struct Services {
   engine::spec::SpecCatalog* specs;  // deploying specs; may be null (PUT .../versions/{v} answers 503)
   engine::ReactorStore* reactors;    // webhooks; may be null (/admin/reactors answers 503)
   sources::SourceManager* sources;   // sources; may be null (/admin/sources answers 503, reads sync nothing)
+  EventPages* pages;                 // GET /events reading ahead; may be null (each page read when asked)
 };
 
 /// A read that the catch-up worker will make answerable: asked again once `projection`'s

@@ -54,7 +54,7 @@ int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs&
   if (!server.url.empty()) return call_server(server, r);
   EngineRoot e{db, 2};
   api::RequestMetrics metrics;
-  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, nullptr});
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, nullptr, nullptr});
 }
 
 }  // namespace reproj::cli

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/admin_series.hpp"
+#include "api/event_pages.hpp"
 #include "api/cli/commands.hpp"
 #include "api/cli/connection_budget.hpp"
 #include "api/cli/engine_root.hpp"
@@ -108,7 +109,9 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   series_options.sources = &sources.store();
   api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
   api::RequestMetrics metrics;
-  api::Services services{e.store, e.live, *e.rebuilds, &worker, metrics, args.admin_token, &series, &e.specs, &e.reactors, &sources};
+  api::EventPages pages{e.store};
+  api::Services services{e.store,  e.live,          *e.rebuilds, &worker,   metrics, args.admin_token,
+                         &series,  &e.specs,        &e.reactors, &sources,  &pages};
   api::Server server{services, options};
   const auto port = server.start();
   api::ReactorMetrics reactor_metrics{metrics};

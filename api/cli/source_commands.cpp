@@ -79,7 +79,7 @@ int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& a
   EngineRoot e{db, 2};
   sources::SourceManager manager{e.pool, e.store, db.url};  // not started: documents and status only
   api::RequestMetrics metrics;
-  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, &manager});
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, &manager, nullptr});
 }
 
 }  // namespace reproj::cli

@@ -1,4 +1,5 @@
 // Handlers of the log: appends to a stream and reads of the log.
+#include "api/event_pages.hpp"
 #include "api/handlers.hpp"
 
 #include <limits>
@@ -89,7 +90,8 @@ Response list_events(Call& c) {
   engine::EventFilter filter;
   if (const std::string* v = c.q("stream_id")) filter.stream_id = checked_id("stream_id", *v);
   if (const std::string* v = c.q("type")) filter.type = checked_id("type", *v);
-  const auto page = c.s.store.read_page(after, static_cast<std::size_t>(limit), kMaxEventPageBytes, filter);
+  const auto page = c.s.pages ? c.s.pages->read(after, static_cast<std::size_t>(limit), kMaxEventPageBytes, filter)
+                              : c.s.store.read_page(after, static_cast<std::size_t>(limit), kMaxEventPageBytes, filter);
   const auto tail = page.tail;
   const auto& events = page.events;
   std::string body;

@@ -39,7 +39,7 @@ struct Harness {
         store(pool),
         live(pool, registry),
         rebuilds(pool, live),
-        services{store, live, rebuilds, nullptr, metrics, "fuzz-token", nullptr, nullptr, nullptr, nullptr} {}
+        services{store, live, rebuilds, nullptr, metrics, "fuzz-token", nullptr, nullptr, nullptr, nullptr, nullptr} {}
   engine::ProjectionRegistry registry;
   engine::ConnectionPool pool;
   engine::EventStore store;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/admin_series.hpp"
+#include "api/event_pages.hpp"
 #include "api/http_client.hpp"
 #include "api/router.hpp"
 #include "api/server.hpp"
@@ -45,8 +46,10 @@ class ApiTest : public test::LiveTest {
     sources_->start();
     series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
                                                  api::AdminSeries::Options{.interval = 200ms, .window = 60s});
-    services_ = std::make_unique<api::Services>(
-        api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken, series_.get(), specs_.get(), reactors_.get(), sources_.get()});
+    pages_ = std::make_unique<api::EventPages>(*store_);
+    services_ = std::make_unique<api::Services>(api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken,
+                                                              series_.get(), specs_.get(), reactors_.get(), sources_.get(),
+                                                              pages_.get()});
     api::ServerOptions so;
     so.port = 0;
     so.read_threads = 4;
@@ -61,6 +64,7 @@ class ApiTest : public test::LiveTest {
   void TearDown() override {
     hold_ = false;
     server_.reset();
+    pages_.reset();
     series_.reset();
     sources_.reset();
     worker_.reset();
@@ -98,6 +102,7 @@ class ApiTest : public test::LiveTest {
   std::unique_ptr<engine::RebuildManager> rebuilds_;
   std::unique_ptr<engine::CatchUpWorker> worker_;
   std::unique_ptr<api::AdminSeries> series_;
+  std::unique_ptr<api::EventPages> pages_;
   std::unique_ptr<engine::spec::SpecCatalog> specs_;
   std::unique_ptr<engine::ReactorStore> reactors_;
   sources::SourceManagerOptions source_options_;  // set before SetUp
