@@ -25,14 +25,36 @@ void append_json_field(std::string& row, const nlohmann::json& value) {
 }
 }  // namespace
 
+CopyBatchWriter::Rendered CopyBatchWriter::render(const std::vector<AppendRequest>& requests) {
+  Rendered out;
+  for (const auto& r : requests) {
+    for (const auto& e : r.events) {
+      std::string row;
+      for (std::string_view field : {std::string_view{*e.event_id}, std::string_view{r.stream_id}, std::string_view{e.type}}) {
+        detail::append_copy_field(row, field);
+        row += '\t';
+      }
+      append_json_field(row, e.data);
+      append_json_field(row, e.metadata);
+      out.push_back(std::move(row));
+    }
+  }
+  return out;
+}
+
 CopyBatchWriter::CopyBatchWriter(ConnectionPool& pool, const EventStoreOptions& options)
     : pool_(pool), options_(options) {}
 
 CopyBatchWriter::~CopyBatchWriter() = default;
 
-bool CopyBatchWriter::write(const std::vector<AppendRequest>& requests,
+bool CopyBatchWriter::write(const std::vector<AppendRequest>& requests, const Rendered* rendered,
                             const std::function<void(pqxx::transaction_base&)>& before_commit) {
   if (requests.empty()) return false;
+  Rendered here;
+  if (!rendered) {
+    here = render(requests);
+    rendered = &here;
+  }
   const auto left_at = std::exchange(left_at_, -1);  // untrusted until this batch commits
   bool again = false;
   try {
@@ -79,17 +101,11 @@ bool CopyBatchWriter::write(const std::vector<AppendRequest>& requests,
         detail::CopyWriter out{
             tx, "reproj.events", {"event_id", "stream_id", "event_type", "data", "metadata", "stream_version"}};
         std::string row;
+        std::size_t line = 0;
         for (const auto& r : requests) {
           auto& version = versions_->of(r.stream_id);
-          for (const auto& e : r.events) {
-            row.clear();
-            for (std::string_view field : {std::string_view{*e.event_id}, std::string_view{r.stream_id},
-                                           std::string_view{e.type}}) {
-              detail::append_copy_field(row, field);
-              row += '\t';
-            }
-            append_json_field(row, e.data);
-            append_json_field(row, e.metadata);
+          for (std::size_t k = 0; k < r.events.size(); ++k) {
+            row = (*rendered)[line++];
             row += std::to_string(version++);
             out.write_line(row);
             ++written;

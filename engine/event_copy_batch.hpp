@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -23,6 +24,11 @@ class StreamVersions;
 /// One writer of batches (one source's ingester). Not thread-safe.
 class CopyBatchWriter {
  public:
+  /// Each event of a batch as a COPY line but for its stream version (known only under the append
+  /// lock), in order: rendered on another thread while the batch before is written.
+  using Rendered = std::vector<std::string>;
+  static Rendered render(const std::vector<AppendRequest>& requests);
+
   CopyBatchWriter(ConnectionPool& pool, const EventStoreOptions& options);
   ~CopyBatchWriter();
   CopyBatchWriter(const CopyBatchWriter&) = delete;
@@ -36,7 +42,9 @@ class CopyBatchWriter {
   /// request: an event id the log holds already (a replay past a lost checkpoint), a value the log
   /// refuses, an event an inline projection refuses, the append lock busy. What `before_commit`
   /// throws rolls the batch back and propagates; so does DatabaseUnavailable.
-  bool write(const std::vector<AppendRequest>& requests, const std::function<void(pqxx::transaction_base&)>& before_commit);
+  /// `rendered`: render(requests), or null to render here.
+  bool write(const std::vector<AppendRequest>& requests, const Rendered* rendered,
+             const std::function<void(pqxx::transaction_base&)>& before_commit);
 
  private:
   ConnectionPool& pool_;

@@ -58,12 +58,40 @@ std::int64_t Ingester::tail() {
   return reader_->tail();
 }
 
+Ingester::Prepared Ingester::prepare(std::vector<SourceRecord> records) const {
+  // Map every record; a bad one is quarantined (skip) or ends the batch and stops the source (stop).
+  const auto& name = document_.name;
+  Prepared out;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& rec = records[i];
+    try {
+      auto mapped = document_.mapping.apply(
+          [&](std::string_view root, std::string_view n) { return reader_->resolve(rec, root, n); });
+      if (!mapped.event.event_id) mapped.event.event_id = name + ":" + rec.coordinate;
+      mapped.event.metadata["source"] = name;
+      mapped.event.metadata["source_position"] = rec.position;
+      out.requests.push_back({std::move(mapped.stream_id), engine::ExpectedVersion::any(), {std::move(mapped.event)}});
+      out.record_of.push_back(i);
+    } catch (const BadRecord& e) {
+      if (document_.poison == engine::PoisonPolicy::kStop) {
+        out.stop_reason = "record at position " + rec.coordinate + ": " + e.what();
+        records.resize(i);
+        break;
+      }
+      out.bad.emplace_back(i, e.what());
+    }
+  }
+  out.records = std::move(records);
+  out.rendered = engine::CopyBatchWriter::render(out.requests);
+  return out;
+}
+
 std::optional<Ingester::Prefetched> Ingester::settle_ahead() {
   if (!ahead_) return std::nullopt;
-  auto [after, records] = std::move(*ahead_);
+  auto [after, batch] = std::move(*ahead_);
   ahead_.reset();
   try {
-    return Prefetched{std::move(after), records.get()};
+    return Prefetched{std::move(after), batch.get()};
   } catch (const std::exception&) {
     return std::nullopt;  // read again in the open, where an error is reported
   }
@@ -100,41 +128,21 @@ Ingester::Batch Ingester::ingest_locked() {
     out.moved = true;
     return out;
   }
-  auto records = prefetched && prefetched->after == *checkpoint ? std::move(prefetched->records)
-                                                                : reader_->read(*checkpoint, document_.batch);
-  if (records.size() == document_.batch) {
-    ahead_.emplace(records.back().checkpoint,
-                   std::async(std::launch::async, [this, after = records.back().checkpoint] {
-                     return reader_->read(after, document_.batch);
+  auto batch = prefetched && prefetched->after == *checkpoint ? std::move(prefetched->batch)
+                                                              : prepare(reader_->read(*checkpoint, document_.batch));
+  if (batch.records.size() == document_.batch && batch.stop_reason.empty()) {
+    ahead_.emplace(batch.records.back().checkpoint,
+                   std::async(std::launch::async, [this, after = batch.records.back().checkpoint] {
+                     return prepare(reader_->read(after, document_.batch));
                    }));
   }
   out.position = reader_->position_of(*checkpoint);
-  if (records.empty()) return out;
-
-  // Map every record; a bad one is quarantined (skip) or ends the batch and stops the source (stop).
-  std::vector<engine::AppendRequest> requests;
-  std::vector<std::size_t> record_of;  // request -> record
-  std::vector<std::pair<std::size_t, std::string>> bad;  // record, reason
-  std::string stop_reason;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const auto& rec = records[i];
-    try {
-      auto mapped = document_.mapping.apply(
-          [&](std::string_view root, std::string_view n) { return reader_->resolve(rec, root, n); });
-      if (!mapped.event.event_id) mapped.event.event_id = name + ":" + rec.coordinate;
-      mapped.event.metadata["source"] = name;
-      mapped.event.metadata["source_position"] = rec.position;
-      requests.push_back({std::move(mapped.stream_id), engine::ExpectedVersion::any(), {std::move(mapped.event)}});
-      record_of.push_back(i);
-    } catch (const BadRecord& e) {
-      if (document_.poison == engine::PoisonPolicy::kStop) {
-        stop_reason = "record at position " + rec.coordinate + ": " + e.what();
-        records.resize(i);
-        break;
-      }
-      bad.emplace_back(i, e.what());
-    }
-  }
+  if (batch.records.empty()) return out;
+  auto& records = batch.records;
+  auto& requests = batch.requests;
+  auto& record_of = batch.record_of;
+  auto& bad = batch.bad;
+  auto& stop_reason = batch.stop_reason;
 
   std::size_t quarantined = 0;
   const auto before_commit = [&](pqxx::transaction_base& tx, const std::vector<std::exception_ptr>& refused) {
@@ -184,7 +192,7 @@ Ingester::Batch Ingester::ingest_locked() {
   // or an inline projection refuses) record by record.
   try {
     const std::vector<std::exception_ptr> none(requests.size());
-    if (copies_.write(requests, [&](pqxx::transaction_base& tx) { before_commit(tx, none); })) {
+    if (copies_.write(requests, &batch.rendered, [&](pqxx::transaction_base& tx) { before_commit(tx, none); })) {
       return done();
     }
   } catch (const CheckpointMoved&) {

@@ -58,10 +58,21 @@ class Ingester {
 
  private:
   Batch ingest_locked();
-  // The records read ahead, if a read ahead was in flight and succeeded.
+  // A batch read and made ready to write: its records mapped to append requests (a bad one
+  // quarantined, or the batch cut before it under the stop policy) and rendered as COPY lines.
+  struct Prepared {
+    std::vector<SourceRecord> records;
+    std::vector<engine::AppendRequest> requests;
+    std::vector<std::size_t> record_of;                     // request -> record
+    std::vector<std::pair<std::size_t, std::string>> bad;   // record, reason
+    std::string stop_reason;                                // set: the source stops after these
+    engine::CopyBatchWriter::Rendered rendered;
+  };
+  Prepared prepare(std::vector<SourceRecord> records) const;
+  // The batch read ahead, if a read ahead was in flight and succeeded.
   struct Prefetched {
     nlohmann::json after;  // the checkpoint it read after
-    std::vector<SourceRecord> records;
+    Prepared batch;
   };
   std::optional<Prefetched> settle_ahead();
 
@@ -71,11 +82,11 @@ class Ingester {
   std::mutex mutex_;
   std::unique_ptr<SourceReader> reader_;  // guarded by mutex_
   engine::CopyBatchWriter copies_;        // guarded by mutex_
-  // The next batch, read while this one is written when this one was full (more are waiting): the
-  // source's database and the log then work on two cores at once. The reader serves one caller at
+  // The next batch, read and prepared while this one is written when this one was full (more are
+  // waiting): the source's database and the log then work on two cores at once. The reader serves one caller at
   // a time, so anything else that uses it settles this first. Guarded by mutex_; last, so it is
   // waited for before the reader goes.
-  std::optional<std::pair<nlohmann::json, std::future<std::vector<SourceRecord>>>> ahead_;
+  std::optional<std::pair<nlohmann::json, std::future<Prepared>>> ahead_;
 };
 
 }  // namespace reproj::sources
