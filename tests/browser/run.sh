@@ -7,6 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$1
 shots=$2
 source "$here/../support/throwaway_db.sh" browser
+source "$here/../support/server_base.sh"
 url=$db_url
 trap 'cleanup; rm -f "${events:-}"' EXIT
 
@@ -21,11 +22,6 @@ psql -q "$url" -c "INSERT INTO reproj.events (event_id, stream_id, stream_versio
 REPROJ_REBUILD_BATCH=1000 REPROJ_SERIES_INTERVAL_MS=250 DATABASE_URL="$url" "$bin" serve --listen 127.0.0.1:0 --admin-token browser-token \
   --initial-version cars=1 >"$log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true)
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { cat "$log"; echo "server did not start"; exit 1; }
+base=$(server_base "$log") || { cat "$log"; echo "server did not start"; exit 1; }
 mkdir -p "$shots"
 REPROJ_URL="$base" REPROJ_TOKEN=browser-token REPROJ_SHOTS="$shots" node "$here/dashboard.test.mjs"

@@ -8,6 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$1
 source "$here/../support/throwaway_db.sh" source_cli
+source "$here/../support/server_base.sh"
 doc=$(mktemp)
 trap 'cleanup; rm -f "$doc"' EXIT
 fail() { echo "FAIL: $*"; tail -30 "$log"; exit 1; }
@@ -21,12 +22,7 @@ JSON
 
 DATABASE_URL="$db_url" "$bin" serve --listen 127.0.0.1:0 --admin-token cli-token >"$log" 2>&1 &
 pid=$!
-for _ in $(seq 1 100); do
-  base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true)
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || fail "server did not start"
+base=$(server_base "$log") || fail "server did not start"
 server=(--server "$base" --token cli-token)
 
 # Without the column the document is refused, naming the way out.
