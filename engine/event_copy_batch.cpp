@@ -73,12 +73,15 @@ bool CopyBatchWriter::write(const std::vector<AppendRequest>& requests, const Re
         }
       };
       std::int64_t written = 0;
+      std::int64_t tail_at_lock = 0;
       declining([&] {
-        tx.exec0("SET LOCAL lock_timeout = " + std::to_string(options_.append_lock_timeout.count()));
-        tx.exec("SELECT reproj.lock_appends()");
-        tx.exec0("SET LOCAL lock_timeout TO DEFAULT");
-        // After the lock, in statements of their own: their snapshots see every append before it.
-        const std::int64_t tail = log::safe_tail(tx);
+        // One round trip; the tail is read after the lock in a statement of its own, whose
+        // snapshot sees every append before it.
+        const std::int64_t tail =
+            tx.exec("SET LOCAL lock_timeout = " + std::to_string(options_.append_lock_timeout.count()) +
+                    "; SELECT reproj.lock_appends(); SET LOCAL lock_timeout TO DEFAULT; " + log::kSafeTailSql)[0][0]
+                .as<std::int64_t>();
+        tail_at_lock = tail;
         if (!versions_ || tail != left_at) {
           versions_ = std::make_unique<detail::StreamVersions>(options_.import_version_cache_bytes, tail == 0);
         }
@@ -120,9 +123,11 @@ bool CopyBatchWriter::write(const std::vector<AppendRequest>& requests, const Re
         }
       });
       before_commit(tx);
-      const std::int64_t last = log::safe_tail(tx);
       tx.commit();
-      left_at_ = last;
+      // Where the log ends if nobody else wrote in between: our events took `written` positions
+      // past `tail`, and only a writer between then and the next batch's lock can add to them (a
+      // rolled-back one drew numbers too): then the next batch finds more and asks the log again.
+      left_at_ = tail_at_lock + written;
     });
   } catch (const Declined& d) {
     spdlog::debug("a source's batch goes the append path: {}", d.why);

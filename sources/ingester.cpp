@@ -3,6 +3,7 @@
 #include <thread>
 
 #include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/errors.hpp"
@@ -64,6 +65,17 @@ Ingester::Prepared Ingester::prepare(std::vector<SourceRecord> records) const {
   Prepared out;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const auto& rec = records[i];
+    if (!rec.gap.empty()) {
+      if (document_.on_gap == SourceDocument::OnGap::kSkip) {
+        spdlog::warn("source {}: skipping a gap ({}): {}", name, rec.coordinate, rec.gap);
+        out.bad.emplace_back(i, "gap: " + rec.gap);
+        continue;
+      }
+      out.stop_reason = "gap at " + rec.coordinate + ": " + rec.gap;
+      out.stop_state = "gap";
+      records.resize(i);
+      break;
+    }
     try {
       auto mapped = document_.mapping.apply(
           [&](std::string_view root, std::string_view n) { return reader_->resolve(rec, root, n); });
@@ -108,10 +120,15 @@ Ingester::Batch Ingester::ingest_locked() {
   auto prefetched = settle_ahead();
   reader_->connect();
   bool idle = false;
-  auto checkpoint = pool_.run([&](pqxx::connection& conn) {
-    pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
-    return stored_checkpoint(tx, name, idle);
-  });
+  // Where this ingester's last batch left the checkpoint, or the stored one: a stale one (paused,
+  // moved by another instance) only costs a read, as the batch's update then finds it moved.
+  auto checkpoint = std::exchange(committed_, std::nullopt);
+  if (!checkpoint) {
+    checkpoint = pool_.run([&](pqxx::connection& conn) {
+      pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
+      return stored_checkpoint(tx, name, idle);
+    });
+  }
   if (idle || !checkpoint) {
     out.idle = true;
     return out;
@@ -137,7 +154,7 @@ Ingester::Batch Ingester::ingest_locked() {
                    }));
   }
   out.position = reader_->position_of(*checkpoint);
-  if (batch.records.empty()) return out;
+  if (batch.records.empty() && batch.stop_reason.empty()) return out;  // a stop at the first record still commits
   auto& records = batch.records;
   auto& requests = batch.requests;
   auto& record_of = batch.record_of;
@@ -174,14 +191,15 @@ Ingester::Batch Ingester::ingest_locked() {
     auto moved = tx.exec_params(
         "UPDATE reproj.sources SET checkpoint = $3::jsonb, position = $4, ingested = ingested + $5, "
         "quarantined = quarantined + $6, updated_at = now(), "
-        "state = CASE WHEN $7 THEN 'stopped' ELSE state END, last_error = CASE WHEN $7 THEN $8 ELSE last_error END "
+        "state = CASE WHEN $7 THEN $9 ELSE state END, last_error = CASE WHEN $7 THEN $8 ELSE last_error END "
         "WHERE name = $1 AND checkpoint IS NOT DISTINCT FROM $2::jsonb AND NOT paused AND state NOT IN ('stopped', 'gap')",
         name, checkpoint->is_null() ? std::optional<std::string>{} : std::optional<std::string>{checkpoint->dump()},
         next.dump(), reader_->position_of(next), static_cast<std::int64_t>(records.size() - rows.size()),
-        static_cast<std::int64_t>(rows.size()), stopping, stop_reason);
+        static_cast<std::int64_t>(rows.size()), stopping, stop_reason, batch.stop_state);
     if (moved.affected_rows() != 1) throw CheckpointMoved{};
   };
   const auto done = [&] {
+    if (stop_reason.empty()) committed_ = records.empty() ? *checkpoint : records.back().checkpoint;
     out.records = records.size();
     out.quarantined = quarantined;
     out.stopped = !stop_reason.empty();
@@ -240,10 +258,13 @@ void Ingester::sync(std::size_t max_records, std::chrono::milliseconds wait) {
     // a transaction that was still open then, may be the client's own write: look again until
     // nothing committed is left after the checkpoint.
     bool idle = false;
-    const auto checkpoint = pool_.run([&](pqxx::connection& conn) {
-      pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
-      return stored_checkpoint(tx, document_.name, idle);
-    });
+    auto checkpoint = committed_;  // what this batch committed, else the stored one
+    if (!checkpoint) {
+      checkpoint = pool_.run([&](pqxx::connection& conn) {
+        pqxx::nontransaction tx{conn};  // one statement: no BEGIN/COMMIT round trips
+        return stored_checkpoint(tx, document_.name, idle);
+      });
+    }
     settle_ahead();
     if (idle || !checkpoint || !reader_->committed_after(*checkpoint)) return;
     if (b.records > 0) continue;  // progress: read again at once

@@ -66,6 +66,7 @@ class Ingester {
     std::vector<std::size_t> record_of;                     // request -> record
     std::vector<std::pair<std::size_t, std::string>> bad;   // record, reason
     std::string stop_reason;                                // set: the source stops after these
+    std::string stop_state = "stopped";                     // in this state: stopped (a bad record) or gap
     engine::CopyBatchWriter::Rendered rendered;
   };
   Prepared prepare(std::vector<SourceRecord> records) const;
@@ -81,6 +82,7 @@ class Ingester {
   engine::ConnectionPool& pool_;
   std::mutex mutex_;
   std::unique_ptr<SourceReader> reader_;  // guarded by mutex_
+  std::optional<nlohmann::json> committed_;  // the checkpoint this ingester's last batch committed; guarded by mutex_
   engine::CopyBatchWriter copies_;        // guarded by mutex_
   // The next batch, read and prepared while this one is written when this one was full (more are
   // waiting): the source's database and the log then work on two cores at once. The reader serves one caller at

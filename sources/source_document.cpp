@@ -2,10 +2,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "sources/postgres_table.hpp"
+#include "sources/redis_stream.hpp"
 
 namespace reproj::sources {
 
@@ -13,8 +15,12 @@ namespace {
 
 const std::set<std::string> kShared{"kind",  "mapping",  "start",   "sync_reads", "poison", "required_for_ready",
                                     "batch", "url",      "url_env", "url_file"};
-const std::set<std::string> kPostgresTable{"table", "position", "order"};
-constexpr const char* kKinds = "postgres_table (redis_stream and kafka are planned)";
+// Each kind's own members.
+const std::map<std::string, std::set<std::string>> kKindMembers{
+    {"postgres_table", {"table", "position", "order"}},
+    {"redis_stream", {"streams", "on_gap"}},
+};
+constexpr const char* kKinds = "postgres_table or redis_stream (kafka is planned)";
 
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 63 || !(n[0] >= 'a' && n[0] <= 'z')) return false;
@@ -50,10 +56,11 @@ SourceDocument parse_source(const std::string& name, std::string_view text) {
     problems.push_back({"/kind", std::string{"missing: one of "} + kKinds});
   } else {
     d.kind = kind->get<std::string>();
-    if (d.kind != "postgres_table") problems.push_back({"/kind", "\"" + d.kind + "\" is not a kind of source: " + kKinds});
+    if (!kKindMembers.count(d.kind)) problems.push_back({"/kind", "\"" + d.kind + "\" is not a kind of source: " + kKinds});
   }
   for (const auto& [key, value] : doc.items()) {
-    if (!kShared.count(key) && !(d.kind == "postgres_table" && kPostgresTable.count(key))) {
+    auto own = kKindMembers.find(d.kind);
+    if (!kShared.count(key) && !(own != kKindMembers.end() && own->second.count(key))) {
       problems.push_back({"/" + key, "unknown member"});
     }
   }
@@ -104,10 +111,20 @@ SourceDocument parse_source(const std::string& name, std::string_view text) {
     (std::string_view{key} == "url" ? d.url : std::string_view{key} == "url_env" ? d.url_env : d.url_file) = it->get<std::string>();
   }
   if (urls > 1) problems.push_back({"/url", "name the source database once: url, url_env or url_file"});
+  if (auto it = doc.find("on_gap"); it != doc.end()) {
+    if (*it == "skip") {
+      d.on_gap = SourceDocument::OnGap::kSkip;
+    } else if (*it != "stop") {
+      problems.push_back({"/on_gap", "\"stop\" (state gap, naming the missing range) or \"skip\" (quarantine the gap, go on)"});
+    }
+  }
   std::vector<ReferenceRoot> roots;
   if (d.kind == "postgres_table") {
     parse_postgres_table(doc, problems);
     roots = postgres_table_references();
+  } else if (d.kind == "redis_stream") {
+    parse_redis_stream(doc, problems);
+    roots = redis_stream_references();
   }
   if (auto it = doc.find("mapping"); it == doc.end()) {
     problems.push_back({"/mapping", "missing: how a record becomes an event ({\"stream_id\", \"type\", \"data\", …})"});
@@ -138,6 +155,11 @@ std::string SourceDocument::resolve_url(const std::string& database_url) const {
 
 std::unique_ptr<SourceReader> SourceDocument::reader(const std::string& database_url) const {
   std::vector<Problem> problems;
+  if (kind == "redis_stream") {
+    auto config = parse_redis_stream(document, problems);
+    if (!config) throw engine::InvalidSource(problems);
+    return redis_stream_reader(std::move(*config), resolve_url(database_url), mapping.names("json"));
+  }
   auto config = parse_postgres_table(document, problems);
   if (!config) throw engine::InvalidSource(problems);
   return postgres_table_reader(std::move(*config), resolve_url(database_url), mapping.names("col"));

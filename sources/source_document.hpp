@@ -27,6 +27,10 @@ struct SourceDocument {
   engine::PoisonPolicy poison = engine::PoisonPolicy::kSkip;
   bool required_for_ready = false;
   std::size_t batch = 1000;   // records per ingesting transaction
+  // Records gone from the source before they were ingested (a trimmed stream): "on_gap": "stop"
+  // (state gap, naming the range) or "skip" (the gap quarantined, counted and logged). Kinds that
+  // can lose records take the member; for the others it stays kStop and never happens.
+  enum class OnGap { kStop, kSkip } on_gap = OnGap::kStop;
   // Where the source is: "url" as given, or the name of the environment variable ("url_env") or
   // file ("url_file") holding it, read when connecting so that it is never stored. None: reproj's
   // own database.

@@ -171,7 +171,7 @@ void SourceManager::run(std::shared_ptr<Entry> entry, std::stop_token stop) {
         rate *= 0.5;
       }
       if (!b.idle && (b.position >= *start_tail || (b.records == 0 && !b.moved))) state = "live";
-      if (b.stopped) spdlog::error("source {} stopped at a bad record", name);
+      if (b.stopped) spdlog::error("source {} stopped at a bad record or a gap (its last_error says which)", name);
       backoff = std::chrono::milliseconds{100};
       if (state != reported || Clock::now() - last_report > std::chrono::seconds{1}) {
         if (!b.idle) store_.report(name, state, ingester.tail(), rate, "");

@@ -17,6 +17,10 @@ struct SourceRecord {
   std::int64_t position = 0;  // its place in the source (the table's position column)
   std::string coordinate;     // what makes it unique in the source: the default event id is "{source}:{coordinate}"
   nlohmann::json record;      // the record as JSON ($record)
+  nlohmann::json derived;     // what else the kind's references resolve to (fields parsed as JSON)
+  // Not a record but records missing (a Redis stream trimmed past the checkpoint): why. The source
+  // stops here in state `gap`, or quarantines it and goes on ("on_gap": "skip").
+  std::string gap;
 };
 
 /// A connection to one source. Not thread-safe: one caller at a time (the Ingester's lock), but
