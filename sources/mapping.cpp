@@ -141,17 +141,32 @@ MappedEvent Mapping::apply(const Resolver& resolve) const {
   return out;
 }
 
-void Mapping::collect(const Node& n, std::string_view root, std::set<std::string>& out) {
-  if (n.kind == Node::Kind::kReference && n.root == root && !n.name.empty()) out.insert(n.name);
-  for (const auto& [key, member] : n.members) collect(member, root, out);
+void Mapping::collect(const Node& n, std::string_view root, std::set<std::string>& out, bool& used) {
+  if (n.kind == Node::Kind::kReference && n.root == root) {
+    used = true;
+    if (!n.name.empty()) out.insert(n.name);
+  }
+  for (const auto& [key, member] : n.members) collect(member, root, out, used);
+}
+
+void Mapping::collect_all(std::string_view root, std::set<std::string>& out, bool& used) const {
+  for (const Node* n : {&stream_id_, &type_, &data_}) collect(*n, root, out, used);
+  if (metadata_) collect(*metadata_, root, out, used);
+  if (event_id_) collect(*event_id_, root, out, used);
 }
 
 std::set<std::string> Mapping::names(std::string_view root) const {
   std::set<std::string> out;
-  for (const Node* n : {&stream_id_, &type_, &data_}) collect(*n, root, out);
-  if (metadata_) collect(*metadata_, root, out);
-  if (event_id_) collect(*event_id_, root, out);
+  bool used = false;
+  collect_all(root, out, used);
   return out;
+}
+
+bool Mapping::uses(std::string_view root) const {
+  std::set<std::string> names;
+  bool used = false;
+  collect_all(root, names, used);
+  return used;
 }
 
 }  // namespace reproj::sources

@@ -53,6 +53,8 @@ class Mapping {
 
   /// The names used with `root` (the columns "$col.X" reads), to check them against the source.
   std::set<std::string> names(std::string_view root) const;
+  /// Whether any reference has `root` ("$record").
+  bool uses(std::string_view root) const;
 
  private:
   struct Node {
@@ -66,7 +68,8 @@ class Mapping {
   static std::optional<Node> node(const nlohmann::json& value, const std::string& path, Shape shape,
                                   const std::vector<ReferenceRoot>& roots, std::vector<Problem>& problems);
   static nlohmann::json evaluate(const Node& n, const Resolver& resolve, std::string_view field);
-  static void collect(const Node& n, std::string_view root, std::set<std::string>& out);
+  static void collect(const Node& n, std::string_view root, std::set<std::string>& out, bool& used);
+  void collect_all(std::string_view root, std::set<std::string>& out, bool& used) const;
 
   Node stream_id_, type_, data_;
   std::optional<Node> metadata_, event_id_;

@@ -27,8 +27,8 @@ bool table_name(const std::string& s) {
 
 class PostgresTableReader final : public SourceReader {
  public:
-  PostgresTableReader(PostgresTableConfig config, std::string url, std::set<std::string> columns)
-      : config_(std::move(config)), url_(std::move(url)), columns_(std::move(columns)) {}
+  PostgresTableReader(PostgresTableConfig config, std::string url, std::set<std::string> columns, bool whole_row)
+      : config_(std::move(config)), url_(std::move(url)), columns_(std::move(columns)), whole_row_(whole_row) {}
 
   void connect() override {
     if (conn_ && conn_->is_open()) return;
@@ -66,13 +66,13 @@ class PostgresTableReader final : public SourceReader {
       if (config_.xid.empty()) {
         const std::int64_t after = checkpoint.is_null() ? std::numeric_limits<std::int64_t>::min() : checkpoint["position"].get<std::int64_t>();
         rows = prepared(tx, "reproj_source_read_unsafe",
-                        "SELECT NULL::text, " + pos_ + "::bigint, row_to_json(t)::text FROM " + table_ + " t WHERE " +
+                        "SELECT NULL::text, " + pos_ + "::bigint, " + values_ + " FROM " + table_ + " t WHERE " +
                             pos_ + " > $1 ORDER BY " + pos_ + " LIMIT $2",
                         after, n);
       } else {
         // Below the oldest running transaction: committed, and nothing still to commit sorts before.
         const std::string safe = xid_ + " < " + xmin_;
-        const std::string select = "SELECT " + xid_ + "::text, " + pos_ + "::bigint, row_to_json(t)::text FROM " + table_ + " t WHERE ";
+        const std::string select = "SELECT " + xid_ + "::text, " + pos_ + "::bigint, " + values_ + " FROM " + table_ + " t WHERE ";
         const std::string order = " ORDER BY " + xid_ + ", " + pos_ + " LIMIT ";
         if (checkpoint.is_null()) {
           rows = prepared(tx, "reproj_source_read_first", select + safe + order + "$1", n);
@@ -90,7 +90,22 @@ class PostgresTableReader final : public SourceReader {
         rec.coordinate = std::to_string(rec.position);
         rec.checkpoint = r[0].is_null() ? nlohmann::json{{"position", rec.position}}
                                         : nlohmann::json{{"xid", r[0].as<std::string>()}, {"position", rec.position}};
-        rec.record = nlohmann::json::parse(r[2].c_str());
+        if (whole_row_) {
+          rec.record = nlohmann::json::parse(r[2].c_str());
+        } else {
+          rec.record = nlohmann::json::object();
+          for (std::size_t i = 0; i < value_columns_.size(); ++i) {
+            const auto& field = r[static_cast<pqxx::row::size_type>(i + 2)];
+            const auto& [name, as_text] = value_columns_[i];
+            if (field.is_null()) {
+              rec.record[name] = nullptr;
+            } else if (as_text) {
+              rec.record[name] = std::string{field.c_str(), field.size()};
+            } else {
+              rec.record[name] = nlohmann::json::parse(field.c_str(), field.c_str() + field.size());
+            }
+          }
+        }
         out.push_back(std::move(rec));
       }
       return out;
@@ -193,6 +208,25 @@ class PostgresTableReader final : public SourceReader {
       }
       pos_ = "t." + tx.quote_name(config_.position);
       if (!config_.xid.empty()) xid_ = "t." + tx.quote_name(config_.xid);
+      // Only the columns the mapping reads, each as row_to_json would give it (text as is, the
+      // rest through to_json): the whole row as JSON cost the source database ~2 us a row and
+      // reproj as much again to parse (BENCH.md, "Sources").
+      values_.clear();
+      value_columns_.clear();
+      if (whole_row_) {
+        values_ = "row_to_json(t)::text";
+      } else {
+        for (const auto& c : columns_) {
+          if (!types.count(c)) continue;
+          const auto& type = types[c];
+          const bool as_text = type == "text" || type.starts_with("character varying");
+          const auto column = "t." + tx.quote_name(c);
+          values_ += (values_.empty() ? "" : ", ") +
+                     (as_text ? column : type == "json" || type == "jsonb" ? column + "::text" : "to_json(" + column + ")::text");
+          value_columns_.emplace_back(c, as_text);
+        }
+        if (values_.empty()) values_ = "NULL::text";
+      }
     } catch (const pqxx::broken_connection& e) {
       conn_.reset();
       throw engine::DatabaseUnavailable(std::string{"the source database connection broke: "} + e.what());
@@ -206,7 +240,10 @@ class PostgresTableReader final : public SourceReader {
   const PostgresTableConfig config_;
   const std::string url_;
   const std::set<std::string> columns_;
+  const bool whole_row_;  // the mapping reads $record
   std::unique_ptr<pqxx::connection> conn_;
+  std::string values_;    // the select list of the record's values, set by check()
+  std::vector<std::pair<std::string, bool>> value_columns_;  // its columns: name, read as text (else JSON)
   std::string table_, pos_, xid_, xid_type_, xmin_;  // SQL text, set by check()
 };
 
@@ -256,8 +293,8 @@ std::optional<PostgresTableConfig> parse_postgres_table(const nlohmann::json& do
 }
 
 std::unique_ptr<SourceReader> postgres_table_reader(PostgresTableConfig config, std::string url,
-                                                    std::set<std::string> columns) {
-  return std::make_unique<PostgresTableReader>(std::move(config), std::move(url), std::move(columns));
+                                                    std::set<std::string> columns, bool whole_row) {
+  return std::make_unique<PostgresTableReader>(std::move(config), std::move(url), std::move(columns), whole_row);
 }
 
 std::vector<std::string> prepare_statements(const PostgresTableConfig& c) {

@@ -34,9 +34,10 @@ std::vector<ReferenceRoot> postgres_table_references();
 std::optional<PostgresTableConfig> parse_postgres_table(const nlohmann::json& doc, std::vector<Problem>& problems);
 
 /// Reads the table over its own connection. `columns` (what the mapping reads with $col) are
-/// checked to exist when connecting.
+/// checked to exist when connecting. A record holds those columns only, unless `whole_row` (the
+/// mapping reads $record): then every column.
 std::unique_ptr<SourceReader> postgres_table_reader(PostgresTableConfig config, std::string url,
-                                                    std::set<std::string> columns);
+                                                    std::set<std::string> columns, bool whole_row);
 
 /// The statements `reproj source prepare` runs for a table without a transaction id column: a
 /// column `COLUMN xid8 NOT NULL DEFAULT pg_current_xact_id()` (rows already there get the id of

@@ -5,10 +5,8 @@
 #include <cstring>
 #include <map>
 
-#include <hiredis/hiredis.h>
-#include <spdlog/spdlog.h>
-
 #include "engine/errors.hpp"
+#include "sources/redis_connection.hpp"
 
 namespace reproj::sources {
 
@@ -38,18 +36,6 @@ EntryId id_of(std::string_view s) {
   return *id;
 }
 
-struct FreeReply {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, FreeReply>;
-
-std::string_view text_of(const redisReply* r) {
-  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-             ? std::string_view{r->str, r->len}
-             : std::string_view{};
-}
-
-// What XINFO STREAM says of one key (a key that does not exist: all zero).
 struct StreamInfo {
   std::int64_t added = 0, length = 0;  // entries-added, length
   EntryId last, max_deleted;           // last-generated-id, max-deleted-entry-id
@@ -69,64 +55,6 @@ StreamInfo info_of(const redisReply* r) {
   }
   if (!added) throw engine::InvalidSource(std::vector<Problem>{{"/url", "Redis before 7.0 (XINFO STREAM has no entries-added): gaps could not be told"}});
   return s;
-}
-
-// Percent-decoding for the user and password of a URL.
-std::string decoded(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      int v = 0;
-      if (std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ec == std::errc{}) {
-        out += static_cast<char>(v);
-        i += 2;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-struct RedisUrl {
-  std::string host = "127.0.0.1", user, password;
-  int port = 6379, db = 0;
-};
-
-RedisUrl parse_url(const std::string& url) {
-  const std::string scheme = "redis://";
-  auto bad = [&](const std::string& why) {
-    return engine::InvalidSource(std::vector<Problem>{{"/url", "not a Redis URL (redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]): " + why}});
-  };
-  if (url.starts_with("rediss://")) throw bad("TLS (rediss://) is not supported by the Redis client reproj is built with");
-  if (!url.starts_with(scheme)) throw bad("it does not start with redis://");
-  std::string_view rest{url};
-  rest.remove_prefix(scheme.size());
-  RedisUrl u;
-  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-    const auto credentials = rest.substr(0, at);
-    const auto colon = credentials.find(':');
-    if (colon == std::string_view::npos) {
-      u.password = decoded(credentials);
-    } else {
-      u.user = decoded(credentials.substr(0, colon));
-      u.password = decoded(credentials.substr(colon + 1));
-    }
-    rest.remove_prefix(at + 1);
-  }
-  auto slash = rest.find('/');
-  auto hostport = rest.substr(0, slash);
-  if (slash != std::string_view::npos) {
-    auto db = rest.substr(slash + 1);
-    if (!db.empty() && std::from_chars(db.data(), db.data() + db.size(), u.db).ec != std::errc{}) throw bad("the database is not a number");
-  }
-  if (const auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
-    auto port = hostport.substr(colon + 1);
-    if (std::from_chars(port.data(), port.data() + port.size(), u.port).ec != std::errc{}) throw bad("the port is not a number");
-    hostport = hostport.substr(0, colon);
-  }
-  if (!hostport.empty()) u.host = std::string{hostport};
-  return u;
 }
 
 // Where reading one key goes on from: the last id ingested and how many entries the key had up to
@@ -157,41 +85,21 @@ struct KeyCheckpoint {
 class RedisStreamReader final : public SourceReader {
  public:
   RedisStreamReader(RedisStreamConfig config, std::string url, std::set<std::string> json_fields)
-      : config_(std::move(config)), url_(std::move(url)), json_fields_(std::move(json_fields)) {}
-
-  ~RedisStreamReader() override { close(); }
+      : config_(std::move(config)), json_fields_(std::move(json_fields)), redis_(std::move(url)) {}
 
   void connect() override {
-    if (ctx_ && !ctx_->err) return;
-    close();
-    const auto u = parse_url(url_);
-    timeval connect_timeout{5, 0};
-    ctx_ = redisConnectWithTimeout(u.host.c_str(), u.port, connect_timeout);
-    if (!ctx_ || ctx_->err) {
-      const std::string why = ctx_ ? ctx_->errstr : "out of memory";
-      close();
-      throw engine::DatabaseUnavailable("cannot connect to Redis at " + u.host + ":" + std::to_string(u.port) + ": " + why);
-    }
-    timeval io_timeout{10, 0};  // a server that hangs is a lost connection, not a stalled ingester
-    redisSetTimeout(ctx_, io_timeout);
-    if (!u.password.empty()) {
-      if (u.user.empty()) {
-        expect_ok(command({"AUTH", u.password}), "AUTH");
-      } else {
-        expect_ok(command({"AUTH", u.user, u.password}), "AUTH");
-      }
-    }
-    if (u.db != 0) expect_ok(command({"SELECT", std::to_string(u.db)}), "SELECT");
+    if (redis_.open()) return;
+    redis_.connect();
     std::vector<Problem> problems;
     for (std::size_t i = 0; i < config_.streams.size(); ++i) {
-      auto type = command({"TYPE", config_.streams[i]});
+      auto type = redis_.command({"TYPE", config_.streams[i]});
       const auto t = text_of(type.get());
       if (t != "stream" && t != "none") {
         problems.push_back({"/streams/" + std::to_string(i), "key " + config_.streams[i] + " holds a " + std::string{t} + ", not a stream"});
       }
     }
     if (!problems.empty()) {
-      close();
+      redis_.close();
       throw engine::InvalidSource(problems);
     }
     infos();  // Redis 7 or an InvalidSource
@@ -225,7 +133,7 @@ class RedisStreamReader final : public SourceReader {
     commands.push_back(std::move(xread));
     for (const auto& k : keys) commands.push_back({"XINFO", "STREAM", k});
     commands.push_back({"EXEC"});
-    auto replies = pipeline(commands);
+    auto replies = redis_.pipeline(commands);
     const auto* exec = replies.back().get();
     if (!exec || exec->type != REDIS_REPLY_ARRAY || exec->elements != keys.size() + 1) {
       throw engine::DatabaseUnavailable("Redis did not run the read (MULTI/EXEC): " + std::string{text_of(exec)});
@@ -361,68 +269,18 @@ class RedisStreamReader final : public SourceReader {
   }
 
  private:
-  void close() {
-    if (ctx_) redisFree(ctx_);
-    ctx_ = nullptr;
-  }
-
-  // A reply, or DatabaseUnavailable (the connection is closed) when none came.
-  Reply command(const std::vector<std::string>& args) {
-    auto replies = pipeline({args});
-    return std::move(replies.front());
-  }
-
-  std::vector<Reply> pipeline(const std::vector<std::vector<std::string>>& commands) {
-    connect_raw();
-    for (const auto& args : commands) {
-      std::vector<const char*> argv;
-      std::vector<std::size_t> lens;
-      for (const auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) lost();
-    }
-    std::vector<Reply> out;
-    for (std::size_t i = 0; i < commands.size(); ++i) {
-      void* r = nullptr;
-      if (redisGetReply(ctx_, &r) != REDIS_OK || !r) lost();
-      out.emplace_back(static_cast<redisReply*>(r));
-    }
-    return out;
-  }
-
-  void connect_raw() {
-    if (!ctx_ || ctx_->err) connect();
-  }
-
-  [[noreturn]] void lost() {
-    const std::string why = ctx_ && ctx_->err ? ctx_->errstr : "no reply";
-    close();
-    throw engine::DatabaseUnavailable("the Redis connection broke: " + why);
-  }
-
-  void expect_ok(const Reply& r, const char* what) {
-    if (r->type == REDIS_REPLY_ERROR) {
-      const std::string why{text_of(r.get())};
-      close();
-      throw engine::DatabaseUnavailable(std::string{"Redis refused "} + what + ": " + why);
-    }
-  }
-
   std::vector<StreamInfo> infos() {
     std::vector<std::vector<std::string>> commands;
     for (const auto& k : config_.streams) commands.push_back({"XINFO", "STREAM", k});
-    auto replies = pipeline(commands);
+    auto replies = redis_.pipeline(commands);
     std::vector<StreamInfo> out;
     for (const auto& r : replies) out.push_back(info_of(r.get()));
     return out;
   }
 
   const RedisStreamConfig config_;
-  const std::string url_;
   const std::set<std::string> json_fields_;
-  redisContext* ctx_ = nullptr;
+  RedisConnection redis_;
 };
 
 }  // namespace
@@ -457,7 +315,7 @@ std::optional<RedisStreamConfig> parse_redis_stream(const nlohmann::json& doc, s
   }
   if (auto url = doc.find("url"); url != doc.end() && url->is_string()) {
     try {
-      parse_url(url->get<std::string>());
+      check_redis_url(url->get<std::string>());
     } catch (const engine::InvalidSource& e) {
       problems.insert(problems.end(), e.problems().begin(), e.problems().end());
     }
@@ -469,7 +327,7 @@ std::optional<RedisStreamConfig> parse_redis_stream(const nlohmann::json& doc, s
 }
 
 std::unique_ptr<SourceReader> redis_stream_reader(RedisStreamConfig config, std::string url, std::set<std::string> json_fields) {
-  parse_url(url);  // a malformed URL is the document's problem, found before any connection
+  check_redis_url(url);  // a malformed URL is the document's problem, found before any connection
   return std::make_unique<RedisStreamReader>(std::move(config), std::move(url), std::move(json_fields));
 }
 

@@ -162,7 +162,8 @@ std::unique_ptr<SourceReader> SourceDocument::reader(const std::string& database
   }
   auto config = parse_postgres_table(document, problems);
   if (!config) throw engine::InvalidSource(problems);
-  return postgres_table_reader(std::move(*config), resolve_url(database_url), mapping.names("col"));
+  return postgres_table_reader(std::move(*config), resolve_url(database_url), mapping.names("col"),
+                               mapping.uses("record"));
 }
 
 }  // namespace reproj::sources

@@ -26,7 +26,7 @@ struct SourceDocument {
   bool sync_reads = false;
   engine::PoisonPolicy poison = engine::PoisonPolicy::kSkip;
   bool required_for_ready = false;
-  std::size_t batch = 1000;   // records per ingesting transaction
+  std::size_t batch = 5000;   // records per ingesting transaction
   // Records gone from the source before they were ingested (a trimmed stream): "on_gap": "stop"
   // (state gap, naming the range) or "skip" (the gap quarantined, counted and logged). Kinds that
   // can lose records take the member; for the others it stays kStop and never happens.

@@ -1,7 +1,7 @@
 // Sources (issue 38): ingesting N rows of an application's table against `reproj import` of the same
 // events, side by side on one cluster (scripts/bench runs it on the durable one), and what a sync
 // read adds to a strong read. Prints figures; asserts only that everything was ingested.
-//   reproj_source_ingest [EVENTS (default 200000)]   (env BATCH: the source's records per transaction, default 1000)
+//   reproj_source_ingest [EVENTS (default 200000)]   (env BATCH: the source's records per transaction, else the default)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -82,13 +82,13 @@ int main(int argc, char** argv) {
   options.supervise = std::chrono::milliseconds{20};
   options.poll = std::chrono::milliseconds{std::getenv("POLL_MS") ? std::atoi(std::getenv("POLL_MS")) : 5};
   sources::SourceManager manager{pool, store, b.url(), options};
-  const nlohmann::json doc{{"kind", "postgres_table"},
+  nlohmann::json doc{{"kind", "postgres_table"},
                            {"table", "app.messages"},
                            {"position", "global_position"},
                            {"order", {{"xid", "transaction_id"}}},
                            {"mapping", {{"stream_id", "$col.stream_id"}, {"type", "$col.message_type"}, {"data", "$col.message_data"}}},
-                           {"sync_reads", true},
-                           {"batch", std::getenv("BATCH") ? std::atoi(std::getenv("BATCH")) : 1000}};
+                           {"sync_reads", true}};
+  if (std::getenv("BATCH")) doc["batch"] = std::atoi(std::getenv("BATCH"));  // else the document's default
   manager.put("app", doc.dump());
   const auto t0 = Clock::now();
   manager.start();
