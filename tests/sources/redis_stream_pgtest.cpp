@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tests/support/api_fixture.hpp"
+#include "tests/support/example_specs.hpp"
 #include "tests/support/http_load.hpp"
 #include "tests/support/oracle.hpp"
 #include "tests/support/process.hpp"
@@ -339,4 +340,91 @@ TEST_F(RedisSourceTest, AnUnreachableRedisIsStoredAndReportedWhileTheServerServe
   EXPECT_NE(s["last_error"].get<std::string>().find("Redis"), std::string::npos) << s.dump();
   EXPECT_EQ(call("GET", "/healthz").status, 200u);
   EXPECT_EQ(call("GET", "/cars/none").status, 404u);
+}
+
+// The seed's example end to end: users with a balance and items, from entries XADDed to a Redis
+// stream, served by a spec over HTTP and rebuilt online (v1 -> v2) while a writer goes on and
+// strong reads after each XADD see it; the served rows equal a fold of what was written.
+TEST_F(RedisSourceTest, UsersFromARedisStreamAreServedAndRebuiltOnlineWhileEntriesArrive) {
+  ASSERT_EQ(call("PUT", "/admin/sources/users",
+                 Json{{"kind", "redis_stream"}, {"url", redis_->url()}, {"streams", {"users"}},
+                      {"mapping", {{"stream_id", "$field.user"}, {"type", "$field.type"}, {"data", "$json.data"}}},
+                      {"sync_reads", true}}
+                     .dump(),
+                 true)
+                .status,
+            201u);
+  auto v1 = call("PUT", "/admin/projections/users/versions/1", test::example_spec("users_v1.json"), true);
+  ASSERT_EQ(v1.status, 201u) << v1.body;
+  ASSERT_EQ(wait_rebuild(json(v1)["rebuild_id"].get<std::int64_t>()), "done");
+
+  struct User {
+    std::int64_t balance = 0, movements = 0;
+    std::vector<std::string> items;
+  };
+  std::map<std::string, User> model;  // the independent fold
+  std::atomic<int> stale{0}, failed{0};
+  std::atomic<bool> writing{true};
+  std::mt19937 rng{7};
+  auto write_some = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const auto id = "u" + std::to_string(rng() % 20);
+      auto& u = model[id];
+      const auto roll = rng() % 10;
+      const auto item = "item" + std::to_string(rng() % 5);
+      if (roll < 4) {
+        const auto amount = static_cast<std::int64_t>(1 + rng() % 100);
+        client_->xadd("users", {{"user", id}, {"type", "user.credited"}, {"data", Json{{"amount", amount}}.dump()}});
+        u.balance += amount, ++u.movements;
+      } else if (roll < 6) {
+        const auto amount = static_cast<std::int64_t>(1 + rng() % 50);
+        client_->xadd("users", {{"user", id}, {"type", "user.debited"}, {"data", Json{{"amount", amount}}.dump()}});
+        u.balance -= amount, ++u.movements;
+      } else if (roll < 8) {
+        client_->xadd("users", {{"user", id}, {"type", "item.added"}, {"data", Json{{"item", item}}.dump()}});
+        u.items.push_back(item);
+      } else {
+        client_->xadd("users", {{"user", id}, {"type", "item.removed"}, {"data", Json{{"item", item}}.dump()}});
+        std::erase(u.items, item);
+      }
+      // Read your write: the strong read right after the XADD reflects it.
+      auto r = call("GET", "/users/" + id);
+      if (r.status == 404 && roll >= 8 && model[id].movements == 0 && model[id].items.empty()) continue;  // a pull on no row
+      if (r.status != 200) {
+        ++failed;
+        ADD_FAILURE() << "GET /users/" << id << ": " << r.status << " " << r.body;
+        continue;
+      }
+      if (json(r)["balance"] != u.balance) ++stale;
+    }
+  };
+  write_some(300);
+  // Readers meanwhile: any answer but 200 or 404 is a failed request.
+  std::jthread reader{[&] {
+    std::mt19937 pick{8};
+    while (writing) {
+      auto r = call("GET", "/users/u" + std::to_string(pick() % 20));
+      if (r.status != 200 && r.status != 404) ++failed;
+    }
+  }};
+  ASSERT_EQ(call("PUT", "/admin/projections/users/versions/2", test::example_spec("users_v2.json"), true).status, 201u);
+  auto started = call("POST", "/admin/projections/users/rebuild", R"({"version": 2})", true);
+  ASSERT_EQ(started.status, 202u) << started.body;
+  write_some(300);
+  EXPECT_EQ(wait_rebuild(json(started)["rebuild_id"].get<std::int64_t>()), "done");
+  write_some(100);
+  writing = false;
+  reader.join();
+  EXPECT_EQ(stale, 0) << "strong reads that missed the XADD just before";
+  EXPECT_EQ(failed, 0);
+  for (const auto& [id, u] : model) {
+    auto r = call("GET", "/users/" + id);
+    if (u.movements == 0 && u.items.empty() && r.status == 404) continue;
+    ASSERT_EQ(r.status, 200u) << id << ": " << r.body;
+    EXPECT_EQ(r.headers["x-projection-version"], "2");
+    const auto row = json(r);
+    EXPECT_EQ(row["balance"], u.balance) << id;
+    EXPECT_EQ(row["movements"], u.movements) << id;
+    EXPECT_EQ(row["items"], Json(u.items)) << id;
+  }
 }

@@ -1,0 +1,109 @@
+// Sources, redis_stream (issue 39): ingesting N entries of a Redis stream into the log against
+// reading the same entries with XRANGE in batches through the same client library (hiredis), in one
+// run, on the cluster DATABASE_URL names (scripts/bench: the durable one) and a throwaway
+// redis-server (scripts/redis). Prints figures; asserts only that everything was ingested.
+//   reproj_redis_ingest [ENTRIES (default 200000)]   (env BATCH: records per transaction, else the default)
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include <hiredis/hiredis.h>
+
+#include "engine/connection_pool.hpp"
+#include "engine/event_store.hpp"
+#include "engine/migrations.hpp"
+#include "projections/demo_events.hpp"
+#include "sources/source_manager.hpp"
+#include "tests/support/pg_fixture.hpp"
+#include "tests/support/redis_server.hpp"
+
+using namespace reproj;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  const long entries = argc > 1 ? std::atol(argv[1]) : 200'000;
+  test::RedisServer redis;
+  redisContext* c = redisConnect("127.0.0.1", redis.port());
+  if (!c || c->err) {
+    std::fprintf(stderr, "cannot connect to Redis\n");
+    return 1;
+  }
+  // The entries, pipelined 1000 at a time: the demo's events as an application would XADD them.
+  projections::EventGenerator gen{100, 7};
+  for (long i = 0; i < entries;) {
+    long n = 0;
+    for (; n < 1000 && i < entries; ++n, ++i) {
+      const auto [stream, e] = gen.next();
+      const auto data = e.data.dump();
+      redisAppendCommand(c, "XADD app * stream_id %s type %s data %s", stream.c_str(), e.type.c_str(), data.c_str());
+    }
+    for (long k = 0; k < n; ++k) {
+      void* r = nullptr;
+      if (redisGetReply(c, &r) != REDIS_OK) return 1;
+      freeReplyObject(r);
+    }
+  }
+
+  // (a) The source's own read limit: every entry by XRANGE, 5000 at a time, as reproj's batches.
+  const auto t0 = Clock::now();
+  std::string after = "-";
+  long read = 0;
+  while (true) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "XRANGE app %s + COUNT 5000", after.c_str()));
+    if (!r || r->type != REDIS_REPLY_ARRAY) return 1;
+    const auto n = r->elements;
+    if (n > 0) after = "(" + std::string{r->element[n - 1]->element[0]->str};
+    read += static_cast<long>(n);
+    freeReplyObject(r);
+    if (n < 5000) break;
+  }
+  const double t_xrange = seconds_since(t0);
+  redisFree(c);
+
+  // (c, for where the time goes) `reproj import` of the same events: the write into PostgreSQL alone.
+  double t_import = 0;
+  {
+    std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
+    std::stringstream ndjson;
+    projections::write_ndjson(ndjson, gens, entries);
+    test::TestDatabase a;
+    engine::migrate(a.url());
+    engine::ConnectionPool import_pool{a.url(), 2};
+    engine::EventStore import_store{import_pool};
+    const auto t = Clock::now();
+    import_store.import_ndjson(ndjson);
+    t_import = seconds_since(t);
+  }
+
+  // (b) reproj ingesting them.
+  test::TestDatabase db;
+  engine::migrate(db.url());
+  engine::ConnectionPool pool{db.url(), 4};
+  engine::EventStore store{pool};
+  sources::SourceManagerOptions options;
+  options.supervise = std::chrono::milliseconds{20};
+  sources::SourceManager manager{pool, store, db.url(), options};
+  nlohmann::json doc{{"kind", "redis_stream"},
+                     {"url", redis.url()},
+                     {"streams", {"app"}},
+                     {"mapping", {{"stream_id", "$field.stream_id"}, {"type", "$field.type"}, {"data", "$json.data"}}}};
+  if (std::getenv("BATCH")) doc["batch"] = std::atoi(std::getenv("BATCH"));
+  manager.put("app", doc.dump());
+  const auto t1 = Clock::now();
+  manager.start();
+  while (manager.store().status("app")->ingested < entries) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  const double t_ingest = seconds_since(t1);
+  manager.stop();
+  std::printf("redis ingest %ld entries, s %.3f\n", entries, t_ingest);
+  std::printf("xrange of the same %ld entries, s %.3f\n", read, t_xrange);
+  std::printf("ratio redis_ingest/xrange %.2f (xrange time / ingest time: higher is faster)\n", t_xrange / t_ingest);
+  std::printf("ratio redis_ingest/import %.2f (reproj import of the same events, %.3f s: the write alone)\n",
+              t_import / t_ingest, t_import);
+  return 0;
+}
