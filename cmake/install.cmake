@@ -62,5 +62,5 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME reproj-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libpqxx-dev, libpq-dev, libboost-dev, nlohmann-json3-dev, libspdlog-dev, libfmt-dev, libcli11-dev, libabsl-dev, prometheus-cpp-dev, libssl-dev, libsimdjson-dev, libhiredis-dev")
+    "libpqxx-dev, libpq-dev, libboost-dev, nlohmann-json3-dev, libspdlog-dev, libfmt-dev, libcli11-dev, libabsl-dev, prometheus-cpp-dev, libssl-dev, libsimdjson-dev, libhiredis-dev, librdkafka-dev")
 include(CPack)

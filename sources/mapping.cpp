@@ -39,10 +39,12 @@ std::optional<Mapping::Node> Mapping::node(const nlohmann::json& value, const st
     const auto root = text.substr(1, dot == std::string::npos ? std::string::npos : dot - 1);
     std::string choices;
     for (const auto& r : roots) {
-      choices += (choices.empty() ? "" : ", ") + ("$" + r.name + (r.form == ReferenceRoot::Form::kNamed ? ".NAME" : ""));
+      using Form = ReferenceRoot::Form;
+      choices += (choices.empty() ? "" : ", ") +
+                 ("$" + r.name + (r.form == Form::kNamed ? ".NAME" : r.form == Form::kEither ? "[.NAME]" : ""));
       if (r.name != root) continue;
       const bool named = dot != std::string::npos;
-      if (named != (r.form == ReferenceRoot::Form::kNamed) || (named && dot + 1 == text.size())) {
+      if ((r.form != Form::kEither && named != (r.form == Form::kNamed)) || (named && dot + 1 == text.size())) {
         problems.push_back({path, "\"" + text + "\": $" + r.name +
                                       (r.form == ReferenceRoot::Form::kNamed ? " takes a name, as $" + r.name + ".NAME"
                                                                              : " takes no name")});

@@ -22,7 +22,7 @@ using Problem = engine::InvalidSource::Problem;
 /// A reference a kind offers: "$col.NAME" is {"col", named}, "$record" is {"record", whole}.
 struct ReferenceRoot {
   std::string name;
-  enum class Form { kNamed, kWhole } form = Form::kNamed;
+  enum class Form { kNamed, kWhole, kEither } form = Form::kNamed;  // kEither: "$value" and "$value.x"
 };
 
 /// Resolves a reference against one record: the value, or null when the record has none.

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "sources/kafka_topic.hpp"
 #include "sources/postgres_table.hpp"
 #include "sources/redis_stream.hpp"
 
@@ -19,8 +20,9 @@ const std::set<std::string> kShared{"kind",  "mapping",  "start",   "sync_reads"
 const std::map<std::string, std::set<std::string>> kKindMembers{
     {"postgres_table", {"table", "position", "order"}},
     {"redis_stream", {"streams", "on_gap"}},
+    {"kafka", {"bootstrap_servers", "topic", "partitions", "properties", "properties_env", "properties_file", "on_gap"}},
 };
-constexpr const char* kKinds = "postgres_table or redis_stream (kafka is planned)";
+constexpr const char* kKinds = "postgres_table, redis_stream or kafka";
 
 bool valid_name(const std::string& n) {
   if (n.empty() || n.size() > 63 || !(n[0] >= 'a' && n[0] <= 'z')) return false;
@@ -125,6 +127,9 @@ SourceDocument parse_source(const std::string& name, std::string_view text) {
   } else if (d.kind == "redis_stream") {
     parse_redis_stream(doc, problems);
     roots = redis_stream_references();
+  } else if (d.kind == "kafka") {
+    parse_kafka(doc, problems);
+    roots = kafka_references();
   }
   if (auto it = doc.find("mapping"); it == doc.end()) {
     problems.push_back({"/mapping", "missing: how a record becomes an event ({\"stream_id\", \"type\", \"data\", …})"});
@@ -155,6 +160,11 @@ std::string SourceDocument::resolve_url(const std::string& database_url) const {
 
 std::unique_ptr<SourceReader> SourceDocument::reader(const std::string& database_url) const {
   std::vector<Problem> problems;
+  if (kind == "kafka") {
+    auto config = parse_kafka(document, problems);
+    if (!config) throw engine::InvalidSource(problems);
+    return kafka_reader(std::move(*config));
+  }
   if (kind == "redis_stream") {
     auto config = parse_redis_stream(document, problems);
     if (!config) throw engine::InvalidSource(problems);
