@@ -1,0 +1,107 @@
+// Sources, kafka (issue 39): ingesting N records of a 3-partition topic on librdkafka's mock
+// cluster (in process) into the log, against a plain librdkafka consumer reading the same records,
+// and `reproj import` of the same events, in one run on the cluster DATABASE_URL names
+// (scripts/bench: the durable one). Prints figures; asserts only that everything was ingested.
+//   reproj_kafka_ingest [RECORDS (default 200000)]   (env BATCH: records per transaction, else the default)
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <thread>
+
+#include "engine/connection_pool.hpp"
+#include "engine/event_store.hpp"
+#include "engine/migrations.hpp"
+#include "projections/demo_events.hpp"
+#include "sources/source_manager.hpp"
+#include "tests/support/kafka_mock.hpp"
+#include "tests/support/pg_fixture.hpp"
+
+using namespace reproj;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  const long records = argc > 1 ? std::atol(argv[1]) : 200'000;
+  test::KafkaMock kafka{"events", 3};
+  projections::EventGenerator gen{100, 7};
+  for (long i = 0; i < records; ++i) {
+    const auto [stream, e] = gen.next();
+    kafka.produce(-1, stream, e.data.dump(), {{"type", e.type}});
+  }
+  kafka.flush();
+
+  // (a) The source's own read limit: a plain consumer, the three partitions assigned from 0.
+  double t_consume = 0;
+  {
+    std::string err;
+    std::unique_ptr<RdKafka::Conf> conf{RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
+    conf->set("bootstrap.servers", kafka.bootstraps(), err);
+    conf->set("group.id", "bench", err);
+    conf->set("enable.auto.commit", "false", err);
+    conf->set("enable.partition.eof", "true", err);
+    std::unique_ptr<RdKafka::KafkaConsumer> consumer{RdKafka::KafkaConsumer::create(conf.get(), err)};
+    std::vector<RdKafka::TopicPartition*> parts;
+    for (int p = 0; p < 3; ++p) parts.push_back(RdKafka::TopicPartition::create("events", p, 0));
+    const auto t0 = Clock::now();
+    consumer->assign(parts);
+    long read = 0;
+    int eofs = 0;
+    while (read < records || eofs < 3) {
+      std::unique_ptr<RdKafka::Message> m{consumer->consume(1000)};
+      if (m->err() == RdKafka::ERR__PARTITION_EOF) {
+        ++eofs;
+      } else if (m->err() == RdKafka::ERR_NO_ERROR) {
+        ++read;
+      }
+      if (read >= records) break;
+    }
+    t_consume = seconds_since(t0);
+    RdKafka::TopicPartition::destroy(parts);
+    consumer->close();
+  }
+
+  // (c) `reproj import` of the same events: the write into PostgreSQL alone.
+  double t_import = 0;
+  {
+    std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
+    std::stringstream ndjson;
+    projections::write_ndjson(ndjson, gens, records);
+    test::TestDatabase a;
+    engine::migrate(a.url());
+    engine::ConnectionPool pool{a.url(), 2};
+    engine::EventStore store{pool};
+    const auto t = Clock::now();
+    store.import_ndjson(ndjson);
+    t_import = seconds_since(t);
+  }
+
+  // (b) reproj ingesting them.
+  test::TestDatabase db;
+  engine::migrate(db.url());
+  engine::ConnectionPool pool{db.url(), 4};
+  engine::EventStore store{pool};
+  sources::SourceManagerOptions options;
+  options.supervise = std::chrono::milliseconds{20};
+  sources::SourceManager manager{pool, store, db.url(), options};
+  nlohmann::json doc{{"kind", "kafka"},
+                     {"bootstrap_servers", kafka.bootstraps()},
+                     {"topic", "events"},
+                     {"mapping", {{"stream_id", "$key"}, {"type", "$headers.type"}, {"data", "$value"}}}};
+  if (std::getenv("BATCH")) doc["batch"] = std::atoi(std::getenv("BATCH"));
+  manager.put("app", doc.dump());
+  const auto t1 = Clock::now();
+  manager.start();
+  while (manager.store().status("app")->ingested < records) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  const double t_ingest = seconds_since(t1);
+  manager.stop();
+  std::printf("kafka ingest %ld records, s %.3f\n", records, t_ingest);
+  std::printf("consume of the same records, s %.3f\n", t_consume);
+  std::printf("ratio kafka_ingest/consume %.2f (consume time / ingest time: higher is faster)\n", t_consume / t_ingest);
+  std::printf("ratio kafka_ingest/import %.2f (reproj import of the same events, %.3f s: the write alone)\n",
+              t_import / t_ingest, t_import);
+  return 0;
+}
