@@ -15,6 +15,7 @@
 #include "projections/demo_events.hpp"
 #include "sources/source_manager.hpp"
 #include "tests/support/kafka_mock.hpp"
+#include "tests/support/source_bench.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 using namespace reproj;
@@ -65,39 +66,16 @@ int main(int argc, char** argv) {
   }
 
   // (c) `reproj import` of the same events: the write into PostgreSQL alone.
-  double t_import = 0;
-  {
-    std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
-    std::stringstream ndjson;
-    projections::write_ndjson(ndjson, gens, records);
-    test::TestDatabase a;
-    engine::migrate(a.url());
-    engine::ConnectionPool pool{a.url(), 2};
-    engine::EventStore store{pool};
-    const auto t = Clock::now();
-    store.import_ndjson(ndjson);
-    t_import = seconds_since(t);
-  }
+  std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
+  std::stringstream ndjson;
+  projections::write_ndjson(ndjson, gens, records);
+  const double t_import = test::time_import(ndjson.str());
 
   // (b) reproj ingesting them.
-  test::TestDatabase db;
-  engine::migrate(db.url());
-  engine::ConnectionPool pool{db.url(), 4};
-  engine::EventStore store{pool};
-  sources::SourceManagerOptions options;
-  options.supervise = std::chrono::milliseconds{20};
-  sources::SourceManager manager{pool, store, db.url(), options};
-  nlohmann::json doc{{"kind", "kafka"},
-                     {"bootstrap_servers", kafka.bootstraps()},
-                     {"topic", "events"},
-                     {"mapping", {{"stream_id", "$key"}, {"type", "$headers.type"}, {"data", "$value"}}}};
-  if (std::getenv("BATCH")) doc["batch"] = std::atoi(std::getenv("BATCH"));
-  manager.put("app", doc.dump());
-  const auto t1 = Clock::now();
-  manager.start();
-  while (manager.store().status("app")->ingested < records) std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  const double t_ingest = seconds_since(t1);
-  manager.stop();
+  const double t_ingest = test::time_ingest(nlohmann::json{{"kind", "kafka"},
+                                                    {"bootstrap_servers", kafka.bootstraps()},
+                                                    {"topic", "events"},
+                                                    {"mapping", {{"stream_id", "$key"}, {"type", "$headers.type"}, {"data", "$value"}}}}, records);
   std::printf("kafka ingest %ld records, s %.3f\n", records, t_ingest);
   std::printf("consume of the same records, s %.3f\n", t_consume);
   std::printf("ratio kafka_ingest/consume %.2f (consume time / ingest time: higher is faster)\n", t_consume / t_ingest);

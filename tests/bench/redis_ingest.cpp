@@ -16,6 +16,7 @@
 #include "engine/migrations.hpp"
 #include "projections/demo_events.hpp"
 #include "sources/source_manager.hpp"
+#include "tests/support/source_bench.hpp"
 #include "tests/support/pg_fixture.hpp"
 #include "tests/support/redis_server.hpp"
 
@@ -67,39 +68,16 @@ int main(int argc, char** argv) {
   redisFree(c);
 
   // (c, for where the time goes) `reproj import` of the same events: the write into PostgreSQL alone.
-  double t_import = 0;
-  {
-    std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
-    std::stringstream ndjson;
-    projections::write_ndjson(ndjson, gens, entries);
-    test::TestDatabase a;
-    engine::migrate(a.url());
-    engine::ConnectionPool import_pool{a.url(), 2};
-    engine::EventStore import_store{import_pool};
-    const auto t = Clock::now();
-    import_store.import_ndjson(ndjson);
-    t_import = seconds_since(t);
-  }
+  std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
+  std::stringstream ndjson;
+  projections::write_ndjson(ndjson, gens, entries);
+  const double t_import = test::time_import(ndjson.str());
 
   // (b) reproj ingesting them.
-  test::TestDatabase db;
-  engine::migrate(db.url());
-  engine::ConnectionPool pool{db.url(), 4};
-  engine::EventStore store{pool};
-  sources::SourceManagerOptions options;
-  options.supervise = std::chrono::milliseconds{20};
-  sources::SourceManager manager{pool, store, db.url(), options};
-  nlohmann::json doc{{"kind", "redis_stream"},
-                     {"url", redis.url()},
-                     {"streams", {"app"}},
-                     {"mapping", {{"stream_id", "$field.stream_id"}, {"type", "$field.type"}, {"data", "$json.data"}}}};
-  if (std::getenv("BATCH")) doc["batch"] = std::atoi(std::getenv("BATCH"));
-  manager.put("app", doc.dump());
-  const auto t1 = Clock::now();
-  manager.start();
-  while (manager.store().status("app")->ingested < entries) std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  const double t_ingest = seconds_since(t1);
-  manager.stop();
+  const double t_ingest = test::time_ingest(nlohmann::json{{"kind", "redis_stream"},
+                                                    {"url", redis.url()},
+                                                    {"streams", {"app"}},
+                                                    {"mapping", {{"stream_id", "$field.stream_id"}, {"type", "$field.type"}, {"data", "$json.data"}}}}, entries);
   std::printf("redis ingest %ld entries, s %.3f\n", entries, t_ingest);
   std::printf("xrange of the same %ld entries, s %.3f\n", read, t_xrange);
   std::printf("ratio redis_ingest/xrange %.2f (xrange time / ingest time: higher is faster)\n", t_xrange / t_ingest);

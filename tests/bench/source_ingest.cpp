@@ -19,6 +19,7 @@
 #include "projections/all.hpp"
 #include "projections/demo_events.hpp"
 #include "sources/source_manager.hpp"
+#include "tests/support/source_bench.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 using namespace reproj;
@@ -47,17 +48,7 @@ int main(int argc, char** argv) {
   const std::string lines = ndjson.str();
 
   // (a) reproj import.
-  test::TestDatabase a;
-  engine::migrate(a.url());
-  double t_import = 0;
-  {
-    engine::ConnectionPool pool{a.url(), 2};
-    engine::EventStore store{pool};
-    std::stringstream in{lines};
-    const auto t0 = Clock::now();
-    store.import_ndjson(in);
-    t_import = seconds_since(t0);
-  }
+  const double t_import = test::time_import(lines);
 
   // (b) the same events as an application's table, then ingested as a source.
   test::TestDatabase b;

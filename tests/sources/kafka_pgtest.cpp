@@ -6,11 +6,10 @@
 #include <random>
 #include <thread>
 
-#include "tests/support/api_fixture.hpp"
+#include "tests/support/source_fixture.hpp"
 #include "tests/support/http_load.hpp"
 #include "tests/support/kafka_mock.hpp"
 #include "tests/support/oracle.hpp"
-#include "tests/support/process.hpp"
 #include "tests/support/seed.hpp"
 
 using namespace reproj;
@@ -20,16 +19,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class KafkaSourceTest : public ApiTest {
+class KafkaSourceTest : public test::SourceApiTest {
  protected:
+  KafkaSourceTest() : SourceApiTest("kafka") {}
   void SetUp() override {
-    source_options_.supervise = 100ms;
-    source_options_.poll = 10ms;
-    ApiTest::SetUp();
+    SourceApiTest::SetUp();
     kafka_ = std::make_unique<test::KafkaMock>("events", 3);
   }
   void TearDown() override {
-    ApiTest::TearDown();
+    SourceApiTest::TearDown();
     kafka_.reset();
   }
   std::string doc(const Json& extra = Json::object()) {
@@ -43,26 +41,6 @@ class KafkaSourceTest : public ApiTest {
   // The demo's event as a record keyed by its stream id (so one stream stays in one partition).
   void produce(const std::pair<std::string, engine::NewEvent>& e) {
     kafka_->produce(-1, e.first, e.second.data.dump(), {{"type", e.second.type}});
-  }
-  std::int64_t rows(const std::string& sql) {
-    pqxx::connection c{db_->url()};
-    pqxx::read_transaction tx{c};
-    return tx.exec(sql)[0][0].as<std::int64_t>();
-  }
-  Json source() { return json(call("GET", "/admin/sources/kafka", "", true)); }
-  Json wait_for(const std::function<bool(const Json&)>& done, std::chrono::seconds timeout = 60s) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    Json s;
-    while (std::chrono::steady_clock::now() < until) {
-      s = source();
-      if (done(s)) return s;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "not reached in time: " << s.dump();
-    return s;
-  }
-  Json wait_ingested(std::int64_t n) {
-    return wait_for([&](const Json& s) { return s["ingested"].get<std::int64_t>() + s["quarantined"].get<std::int64_t>() >= n; });
   }
   // Each partition's records are in the log exactly once, offsets 0..n-1 in offset order, and
   // `total` in all.
@@ -130,9 +108,9 @@ TEST_F(KafkaSourceTest, ThreePartitionsAreIngestedExactlyOnceInOffsetOrder) {
   kafka_->flush();
   wait_ingested(600);
   expect_exactly_once(600);
-  const auto s = wait_for([](const Json& x) { return x["state"] == "live"; });
+  // The status's tail is refreshed about once a second.
+  const auto s = wait_for([](const Json& x) { return x["state"] == "live" && x["tail"] == 600; });
   EXPECT_EQ(s["lag"], 0) << s.dump();
-  EXPECT_EQ(s["tail"], 600) << s.dump();
   expect_cars_match_fold();
 }
 
@@ -199,32 +177,13 @@ TEST_F(KafkaSourceTest, ALeaderChangeAndKillingReprojLoseAndDoubleNothing) {
   }};
   std::mt19937 rng{3939};
   const std::string log = ::testing::TempDir() + "/kafka_source_kill.log";
-  auto serve = [&](int port) {
-    return std::make_unique<test::Child>(
-        std::vector<std::string>{"serve", "--database-url", db_->url(), "--listen", "127.0.0.1:" + std::to_string(port),
-                                 "--admin-token", test::kToken},
-        std::vector<std::string>{"REPROJ_SOURCE_POLL_MS=5"}, log);
-  };
-  auto wait_up = [&](const std::string& base) {
-    for (int i = 0; i < 300; ++i, std::this_thread::sleep_for(20ms)) {
-      try {
-        if (api::http_call(base, "GET", "/healthz", "", {}, 2).status == 200) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    return false;
-  };
-  bool put = false;
   for (int round = 0; round < 5; ++round) {
     const int port = test::free_port();
-    const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    auto child = serve(port);
-    ASSERT_TRUE(wait_up(base)) << "the server did not come up; see " << log;
-    if (!put) {
-      auto r = api::http_call(base, "PUT", "/admin/sources/kafka", doc({{"batch", 40}}),
-                              {{"Authorization", std::string{"Bearer "} + test::kToken}});
+    auto child = serve_child(port, log);
+    ASSERT_TRUE(child) << "the server did not come up; see " << log;
+    if (round == 0) {
+      auto r = put_on(port, doc({{"batch", 40}}));
       ASSERT_EQ(r.status, 201u) << r.body;
-      put = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{200 + rng() % 400});
     kafka_->set_leader(static_cast<int>(round % 3), 1 + static_cast<int>(rng() % 3));
@@ -235,12 +194,8 @@ TEST_F(KafkaSourceTest, ALeaderChangeAndKillingReprojLoseAndDoubleNothing) {
   producing = false;
   producer.join();
   const auto n = produced.load();
-  auto last = serve(test::free_port());
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (rows("SELECT ingested FROM reproj.sources WHERE name = 'kafka'") < n && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-  }
-  EXPECT_EQ(rows("SELECT ingested FROM reproj.sources WHERE name = 'kafka'"), n);
+  auto last = serve_child(test::free_port(), log);
+  EXPECT_EQ(wait_stored_ingested(n), n);
   EXPECT_GT(n, 300) << "too few records produced to prove anything";
   expect_exactly_once(n);
 }

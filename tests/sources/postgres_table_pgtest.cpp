@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/api_fixture.hpp"
+#include "tests/support/source_fixture.hpp"
 #include "tests/support/oracle.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/seed.hpp"
@@ -41,12 +41,11 @@ std::string source_doc(const Json& extra = Json::object()) {
   return d.dump();
 }
 
-class SourceTest : public ApiTest {
+class SourceTest : public test::SourceApiTest {
  protected:
+  SourceTest() : SourceApiTest("app") {}
   void SetUp() override {
-    source_options_.supervise = 100ms;
-    source_options_.poll = 10ms;
-    ApiTest::SetUp();
+    SourceApiTest::SetUp();
     exec(kAppTable);
   }
   void exec(const std::string& sql) {
@@ -67,24 +66,6 @@ class SourceTest : public ApiTest {
   static void insert(pqxx::transaction_base& tx, const std::pair<std::string, engine::NewEvent>& e) {
     tx.exec_params("INSERT INTO app.messages (stream_id, message_type, message_data) VALUES ($1, $2, $3::jsonb)", e.first,
                    e.second.type, e.second.data.dump());
-  }
-  std::int64_t rows(const std::string& sql) {
-    pqxx::connection c{db_->url()};
-    pqxx::read_transaction tx{c};
-    return tx.exec(sql)[0][0].as<std::int64_t>();
-  }
-  Json source(const std::string& name = "app") { return json(call("GET", "/admin/sources/" + name, "", true)); }
-  // Until every row of the table is ingested (or quarantined).
-  Json wait_ingested(std::int64_t n, std::chrono::seconds timeout = 60s, const std::string& name = "app") {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    Json s;
-    while (std::chrono::steady_clock::now() < until) {
-      s = source(name);
-      if (s["ingested"].get<std::int64_t>() + s["quarantined"].get<std::int64_t>() >= n) return s;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "not ingested in time: " << s.dump();
-    return s;
   }
   // Every application row is in the log exactly once, as "app:{position}", in (xid, position) order.
   void expect_exactly_once() {
@@ -363,33 +344,14 @@ TEST_F(SourceTest, KillingTheIngestingProcessLosesAndDoublesNothing) {
   }};
   std::mt19937 rng{38};
   const std::string log = ::testing::TempDir() + "/source_kill.log";
-  auto serve = [&](int port) {
-    return std::make_unique<test::Child>(
-        std::vector<std::string>{"serve", "--database-url", db_->url(), "--listen", "127.0.0.1:" + std::to_string(port),
-                                 "--admin-token", test::kToken},
-        std::vector<std::string>{"REPROJ_SOURCE_POLL_MS=5"}, log);
-  };
-  auto wait_up = [&](const std::string& base) {
-    for (int i = 0; i < 300; ++i, std::this_thread::sleep_for(20ms)) {
-      try {
-        if (api::http_call(base, "GET", "/healthz", "", {}, 2).status == 200) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    return false;
-  };
-  bool put = false;
   int kills = 0;
   for (int round = 0; round < 6; ++round) {
     const int port = test::free_port();
-    const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    auto child = serve(port);
-    ASSERT_TRUE(wait_up(base)) << "the server did not come up; see " << log;
-    if (!put) {
-      auto r = api::http_call(base, "PUT", "/admin/sources/app", source_doc({{"batch", 50}}),
-                              {{"Authorization", std::string{"Bearer "} + test::kToken}});
+    auto child = serve_child(port, log);
+    ASSERT_TRUE(child) << "the server did not come up; see " << log;
+    if (round == 0) {
+      auto r = put_on(port, source_doc({{"batch", 50}}));
       ASSERT_EQ(r.status, 201u) << r.body;
-      put = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{200 + rng() % 600});
     child->kill(SIGKILL);
@@ -399,13 +361,8 @@ TEST_F(SourceTest, KillingTheIngestingProcessLosesAndDoublesNothing) {
   writing = false;
   writer.join();
   const auto n = rows("SELECT count(*) FROM app.messages");
-  const int port = test::free_port();
-  auto last = serve(port);
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (rows("SELECT ingested FROM reproj.sources WHERE name = 'app'") < n && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-  }
-  EXPECT_EQ(rows("SELECT ingested FROM reproj.sources WHERE name = 'app'"), n) << kills << " kills";
+  auto last = serve_child(test::free_port(), log);
+  EXPECT_EQ(wait_stored_ingested(n), n) << kills << " kills";
   EXPECT_GT(n, 500) << "too few rows written to prove anything";
   expect_exactly_once();
 }

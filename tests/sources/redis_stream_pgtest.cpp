@@ -7,11 +7,10 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/api_fixture.hpp"
+#include "tests/support/source_fixture.hpp"
 #include "tests/support/example_specs.hpp"
 #include "tests/support/http_load.hpp"
 #include "tests/support/oracle.hpp"
-#include "tests/support/process.hpp"
 #include "tests/support/redis_server.hpp"
 #include "tests/support/seed.hpp"
 
@@ -22,17 +21,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class RedisSourceTest : public ApiTest {
+class RedisSourceTest : public test::SourceApiTest {
  protected:
+  RedisSourceTest() : SourceApiTest("redis") {}
   void SetUp() override {
-    source_options_.supervise = 100ms;
-    source_options_.poll = 10ms;
-    ApiTest::SetUp();
+    SourceApiTest::SetUp();
     redis_ = std::make_unique<test::RedisServer>();
     client_ = std::make_unique<test::RedisClient>(redis_->port());
   }
   void TearDown() override {
-    ApiTest::TearDown();
+    SourceApiTest::TearDown();
     client_.reset();
     redis_.reset();
   }
@@ -49,26 +47,6 @@ class RedisSourceTest : public ApiTest {
   static std::string key_of(const std::string& stream_id) { return stream_id.starts_with("car") ? "cars" : "customers"; }
   static std::string xadd(test::RedisClient& c, const std::pair<std::string, engine::NewEvent>& e) {
     return c.xadd(key_of(e.first), {{"stream_id", e.first}, {"type", e.second.type}, {"data", e.second.data.dump()}});
-  }
-  std::int64_t rows(const std::string& sql) {
-    pqxx::connection c{db_->url()};
-    pqxx::read_transaction tx{c};
-    return tx.exec(sql)[0][0].as<std::int64_t>();
-  }
-  Json source(const std::string& name = "redis") { return json(call("GET", "/admin/sources/" + name, "", true)); }
-  Json wait_for(const std::function<bool(const Json&)>& done, std::chrono::seconds timeout = 60s, const std::string& name = "redis") {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    Json s;
-    while (std::chrono::steady_clock::now() < until) {
-      s = source(name);
-      if (done(s)) return s;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "not reached in time: " << s.dump();
-    return s;
-  }
-  Json wait_ingested(std::int64_t n) {
-    return wait_for([&](const Json& s) { return s["ingested"].get<std::int64_t>() + s["quarantined"].get<std::int64_t>() >= n; });
   }
   // Every entry Redis holds is in the log exactly once as "redis:{key}:{id}", and each key's
   // entries in their order; nothing else came from the source.
@@ -155,10 +133,9 @@ TEST_F(RedisSourceTest, ConcurrentWritersAreIngestedExactlyOnceInEachKeysOrder) 
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0][1].as<std::string>(), "redis");
   EXPECT_EQ(r[0][2].as<std::int64_t>(), 1) << "the first entry of its key";
-  const auto s = source();
-  EXPECT_EQ(s["state"], "live") << s.dump();
+  // The status's tail is refreshed about once a second.
+  const auto s = wait_for([](const Json& x) { return x["state"] == "live" && x["tail"] == 1000; });
   EXPECT_EQ(s["lag"], 0) << s.dump();
-  EXPECT_EQ(s["tail"], 1000) << s.dump();
   expect_cars_match_fold();
 }
 
@@ -284,32 +261,13 @@ TEST_F(RedisSourceTest, RestartingRedisAndKillingReprojLoseAndDoubleNothing) {
   }};
   std::mt19937 rng{39};
   const std::string log = ::testing::TempDir() + "/redis_source_kill.log";
-  auto serve = [&](int port) {
-    return std::make_unique<test::Child>(
-        std::vector<std::string>{"serve", "--database-url", db_->url(), "--listen", "127.0.0.1:" + std::to_string(port),
-                                 "--admin-token", test::kToken},
-        std::vector<std::string>{"REPROJ_SOURCE_POLL_MS=5"}, log);
-  };
-  auto wait_up = [&](const std::string& base) {
-    for (int i = 0; i < 300; ++i, std::this_thread::sleep_for(20ms)) {
-      try {
-        if (api::http_call(base, "GET", "/healthz", "", {}, 2).status == 200) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    return false;
-  };
-  bool put = false;
   for (int round = 0; round < 6; ++round) {
     const int port = test::free_port();
-    const std::string base = "http://127.0.0.1:" + std::to_string(port);
-    auto child = serve(port);
-    ASSERT_TRUE(wait_up(base)) << "the server did not come up; see " << log;
-    if (!put) {
-      auto r = api::http_call(base, "PUT", "/admin/sources/redis", doc({{"batch", 20}}),
-                              {{"Authorization", std::string{"Bearer "} + test::kToken}});
+    auto child = serve_child(port, log);
+    ASSERT_TRUE(child) << "the server did not come up; see " << log;
+    if (round == 0) {
+      auto r = put_on(port, doc({{"batch", 20}}));
       ASSERT_EQ(r.status, 201u) << r.body;
-      put = true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds{150 + rng() % 400});
     if (round == 1 || round == 4) redis_->restart();
@@ -321,12 +279,8 @@ TEST_F(RedisSourceTest, RestartingRedisAndKillingReprojLoseAndDoubleNothing) {
   writer.join();
   test::RedisClient c{redis_->port()};
   const auto n = static_cast<std::int64_t>(c.ids("cars").size() + c.ids("customers").size());
-  auto last = serve(test::free_port());
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (rows("SELECT ingested FROM reproj.sources WHERE name = 'redis'") < n && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(50ms);
-  }
-  EXPECT_EQ(rows("SELECT ingested FROM reproj.sources WHERE name = 'redis'"), n);
+  auto last = serve_child(test::free_port(), log);
+  EXPECT_EQ(wait_stored_ingested(n), n);
   EXPECT_GT(n, 300) << "too few entries written to prove anything";
   expect_exactly_once(c);
 }
