@@ -137,6 +137,20 @@ class KafkaTopicReader final : public SourceReader {
     for (auto p : partitions_) {
       if (!next.count(p)) next[p] = low.at(p);  // new to the checkpoint: from the earliest record kept
     }
+    // A checkpoint outside what the partition holds: records deleted by retention before they
+    // were ingested, or a partition that ends before it (the topic recreated). Either is a gap.
+    for (auto p : partitions_) {
+      const auto from = next[p], lo = low.at(p), hi = high.at(p);
+      if (from >= lo && from <= hi) continue;
+      out.push_back(gap_record(p, from, lo, from > hi ? "the partition ends at offset " + std::to_string(hi) +
+                                                            ", before the checkpoint (was the topic recreated?)"
+                                                      : "deleted (retention) before they were ingested: " +
+                                                            std::to_string(lo - from) + " records"));
+      next[p] = lo;
+      out.back().checkpoint = checkpoint_of(next);
+      assigned_.reset();
+      return out;
+    }
     auto behind = [&] {
       for (auto p : partitions_) {
         if (next[p] < high.at(p)) return true;
@@ -164,19 +178,12 @@ class KafkaTopicReader final : public SourceReader {
         case RdKafka::ERR__AUTO_OFFSET_RESET:
         case RdKafka::ERR_OFFSET_OUT_OF_RANGE: {
           if (!next.count(p)) continue;
-          // Retention deleted records past the checkpoint: a gap up to the earliest kept.
-          SourceRecord gap;
-          const auto from = next[p];
-          const auto to = std::max(low.at(p), from);
-          gap.gap = "records of " + config_.topic + " partition " + std::to_string(p) + " from offset " + std::to_string(from) +
-                    " to " + std::to_string(to) + " were deleted (retention) before they were ingested: " +
-                    std::to_string(to - from) + " records";
-          gap.coordinate = config_.topic + ":" + std::to_string(p) + ":" + std::to_string(from) + ".." + std::to_string(to);
+          // Retention deleted records past the checkpoint since the watermarks were read.
+          const auto [lo, hi] = watermark(p);
+          const auto to = std::max(lo, next[p]);
+          out.push_back(gap_record(p, next[p], to, "deleted (retention) before they were ingested"));
           next[p] = to;
-          gap.position = to;
-          gap.record = {{"topic", config_.topic}, {"partition", p}, {"from", from}, {"to", to}};
-          gap.checkpoint = checkpoint_of(next);
-          out.push_back(std::move(gap));
+          out.back().checkpoint = checkpoint_of(next);
           assigned_.reset();  // the consumer stopped at the error: assign afresh next time
           return out;
         }
@@ -274,18 +281,30 @@ class KafkaTopicReader final : public SourceReader {
   std::pair<Offsets, Offsets> watermarks() {
     connect();
     Offsets low, high;
-    for (auto p : partitions_) {
-      std::int64_t lo = 0, hi = 0;
-      const auto code = consumer_->query_watermark_offsets(config_.topic, p, &lo, &hi, kTimeoutMs);
-      if (code != RdKafka::ERR_NO_ERROR) {
-        close();
-        throw engine::DatabaseUnavailable("Kafka: the watermarks of " + config_.topic + " partition " + std::to_string(p) +
-                                          ": " + RdKafka::err2str(code));
-      }
-      low[p] = lo;
-      high[p] = hi;
-    }
+    for (auto p : partitions_) std::tie(low[p], high[p]) = watermark(p);
     return {low, high};
+  }
+  std::pair<std::int64_t, std::int64_t> watermark(std::int32_t p) {
+    std::int64_t lo = 0, hi = 0;
+    const auto code = consumer_->query_watermark_offsets(config_.topic, p, &lo, &hi, kTimeoutMs);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      close();
+      throw engine::DatabaseUnavailable("Kafka: the watermarks of " + config_.topic + " partition " + std::to_string(p) + ": " +
+                                        RdKafka::err2str(code));
+    }
+    return {lo, hi};
+  }
+
+  // A gap: the records of partition `p` from offset `from` (the checkpoint) are not there; reading
+  // goes on at `to`. Its checkpoint is the caller's.
+  SourceRecord gap_record(std::int32_t p, std::int64_t from, std::int64_t to, const std::string& why) const {
+    SourceRecord gap;
+    gap.gap = "records of " + config_.topic + " partition " + std::to_string(p) + " from offset " + std::to_string(from) +
+              " (the checkpoint) on: " + why + "; reading goes on at offset " + std::to_string(to);
+    gap.coordinate = config_.topic + ":" + std::to_string(p) + ":" + std::to_string(from) + ".." + std::to_string(to);
+    gap.position = to;
+    gap.record = {{"topic", config_.topic}, {"partition", p}, {"from", from}, {"to", to}};
+    return gap;
   }
 
   const KafkaTopicConfig config_;

@@ -48,12 +48,6 @@ class SourceTest : public test::SourceApiTest {
     SourceApiTest::SetUp();
     exec(kAppTable);
   }
-  void exec(const std::string& sql) {
-    pqxx::connection c{db_->url()};
-    pqxx::work tx{c};
-    tx.exec(sql);
-    tx.commit();
-  }
   // Writes `n` generated events as the application would, one transaction each (or `per_tx`).
   void write(projections::EventGenerator& gen, int n, int per_tx = 1) {
     pqxx::connection c{db_->url()};

@@ -21,6 +21,12 @@ class SourceApiTest : public ApiTest {
     ApiTest::SetUp();
   }
 
+  void exec(const std::string& sql) {
+    pqxx::connection c{db_->url()};
+    pqxx::work tx{c};
+    tx.exec(sql);
+    tx.commit();
+  }
   std::int64_t rows(const std::string& sql) {
     pqxx::connection c{db_->url()};
     pqxx::read_transaction tx{c};
