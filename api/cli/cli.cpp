@@ -202,7 +202,7 @@ Subcommand reactor_command(CLI::App& app, Common& c) {
 
 Subcommand source_command(CLI::App& app, Common& c) {
   auto* cmd = app.add_subcommand(
-      "source", "Sources (a team's own event table ingested into the log): list, show, apply, pause, resume, delete, "
+      "source", "Sources (a team's own event table, Redis streams or Kafka topic ingested into the log): list, show, apply, pause, resume, delete, "
                 "quarantine, prepare");
   auto args = std::make_shared<SourceArgs>();
   cmd->add_option("action", args->action, "list | show | apply | pause | resume | delete | quarantine | prepare")

@@ -49,6 +49,10 @@ int prepare(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& 
     text = stored->document.dump();
   }
   const auto document = sources::parse_source(a.name, text);
+  if (document.kind != "postgres_table") {
+    throw std::invalid_argument("source prepare adds a transaction id column to a postgres_table source's table; '" +
+                                a.name + "' is a " + document.kind + " source");
+  }
   std::vector<sources::Problem> problems;
   const auto config = sources::parse_postgres_table(document.document, problems);
   if (!config) throw engine::InvalidSource(problems);
