@@ -173,7 +173,7 @@ class KafkaTopicReader final : public SourceReader {
           // The end of what is readable: past control records and aborted transactions too. Short
           // of the watermark, the records past it are not there yet (or held by an open transaction).
           if (next.count(p)) next[p] = std::max(next[p], m->offset());
-          ++quiet;
+          if (next.count(p) && next[p] < high.at(p)) ++quiet;
           continue;
         case RdKafka::ERR__AUTO_OFFSET_RESET:
         case RdKafka::ERR_OFFSET_OUT_OF_RANGE: {

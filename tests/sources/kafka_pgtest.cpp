@@ -268,3 +268,27 @@ TEST_F(KafkaSourceTest, ACheckpointThePartitionNoLongerHoldsIsAGap) {
   // Read again from the partition's start: the records the log holds already are not doubled.
   EXPECT_EQ(rows("SELECT count(*) FROM reproj.events WHERE metadata->>'source' = 'kafka'"), 6);
 }
+
+// The mock keeps about 5 MB a partition and deletes older records, as retention would: a source
+// paused while more than that is produced finds its checkpoint below the partition's earliest
+// record, and stops in state gap naming the records lost.
+TEST_F(KafkaSourceTest, RecordsDeletedByRetentionBeforeTheyWereIngestedAreAGap) {
+  ASSERT_EQ(call("PUT", "/admin/sources/kafka", doc({{"partitions", {0}}}), true).status, 201u);
+  const std::string filler(100, 'x');
+  auto car = [&](int i) {
+    kafka_->produce(0, "car-r-" + std::to_string(i), Json{{"by", "R"}, {"color", "red"}, {"pad", filler}}.dump(),
+                    {{"type", "car.created"}});
+  };
+  for (int i = 0; i < 10; ++i) car(i);
+  kafka_->flush();
+  wait_ingested(10);
+  EXPECT_EQ(json(call("POST", "/admin/sources/kafka/pause", "", true))["state"], "paused");
+  for (int i = 10; i < 80'000; ++i) car(i);
+  kafka_->flush();
+  EXPECT_EQ(call("POST", "/admin/sources/kafka/resume", "", true).status, 200u);
+  const auto s = wait_for([](const Json& x) { return x["state"] == "gap"; });
+  const auto why = s["last_error"].get<std::string>();
+  EXPECT_NE(why.find("from offset 10"), std::string::npos) << why;
+  EXPECT_NE(why.find("deleted (retention)"), std::string::npos) << why;
+  EXPECT_EQ(s["ingested"], 10) << s.dump();
+}

@@ -53,9 +53,12 @@ class KafkaMock {
                const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     RdKafka::Headers* hs = RdKafka::Headers::create();
     for (const auto& [k, v] : headers) hs->add(k, v);
-    const auto code = producer_->produce(topic_, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
-                                         RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()), value.size(),
-                                         key.data(), key.size(), 0, hs, nullptr);
+    RdKafka::ErrorCode code;
+    while ((code = producer_->produce(topic_, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
+                                      RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()), value.size(),
+                                      key.data(), key.size(), 0, hs, nullptr)) == RdKafka::ERR__QUEUE_FULL) {
+      producer_->poll(10);  // the local queue is full: let deliveries drain it
+    }
     if (code != RdKafka::ERR_NO_ERROR) {
       delete hs;
       throw std::runtime_error("produce: " + RdKafka::err2str(code));
