@@ -277,12 +277,30 @@ class KafkaTopicReader final : public SourceReader {
     assigned_ = next;
   }
 
-  // Every partition's low and high watermark, asked of the brokers now.
+  // Every partition's low and high watermark, asked of the brokers now: two requests a broker
+  // (ListOffsets for the earliest and the latest of every partition it leads), not two a partition.
   std::pair<Offsets, Offsets> watermarks() {
     connect();
-    Offsets low, high;
-    for (auto p : partitions_) std::tie(low[p], high[p]) = watermark(p);
-    return {low, high};
+    auto ask = [&](std::int64_t which) {
+      std::vector<RdKafka::TopicPartition*> parts;
+      for (auto p : partitions_) parts.push_back(RdKafka::TopicPartition::create(config_.topic, p, which));
+      const auto code = consumer_->offsetsForTimes(parts, kTimeoutMs);
+      Offsets out;
+      std::string why = code == RdKafka::ERR_NO_ERROR ? "" : RdKafka::err2str(code);
+      for (const auto* tp : parts) {
+        if (why.empty() && tp->err() != RdKafka::ERR_NO_ERROR) why = RdKafka::err2str(tp->err());
+        out[tp->partition()] = tp->offset();
+      }
+      RdKafka::TopicPartition::destroy(parts);
+      if (!why.empty()) {
+        close();
+        throw engine::DatabaseUnavailable("Kafka: the watermarks of " + config_.topic + ": " + why);
+      }
+      return out;
+    };
+    auto low = ask(RdKafka::Topic::OFFSET_BEGINNING);
+    auto high = ask(RdKafka::Topic::OFFSET_END);
+    return {std::move(low), std::move(high)};
   }
   std::pair<std::int64_t, std::int64_t> watermark(std::int32_t p) {
     std::int64_t lo = 0, hi = 0;
