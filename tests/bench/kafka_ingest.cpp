@@ -7,24 +7,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <thread>
 
-#include "engine/connection_pool.hpp"
-#include "engine/event_store.hpp"
-#include "engine/migrations.hpp"
 #include "projections/demo_events.hpp"
-#include "sources/source_manager.hpp"
 #include "tests/support/kafka_mock.hpp"
 #include "tests/support/source_bench.hpp"
-#include "tests/support/pg_fixture.hpp"
 
 using namespace reproj;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-}  // namespace
+using test::seconds_since;
 
 int main(int argc, char** argv) {
   const long records = argc > 1 ? std::atol(argv[1]) : 200'000;
@@ -32,7 +23,7 @@ int main(int argc, char** argv) {
   // partitions that every record stays.
   const int partitions = std::max(3, static_cast<int>(records / 25'000));
   test::KafkaMock kafka{"events", partitions};
-  projections::EventGenerator gen{100, 7};
+  auto gen = test::bench_events();
   for (long i = 0; i < records; ++i) {
     const auto [stream, e] = gen.next();
     kafka.produce(-1, stream, e.data.dump(), {{"type", e.type}});
@@ -74,10 +65,7 @@ int main(int argc, char** argv) {
   }
 
   // (c) `reproj import` of the same events: the write into PostgreSQL alone.
-  std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
-  std::stringstream ndjson;
-  projections::write_ndjson(ndjson, gens, records);
-  const double t_import = test::time_import(ndjson.str());
+  const double t_import = test::time_import_of_bench_events(records);
 
   // (b) reproj ingesting them.
   const double t_ingest = test::time_ingest(nlohmann::json{{"kind", "kafka"},

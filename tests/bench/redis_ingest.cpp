@@ -6,26 +6,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <thread>
 
 #include <hiredis/hiredis.h>
 
-#include "engine/connection_pool.hpp"
-#include "engine/event_store.hpp"
-#include "engine/migrations.hpp"
 #include "projections/demo_events.hpp"
-#include "sources/source_manager.hpp"
 #include "tests/support/source_bench.hpp"
-#include "tests/support/pg_fixture.hpp"
 #include "tests/support/redis_server.hpp"
 
 using namespace reproj;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-}  // namespace
+using test::seconds_since;
 
 int main(int argc, char** argv) {
   const long entries = argc > 1 ? std::atol(argv[1]) : 200'000;
@@ -36,7 +27,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   // The entries, pipelined 1000 at a time: the demo's events as an application would XADD them.
-  projections::EventGenerator gen{100, 7};
+  auto gen = test::bench_events();
   for (long i = 0; i < entries;) {
     long n = 0;
     for (; n < 1000 && i < entries; ++n, ++i) {
@@ -68,10 +59,7 @@ int main(int argc, char** argv) {
   redisFree(c);
 
   // (c, for where the time goes) `reproj import` of the same events: the write into PostgreSQL alone.
-  std::vector<projections::EventGenerator> gens{projections::EventGenerator{100, 7}};
-  std::stringstream ndjson;
-  projections::write_ndjson(ndjson, gens, entries);
-  const double t_import = test::time_import(ndjson.str());
+  const double t_import = test::time_import_of_bench_events(entries);
 
   // (b) reproj ingesting them.
   const double t_ingest = test::time_ingest(nlohmann::json{{"kind", "redis_stream"},

@@ -24,10 +24,9 @@
 
 using namespace reproj;
 using Clock = std::chrono::steady_clock;
+using test::seconds_since;
 
 namespace {
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
 double p50(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];

@@ -14,10 +14,18 @@
 #include "engine/connection_pool.hpp"
 #include "engine/event_store.hpp"
 #include "engine/migrations.hpp"
+#include "projections/demo_events.hpp"
 #include "sources/source_manager.hpp"
 #include "tests/support/pg_fixture.hpp"
 
 namespace reproj::test {
+
+inline double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+/// The demo's events a Redis or Kafka bench writes to its source: one generator, writer 100, seed 7.
+inline projections::EventGenerator bench_events() { return projections::EventGenerator{100, 7}; }
 
 /// Seconds EventStore::import_ndjson takes for `ndjson` (the database is dropped after).
 inline double time_import(const std::string& ndjson) {
@@ -29,6 +37,14 @@ inline double time_import(const std::string& ndjson) {
   const auto t0 = std::chrono::steady_clock::now();
   store.import_ndjson(in);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// time_import() of the first `n` of bench_events(): the write alone, beside a source's ingest of them.
+inline double time_import_of_bench_events(long n) {
+  std::vector<projections::EventGenerator> gens{bench_events()};
+  std::stringstream ndjson;
+  projections::write_ndjson(ndjson, gens, n);
+  return time_import(ndjson.str());
 }
 
 /// Seconds a SourceManager takes to ingest `records` records of the source `document` (env BATCH,
