@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "api/authorizer.hpp"
 #include "engine/errors.hpp"
 
 namespace reproj::api {
@@ -28,7 +29,13 @@ Response error_from_current_exception() {
   try {
     throw;
   } catch (const HttpError& e) {
-    return json_error(e.status(), e.code(), e.what());
+    auto res = json_error(e.status(), e.code(), e.what());
+    if (e.status() == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer realm=\"reproj\"");
+    return res;
+  } catch (const RateLimited& e) {
+    auto res = json_error(http::status::too_many_requests, "rate_limited", e.what());
+    res.set(http::field::retry_after, std::to_string((e.wait().count() + 999) / 1000));
+    return with(std::move(res), "retry_after_ms", e.wait().count());
   } catch (const VersionConflict& e) {
     return with(json_error(http::status::conflict, "version_conflict", e.what()), "actual_version", e.actual_version());
   } catch (const EventIdConflict& e) {

@@ -60,6 +60,12 @@ Response pause_source(Call& c);       // POST /admin/sources/{name}/pause
 Response resume_source(Call& c);      // POST /admin/sources/{name}/resume
 Response source_quarantine(Call& c);  // GET /admin/sources/{name}/quarantine
 
+// Access tokens and the audit trail (handlers/admin_tokens.cpp).
+Response create_token(Call& c);  // POST /admin/tokens
+Response list_tokens(Call& c);   // GET /admin/tokens
+Response revoke_token(Call& c);  // DELETE /admin/tokens/{name}
+Response list_audit(Call& c);    // GET /admin/audit
+
 // The service itself (handlers/service.cpp).
 Response healthz(Call& c);  // GET /healthz
 Response readyz(Call& c);   // GET /readyz

@@ -13,10 +13,12 @@ struct ClientReply {
 };
 
 /// A minimal blocking HTTP/1.1 client for the CLI's --server mode and the tests.
-/// `base` is "http://host:port". Throws std::runtime_error when the server cannot be reached or
-/// sends or reads nothing for `timeout_seconds`.
+/// `base` is "http://host:port" or "https://host:port". Over HTTPS the server's certificate must
+/// verify against `cacert` (a PEM file; empty: $REPROJ_CACERT, else the system's store) and name
+/// `host`; TLS 1.2 or later. Throws std::runtime_error when the server cannot be reached, its
+/// certificate is refused, or it sends or reads nothing for `timeout_seconds`.
 ClientReply http_call(const std::string& base, const std::string& method, const std::string& target,
                       const std::string& body = "", const std::map<std::string, std::string>& headers = {},
-                      int timeout_seconds = 60);
+                      int timeout_seconds = 60, const std::string& cacert = "");
 
 }  // namespace reproj::api

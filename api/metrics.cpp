@@ -37,7 +37,11 @@ RequestMetrics::RequestMetrics()
                        .Name("reproj_point_reads_total")
                        .Help("Point reads answered; over statements, the mean batch.")
                        .Register(*registry_)
-                       .Add({})) {}
+                       .Add({})),
+      auth_failures_(prometheus::BuildCounter()
+                         .Name("reproj_auth_failures_total")
+                         .Help("Requests refused by authorisation, by reason (never with the token).")
+                         .Register(*registry_)) {}
 
 RequestMetrics::~RequestMetrics() = default;
 
@@ -60,6 +64,10 @@ void RequestMetrics::observe_point_read_statement(std::size_t reads) {
 void RequestMetrics::observe_append_group(std::size_t appends) {
   append_groups_.Increment();
   grouped_appends_.Increment(static_cast<double>(appends));
+}
+
+void RequestMetrics::observe_auth_failure(const std::string& reason) {
+  auth_failures_.Add({{"reason", reason}}).Increment();  // a handful of reasons: Add finds the series
 }
 
 std::string RequestMetrics::render() const { return prometheus::TextSerializer{}.Serialize(registry_->Collect()); }

@@ -34,6 +34,8 @@ class RequestMetrics {
   void observe_point_read_statement(std::size_t reads);
   /// A group commit of `appends` requests (api/append_batcher.hpp).
   void observe_append_group(std::size_t appends);
+  /// A request refused by authorisation: reason is missing, malformed, invalid, forbidden or rate_limited.
+  void observe_auth_failure(const std::string& reason);
   /// Everything in Prometheus text format.
   std::string render() const;
   /// Where other series of this process register (ReactorMetrics), so render() includes them.
@@ -50,6 +52,7 @@ class RequestMetrics {
   prometheus::Counter& append_groups_;
   prometheus::Counter& grouped_appends_;
   prometheus::Counter& point_reads_;
+  prometheus::Family<prometheus::Counter>& auth_failures_;
 };
 
 }  // namespace reproj::api

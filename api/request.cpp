@@ -63,25 +63,4 @@ std::optional<std::string> percent_decode(std::string_view in, Plus plus) {
   return out;
 }
 
-void require_admin(const Call& c) {
-  auto it = c.req.find(http::field::authorization);
-  if (it == c.req.end()) {
-    throw HttpError(http::status::unauthorized, "unauthorized", "admin routes need 'Authorization: Bearer TOKEN'");
-  }
-  const std::string_view header{it->value().data(), it->value().size()};
-  const std::string_view prefix = "Bearer ";
-  if (header.substr(0, prefix.size()) != prefix) {
-    throw HttpError(http::status::unauthorized, "unauthorized", "admin routes need 'Authorization: Bearer TOKEN'");
-  }
-  const std::string_view given = header.substr(prefix.size());
-  const std::string& want = c.s.admin_token;
-  // Constant time in the token's length: no early exit that would leak a matching prefix.
-  unsigned diff = given.size() == want.size() ? 0u : 1u;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const auto g = static_cast<unsigned char>(i < given.size() ? given[i] : '\0');
-    diff |= static_cast<unsigned>(static_cast<unsigned char>(want[i]) ^ g);
-  }
-  if (diff != 0) throw HttpError(http::status::forbidden, "forbidden", "wrong admin token");
-}
-
 }  // namespace reproj::api

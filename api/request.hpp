@@ -41,6 +41,8 @@ struct Call {
   Services& s;
   std::map<std::string, std::string> path;   // {name} -> value
   std::map<std::string, std::string> query;  // last value wins
+  const Principal* who = nullptr;             // null: in-process, trusted
+  bool audited = false;                       // the handler recorded the audit row itself (in its transaction)
 
   const std::string* q(const std::string& key) const {
     auto it = query.find(key);
@@ -94,8 +96,5 @@ struct Call {
     return j;
   }
 };
-
-/// Throws HttpError 401 without a bearer token, 403 with a wrong one (compared in constant time).
-void require_admin(const Call& c);
 
 }  // namespace reproj::api

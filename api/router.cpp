@@ -6,18 +6,29 @@
 #include <optional>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "api/errors.hpp"
 #include "api/handlers.hpp"
 #include "api/response.hpp"
+#include "api/token_secret.hpp"
+#include "engine/audit_log.hpp"
 #include "engine/errors.hpp"
 #include "engine/live_projections.hpp"
 
 namespace reproj::api {
 
+// How an audited request's body is kept in the trail: as it is (small documents without secrets),
+// or as its SHA-256 (documents that may hold a secret: a reactor's HMAC key, a source's URL).
+enum class Body { kKept, kDigest };
+
 struct Route {
   http::verb method;
   std::string pattern;  // "/streams/{stream_id}/events"; {projection} matches registered names only
   std::function<Response(Call&)> handler;
+  engine::Access access;  // what the caller's token must permit (Authorizer)
+  std::string audit;      // the action recorded in the audit trail; empty: not recorded
+  Body body;
   std::vector<std::string> segments;
 };
 
@@ -39,47 +50,55 @@ std::vector<std::string> split_pattern(const std::string& p) {
 
 const std::vector<Route>& routes() {
   static const std::vector<Route> kRoutes = [] {
+    using A = engine::Access;
+    const auto admin = A::kAdmin;
     std::vector<Route> r{
-        {http::verb::post, "/streams/{stream_id}/events", append_events, {}},
-        {http::verb::get, "/events", list_events, {}},
-        {http::verb::get, "/healthz", healthz, {}},
-        {http::verb::get, "/readyz", readyz, {}},
-        {http::verb::get, "/metrics", metrics, {}},
-        {http::verb::get, "/openapi.json", openapi, {}},
-        {http::verb::get, "/admin", dashboard, {}},
-        {http::verb::get, "/admin/projections", admin_projections, {}},
-        {http::verb::get, "/admin/series", admin_series, {}},
-        {http::verb::post, "/admin/projections/{name}/rebuild", start_rebuild, {}},
-        {http::verb::post, "/admin/projections/{name}/rollback", rollback, {}},
-        {http::verb::put, "/admin/projections/{name}/poison_policy", set_poison_policy, {}},
-        {http::verb::get, "/admin/projections/{name}/quarantine", list_quarantine, {}},
-        {http::verb::put, "/admin/projections/{name}/versions/{version}", put_version, {}},
-        {http::verb::get, "/admin/projections/{name}/versions/{version}", get_version, {}},
-        {http::verb::get, "/admin/rebuilds", list_rebuilds, {}},
-        {http::verb::get, "/admin/rebuilds/{id}", get_rebuild, {}},
-        {http::verb::delete_, "/admin/rebuilds/{id}", cancel_rebuild, {}},
-        {http::verb::post, "/admin/rebuilds/{id}/promote", promote_rebuild, {}},
-        {http::verb::get, "/admin/rebuilds/{id}/diff", get_diff, {}},
-        {http::verb::post, "/admin/rebuilds/{id}/diff", refresh_diff, {}},
-        {http::verb::get, "/admin/reactors", list_reactors, {}},
-        {http::verb::put, "/admin/reactors/{name}", put_reactor, {}},
-        {http::verb::get, "/admin/reactors/{name}", get_reactor, {}},
-        {http::verb::delete_, "/admin/reactors/{name}", delete_reactor, {}},
-        {http::verb::post, "/admin/reactors/{name}/pause", pause_reactor, {}},
-        {http::verb::post, "/admin/reactors/{name}/resume", resume_reactor, {}},
-        {http::verb::post, "/admin/reactors/{name}/reset", reset_reactor, {}},
-        {http::verb::get, "/admin/reactors/{name}/dead-letters", list_dead_letters, {}},
-        {http::verb::post, "/admin/reactors/{name}/dead-letters/{event_id}/retry", retry_dead_letter, {}},
-        {http::verb::delete_, "/admin/reactors/{name}/dead-letters/{event_id}", delete_dead_letter, {}},
-        {http::verb::get, "/admin/sources", list_sources, {}},
-        {http::verb::put, "/admin/sources/{name}", put_source, {}},
-        {http::verb::get, "/admin/sources/{name}", get_source, {}},
-        {http::verb::delete_, "/admin/sources/{name}", delete_source, {}},
-        {http::verb::post, "/admin/sources/{name}/pause", pause_source, {}},
-        {http::verb::post, "/admin/sources/{name}/resume", resume_source, {}},
-        {http::verb::get, "/admin/sources/{name}/quarantine", source_quarantine, {}},
-        {http::verb::get, "/{projection}/{id}", get_row, {}},
-        {http::verb::get, "/{projection}", list_rows, {}},
+        {http::verb::post, "/streams/{stream_id}/events", append_events, A::kAppend, "", Body::kDigest, {}},
+        {http::verb::get, "/events", list_events, A::kRead, "", Body::kDigest, {}},
+        {http::verb::get, "/healthz", healthz, A::kPublic, "", Body::kDigest, {}},
+        {http::verb::get, "/readyz", readyz, A::kPublic, "", Body::kDigest, {}},
+        {http::verb::get, "/metrics", metrics, A::kRead, "", Body::kDigest, {}},
+        {http::verb::get, "/openapi.json", openapi, A::kPublic, "", Body::kDigest, {}},
+        {http::verb::get, "/admin", dashboard, A::kPublic, "", Body::kDigest, {}},
+        {http::verb::get, "/admin/projections", admin_projections, admin, "", Body::kDigest, {}},
+        {http::verb::get, "/admin/series", admin_series, admin, "", Body::kDigest, {}},
+        {http::verb::post, "/admin/projections/{name}/rebuild", start_rebuild, admin, "projection.rebuild", Body::kKept, {}},
+        {http::verb::post, "/admin/projections/{name}/rollback", rollback, admin, "projection.rollback", Body::kKept, {}},
+        {http::verb::put, "/admin/projections/{name}/poison_policy", set_poison_policy, admin, "projection.poison_policy", Body::kKept, {}},
+        {http::verb::get, "/admin/projections/{name}/quarantine", list_quarantine, admin, "", Body::kDigest, {}},
+        {http::verb::put, "/admin/projections/{name}/versions/{version}", put_version, admin, "spec.deploy", Body::kDigest, {}},
+        {http::verb::get, "/admin/projections/{name}/versions/{version}", get_version, admin, "", Body::kDigest, {}},
+        {http::verb::get, "/admin/rebuilds", list_rebuilds, admin, "", Body::kDigest, {}},
+        {http::verb::get, "/admin/rebuilds/{id}", get_rebuild, admin, "", Body::kDigest, {}},
+        {http::verb::delete_, "/admin/rebuilds/{id}", cancel_rebuild, admin, "rebuild.cancel", Body::kKept, {}},
+        {http::verb::post, "/admin/rebuilds/{id}/promote", promote_rebuild, admin, "rebuild.promote", Body::kKept, {}},
+        {http::verb::get, "/admin/rebuilds/{id}/diff", get_diff, admin, "", Body::kDigest, {}},
+        {http::verb::post, "/admin/rebuilds/{id}/diff", refresh_diff, admin, "rebuild.diff", Body::kKept, {}},
+        {http::verb::get, "/admin/reactors", list_reactors, admin, "", Body::kDigest, {}},
+        {http::verb::put, "/admin/reactors/{name}", put_reactor, admin, "reactor.put", Body::kDigest, {}},
+        {http::verb::get, "/admin/reactors/{name}", get_reactor, admin, "", Body::kDigest, {}},
+        {http::verb::delete_, "/admin/reactors/{name}", delete_reactor, admin, "reactor.delete", Body::kKept, {}},
+        {http::verb::post, "/admin/reactors/{name}/pause", pause_reactor, admin, "reactor.pause", Body::kKept, {}},
+        {http::verb::post, "/admin/reactors/{name}/resume", resume_reactor, admin, "reactor.resume", Body::kKept, {}},
+        {http::verb::post, "/admin/reactors/{name}/reset", reset_reactor, admin, "reactor.reset", Body::kKept, {}},
+        {http::verb::get, "/admin/reactors/{name}/dead-letters", list_dead_letters, admin, "", Body::kDigest, {}},
+        {http::verb::post, "/admin/reactors/{name}/dead-letters/{event_id}/retry", retry_dead_letter, admin,
+         "reactor.dead_letter.retry", Body::kKept, {}},
+        {http::verb::delete_, "/admin/reactors/{name}/dead-letters/{event_id}", delete_dead_letter, admin,
+         "reactor.dead_letter.delete", Body::kKept, {}},
+        {http::verb::get, "/admin/sources", list_sources, admin, "", Body::kDigest, {}},
+        {http::verb::put, "/admin/sources/{name}", put_source, admin, "source.put", Body::kDigest, {}},
+        {http::verb::get, "/admin/sources/{name}", get_source, admin, "", Body::kDigest, {}},
+        {http::verb::delete_, "/admin/sources/{name}", delete_source, admin, "source.delete", Body::kKept, {}},
+        {http::verb::post, "/admin/sources/{name}/pause", pause_source, admin, "source.pause", Body::kKept, {}},
+        {http::verb::post, "/admin/sources/{name}/resume", resume_source, admin, "source.resume", Body::kKept, {}},
+        {http::verb::get, "/admin/sources/{name}/quarantine", source_quarantine, admin, "", Body::kDigest, {}},
+        {http::verb::post, "/admin/tokens", create_token, admin, "token.create", Body::kKept, {}},
+        {http::verb::get, "/admin/tokens", list_tokens, admin, "", Body::kDigest, {}},
+        {http::verb::delete_, "/admin/tokens/{name}", revoke_token, admin, "token.revoke", Body::kKept, {}},
+        {http::verb::get, "/admin/audit", list_audit, admin, "", Body::kDigest, {}},
+        {http::verb::get, "/{projection}/{id}", get_row, A::kReadProjection, "", Body::kDigest, {}},
+        {http::verb::get, "/{projection}", list_rows, A::kReadProjection, "", Body::kDigest, {}},
     };
     for (auto& route : r) route.segments = split_pattern(route.pattern);
     return r;
@@ -166,6 +185,50 @@ void answer_current_exception(Routed& out) {
 constexpr const char* kPointReadRoute = "/{projection}/{id}";
 constexpr const char* kAppendRoute = "/streams/{stream_id}/events";
 
+// The object a route's access names: the projection read, the stream appended to.
+std::string access_object(const Route& route, const std::map<std::string, std::string>& path) {
+  if (route.access == engine::Access::kReadProjection) return path.at("projection");
+  if (route.access == engine::Access::kAppend) return path.at("stream_id");
+  return {};
+}
+
+// Records an audited request and what it was answered. The change committed in its own
+// transaction (only token changes commit with their row: Call::audited); a trail that cannot be
+// written is logged, never turned into a failure of what already happened.
+void record(const Route& route, const Request& req, const std::map<std::string, std::string>& path,
+            const Principal& who, const Response& res, engine::AuditLog& audit) {
+  engine::AuditEntry e;
+  e.token = who.name;
+  e.action = route.audit;
+  for (const auto& [name, value] : path) e.object += (e.object.empty() ? "" : "/") + value;
+  const std::string_view target{req.target().data(), req.target().size()};
+  e.request = {{"method", std::string{req.method_string()}}, {"target", std::string{target.substr(0, 1000)}}};
+  const auto& body = req.body();
+  if (!body.empty()) {
+    const auto parsed = route.body == Body::kKept && body.size() <= 4096 ? Json::parse(body, nullptr, false) : Json();
+    if (!parsed.is_discarded() && !parsed.is_null()) {
+      e.request["body"] = parsed;
+    } else {
+      e.request["body_sha256"] = sha256_hex(body);
+      e.request["body_bytes"] = body.size();
+    }
+  }
+  e.status = static_cast<int>(res.result_int());
+  if (e.status < 400) {
+    e.outcome = "ok";
+  } else {
+    const auto answer = Json::parse(res.body(), nullptr, false);
+    e.outcome = "error: " + (answer.is_object() && answer.contains("error") && answer["error"].is_string()
+                                 ? answer["error"].get<std::string>()
+                                 : std::to_string(e.status));
+  }
+  try {
+    audit.record(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("audit: cannot record {} on '{}' by '{}': {}", e.action, e.object, e.token, ex.what());
+  }
+}
+
 Lane lane_of(const std::string& pattern) {
   if (pattern == "/healthz") return Lane::kHealth;
   if (pattern == kAppendRoute) return Lane::kAppend;
@@ -175,13 +238,13 @@ Lane lane_of(const std::string& pattern) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> route_table() {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const auto& r : routes()) out.emplace_back(std::string{http::to_string(r.method)}, r.pattern);
+std::vector<RouteInfo> route_table() {
+  std::vector<RouteInfo> out;
+  for (const auto& r : routes()) out.push_back({std::string{http::to_string(r.method)}, r.pattern, r.access, r.audit});
   return out;
 }
 
-Resolved resolve(const Request& req, Services& s) {
+Resolved resolve(const Request& req, Services& s, const Peer& peer) {
   Resolved out;
   out.request = &req;
   try {
@@ -199,6 +262,7 @@ Resolved resolve(const Request& req, Services& s) {
     out.lane = lane_of(out.pattern);
     out.path = std::move(call.path);
     out.query = std::move(call.query);
+    out.principal = s.auth.authorize(req, peer, out.route->access, access_object(*out.route, out.path));
   } catch (...) {
     out.route = nullptr;
     out.answer.emplace();
@@ -211,12 +275,17 @@ Routed handle(Resolved r, Services& s) {
   if (!r.route) return std::move(*r.answer);
   Routed out;
   out.route = r.pattern;
+  const Route& route = *r.route;
+  std::map<std::string, std::string> path = r.path;  // kept for the audit trail
+  bool audited = false;
   try {
-    Call call{*r.request, s, std::move(r.path), std::move(r.query)};
-    out.response = r.route->handler(call);
+    Call call{*r.request, s, std::move(r.path), std::move(r.query), &r.principal};
+    out.response = route.handler(call);
+    audited = call.audited;
   } catch (...) {
     answer_current_exception(out);
   }
+  if (!route.audit.empty() && !audited && s.audit) record(route, *r.request, path, r.principal, out.response, *s.audit);
   return out;
 }
 

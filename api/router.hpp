@@ -9,12 +9,15 @@
 #include <vector>
 
 #include "api/asio.hpp"
+#include "api/authorizer.hpp"
 #include "api/metrics.hpp"
 #include "engine/event.hpp"
 #include "engine/live_projections.hpp"
 
 namespace reproj::engine {
+class AuditLog;
 class CatchUpWorker;
+class TokenStore;
 class EventStore;
 class ReactorStore;
 class RebuildManager;
@@ -38,12 +41,14 @@ struct Services {
   engine::RebuildManager& rebuilds;
   const engine::CatchUpWorker* worker;  // readiness; may be null
   RequestMetrics& metrics;
-  std::string admin_token;
+  const Authorizer& auth;  // who may do what (resolve() asks it before any handler runs)
   const AdminSeries* series;  // the dashboard's charts; may be null (GET /admin/series answers 503)
   engine::spec::SpecCatalog* specs;  // deploying specs; may be null (PUT .../versions/{v} answers 503)
   engine::ReactorStore* reactors;    // webhooks; may be null (/admin/reactors answers 503)
   sources::SourceManager* sources;   // sources; may be null (/admin/sources answers 503, reads sync nothing)
   EventPages* pages;                 // GET /events reading ahead; may be null (each page read when asked)
+  engine::TokenStore* tokens = nullptr;  // /admin/tokens; may be null (answers 503)
+  engine::AuditLog* audit = nullptr;     // the audit trail; may be null (admin actions go unrecorded)
 };
 
 /// A read that the catch-up worker will make answerable: asked again once `projection`'s
@@ -76,10 +81,12 @@ struct Resolved {
   Lane lane = Lane::kAdmin;
   std::map<std::string, std::string> path;   // {name} -> value
   std::map<std::string, std::string> query;  // last value wins
+  Principal principal;                        // who asks (authorised for the route)
   std::optional<Routed> answer;
 };
-/// Matches `request` (cheap, no database: fine on an I/O thread). Never throws.
-Resolved resolve(const Request& request, Services& services);
+/// Matches `request` and authorises it (Services::auth) for `peer` (cheap, no database: fine on an
+/// I/O thread); a refusal is the answer. Never throws.
+Resolved resolve(const Request& request, Services& services, const Peer& peer = {});
 
 /// Request -> response, apart from any socket. Blocks on the database: call it off the I/O
 /// threads. Never throws: every failure becomes a JSON error response.
@@ -113,9 +120,15 @@ ParsedAppend parse_append(Resolved resolved, Services& services);
 /// What handle() answers for an append the engine decided (`outcome`).
 Routed answer_append(const engine::AppendOutcome& outcome);
 
-/// Every route as (method, pattern), e.g. ("GET", "/{projection}/{id}"): the OpenAPI test checks
-/// the document against this table.
-std::vector<std::pair<std::string, std::string>> route_table();
+/// A route as the OpenAPI test and the authorisation test walk it.
+struct RouteInfo {
+  std::string method;   // "GET"
+  std::string pattern;  // "/{projection}/{id}"
+  engine::Access access;
+  std::string audit;    // the audit trail's action for it; empty: not recorded
+};
+/// Every route: the OpenAPI test checks the document against this table.
+std::vector<RouteInfo> route_table();
 
 /// The dashboard page and the OpenAPI document, compiled in (see api/CMakeLists.txt).
 std::string_view dashboard_html();

@@ -3,6 +3,9 @@
 #include <array>
 #include <optional>
 
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include "api/errors.hpp"
@@ -96,20 +99,46 @@ asio::awaitable<void> Server::listen() {
     backoff = std::chrono::milliseconds{10};
     auto executor = socket.get_executor();
     if (open_connections_ >= options_.max_connections) {
-      asio::co_spawn(executor, refuse(beast::tcp_stream{std::move(socket)}), log_exception);
+      auto res = json_error(http::status::service_unavailable, "too_many_connections",
+                            "the server has " + std::to_string(options_.max_connections) + " connections open");
+      asio::co_spawn(executor, refuse(beast::tcp_stream{std::move(socket)}, std::move(res)), log_exception);
+      continue;
+    }
+    Peer peer;
+    peer.address = socket.remote_endpoint(ec).address().to_string();
+    if (!admit(peer.address)) {
+      auto res = json_error(http::status::too_many_requests, "too_many_connections",
+                            "this client address has " + std::to_string(options_.max_connections_per_client) +
+                                " connections open");
+      asio::co_spawn(executor, refuse(beast::tcp_stream{std::move(socket)}, std::move(res)), log_exception);
       continue;
     }
     ++open_connections_;
-    asio::co_spawn(executor, serve(beast::tcp_stream{std::move(socket)}), [this](std::exception_ptr e) {
-      --open_connections_;
-      log_exception(e);
-    });
+    const auto address = peer.address;
+    asio::co_spawn(executor, serve(beast::tcp_stream{std::move(socket)}, std::move(peer)),
+                   [this, address](std::exception_ptr e) {
+                     --open_connections_;
+                     release(address);
+                     log_exception(e);
+                   });
   }
 }
 
-asio::awaitable<void> Server::refuse(beast::tcp_stream stream) {
-  auto res = json_error(http::status::service_unavailable, "too_many_connections",
-                        "the server has " + std::to_string(options_.max_connections) + " connections open");
+bool Server::admit(const std::string& address) {
+  std::lock_guard lock{clients_mutex_};
+  auto& n = client_connections_[address];
+  if (n >= options_.max_connections_per_client) return false;
+  ++n;
+  return true;
+}
+
+void Server::release(const std::string& address) {
+  std::lock_guard lock{clients_mutex_};
+  auto it = client_connections_.find(address);
+  if (it != client_connections_.end() && --it->second == 0) client_connections_.erase(it);
+}
+
+asio::awaitable<void> Server::refuse(beast::tcp_stream stream, Response res) {
   res.set(http::field::retry_after, "1");
   res.keep_alive(false);
   stream.expires_after(std::chrono::seconds(2));
@@ -118,9 +147,9 @@ asio::awaitable<void> Server::refuse(beast::tcp_stream stream) {
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }
 
-asio::awaitable<Routed> Server::answer(const Request& req) {
+asio::awaitable<Routed> Server::answer(const Request& req, const Peer& peer) {
   // (No co_await inside ?: here: GCC 12 miscompiles it.)
-  Resolved resolved = resolve(req, services_);
+  Resolved resolved = resolve(req, services_, peer);
   const Lane lane = resolved.lane;
   std::optional<PointRead> point = lane == Lane::kRead ? point_read(resolved, services_) : std::nullopt;
   Routed routed;
@@ -149,12 +178,50 @@ asio::awaitable<Routed> Server::answer(const Request& req) {
   co_return routed;
 }
 
-asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
+asio::awaitable<void> Server::serve(beast::tcp_stream stream, Peer peer) {
   beast::flat_buffer buffer;
+  if (!options_.tls) {
+    co_await session(stream, buffer, peer);
+    beast::error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  beast::error_code ec;
+  stream.expires_after(options_.read_timeout);
+  const bool tls = co_await beast::async_detect_ssl(stream, buffer, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  if (!tls) {
+    // A plain HTTP client on the HTTPS port: tell it in words it can read, then close.
+    auto res = json_error(http::status::bad_request, "tls_required",
+                          "this port speaks HTTPS only: use https:// (the request was plain HTTP)");
+    res.keep_alive(false);
+    stream.expires_after(std::chrono::seconds(5));
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    co_return;
+  }
+  auto context = options_.tls->current();  // this connection keeps it across a reload
+  beast::ssl_stream<beast::tcp_stream> secure{std::move(stream), *context};
+  const auto used = co_await secure.async_handshake(asio::ssl::stream_base::server, buffer.data(),
+                                                    asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("TLS handshake with {} failed: {}", peer.address, ec.message());
+    co_return;
+  }
+  buffer.consume(used);
+  if (options_.tls->mutual()) peer.client_subject = peer_common_name(secure.native_handle());
+  co_await session(secure, buffer, peer);
+  beast::get_lowest_layer(secure).expires_after(std::chrono::seconds(2));
+  co_await secure.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+template <class Stream>
+asio::awaitable<void> Server::session(Stream& stream, beast::flat_buffer& buffer, const Peer& peer) {
+  auto& tcp = beast::get_lowest_layer(stream);
   while (!stopping_) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options_.body_limit);
-    stream.expires_after(options_.read_timeout);
+    tcp.expires_after(options_.read_timeout);
     beast::error_code ec;
     co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
@@ -174,16 +241,16 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
       if (reply) {
         const bool unread_body = ec == http::error::body_limit;
         reply->keep_alive(false);
-        stream.expires_after(std::chrono::seconds(5));
+        tcp.expires_after(std::chrono::seconds(5));
         co_await http::async_write(stream, *reply, asio::redirect_error(asio::use_awaitable, ec));
         if (unread_body) {
           // Lingering close: closing with the client's body unread would reset the connection and
           // the client could lose the 413. Drain what it still sends, bounded in bytes and time.
           beast::error_code ignored;
-          stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+          tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
           std::array<char, 16384> sink;
           std::size_t drained = 0;
-          stream.expires_after(std::chrono::seconds(2));
+          tcp.expires_after(std::chrono::seconds(2));
           while (drained < (16u << 20)) {
             drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ignored));
             if (ignored) break;
@@ -195,27 +262,25 @@ asio::awaitable<void> Server::serve(beast::tcp_stream stream) {
     ++in_flight_;
     Request req = parser.release();
     const auto started = std::chrono::steady_clock::now();
-    Routed routed = co_await answer(req);
+    Routed routed = co_await answer(req, peer);
     // A read further behind than it may apply itself waits for the catch-up worker (holding no
     // connection), then asks again; past the deadline its 503 projection_behind stands.
     const auto wait_until = started + options_.read_wait;
     while (routed.wait) {
       const bool moved = co_await read_waits_.wait(routed.wait->projection, routed.wait->watermark, wait_until);
       if (!moved) break;
-      routed = co_await answer(req);
+      routed = co_await answer(req, peer);
     }
     services_.metrics.observe(routed.route, routed.response.result_int(), std::chrono::steady_clock::now() - started);
     Response& res = routed.response;
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !stopping_);
     res.set(http::field::server, "reproj");
-    stream.expires_after(options_.read_timeout);
+    tcp.expires_after(options_.read_timeout);
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     --in_flight_;
     if (ec || !res.keep_alive()) break;
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
 }  // namespace reproj::api

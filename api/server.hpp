@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "api/read_batcher.hpp"
 #include "api/read_waits.hpp"
 #include "api/router.hpp"
+#include "api/tls_context.hpp"
 
 namespace reproj::api {
 
@@ -31,6 +34,11 @@ struct ServerOptions {
   // Connections open at once; one more is answered 503 and closed. Accept errors (out of file
   // descriptors) back off instead of spinning.
   std::size_t max_connections = 1024;
+  // Of those, open at once from one client address; one more is answered 429 and closed, so one
+  // client cannot take every connection (REPROJ_MAX_CONNECTIONS_PER_CLIENT).
+  std::size_t max_connections_per_client = 512;
+  // Set: the port speaks HTTPS only (a plain HTTP request is answered 400 naming the problem).
+  std::shared_ptr<TlsContext> tls;
   // Per request: a client that is slow or silent for this long while sending headers or a body
   // (or idle between keep-alive requests) is disconnected.
   std::chrono::milliseconds read_timeout{30'000};
@@ -62,9 +70,14 @@ class Server {
 
  private:
   asio::awaitable<void> listen();
-  asio::awaitable<void> serve(beast::tcp_stream stream);
-  asio::awaitable<Routed> answer(const Request& req);  // one attempt at an answer, in its lane
-  asio::awaitable<void> refuse(beast::tcp_stream stream);  // past max_connections
+  asio::awaitable<void> serve(beast::tcp_stream stream, Peer peer);  // TLS or not, then session()
+  template <class Stream>
+  asio::awaitable<void> session(Stream& stream, beast::flat_buffer& buffer, const Peer& peer);
+  asio::awaitable<Routed> answer(const Request& req, const Peer& peer);  // one attempt at an answer, in its lane
+  // Past max_connections (or the client's share): `res` and close.
+  asio::awaitable<void> refuse(beast::tcp_stream stream, Response res);
+  bool admit(const std::string& address);  // counts a connection from `address` if it is within its share
+  void release(const std::string& address);
 
   Services& services_;
   const ServerOptions options_;
@@ -79,6 +92,8 @@ class Server {
   std::vector<std::thread> io_threads_;
   std::atomic<int> in_flight_{0};
   std::atomic<std::size_t> open_connections_{0};
+  std::mutex clients_mutex_;
+  std::map<std::string, std::size_t> client_connections_;  // open connections by address; guarded
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;
 };

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http_client.hpp"
+#include "api/token_secret.hpp"
 
 namespace reproj::cli {
 
@@ -34,15 +35,27 @@ int print_answer(unsigned status, const std::string& body) {
 }
 
 int call_server(const ServerArgs& server, const AdminRequest& r) {
-  const auto reply = api::http_call(server.url, r.method, r.target, r.body, {{"Authorization", "Bearer " + server.token}});
+  const auto reply = api::http_call(server.url, r.method, r.target, r.body, {{"Authorization", "Bearer " + server.token}},
+                                    60, server.cacert);
   return print_answer(reply.status, reply.body);
 }
 
-int call_here(const AdminRequest& r, api::Services services) {
-  const std::string token = "cli";
-  services.admin_token = token;
+namespace {
+const std::string& in_process_token() {
+  static const std::string token = api::new_token_secret();
+  return token;
+}
+}  // namespace
+
+const api::Authorizer& in_process_auth() {
+  static const api::Authorizer auth{{api::AuthMode::kOpen, in_process_token(), "cli", {}, {}}, nullptr, nullptr};
+  return auth;
+}
+
+int call_here(const AdminRequest& r, const api::Services& given) {
+  api::Services services = given;
   api::Request req{api::http::string_to_verb(r.method), r.target, 11};
-  req.set(api::http::field::authorization, "Bearer " + token);
+  req.set(api::http::field::authorization, "Bearer " + in_process_token());
   req.body() = r.body;
   req.prepare_payload();
   const auto routed = api::handle(req, services);

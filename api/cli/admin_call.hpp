@@ -23,7 +23,11 @@ int print_answer(unsigned status, const std::string& body);
 /// Sends `request` to the server with its admin token; the exit status.
 int call_server(const ServerArgs& server, const AdminRequest& request);
 
-/// Answers `request` in-process with `services` (an admin token of its own); the exit status.
-int call_here(const AdminRequest& request, api::Services services);
+/// What an in-process answer authorises with: the CLI holds the database's credentials, so it is
+/// trusted; its requests carry a token of its own, named "cli" in the audit trail.
+const api::Authorizer& in_process_auth();
+
+/// Answers `request` in-process with `services` (built with in_process_auth()); the exit status.
+int call_here(const AdminRequest& request, const api::Services& services);
 
 }  // namespace reproj::cli

@@ -32,7 +32,10 @@ struct Common {
   }
   void add_server(CLI::App* cmd) {
     cmd->add_option("--server", server.url, "talk to a running server, e.g. http://127.0.0.1:8080");
-    cmd->add_option("--token", server.token, "admin token for --server (default: $REPROJ_ADMIN_TOKEN)");
+    cmd->add_option("--token", server.token, "token for --server (default: $REPROJ_ADMIN_TOKEN)");
+    cmd->add_option("--cacert", server.cacert,
+                    "PEM file of the CA that signed an https:// --server's certificate (default: $REPROJ_CACERT, "
+                    "else the system's store)");
   }
   // Both: the command talks to a server when given --server, else to the database.
   void add_db_or_server(CLI::App* cmd) {
@@ -54,11 +57,27 @@ using Register = Subcommand (*)(CLI::App& app, Common& c);
 Subcommand serve_command(CLI::App& app, Common& c) {
   auto* cmd = app.add_subcommand("serve", "Migrate, catch up, resume interrupted rebuilds and serve HTTP");
   c.add_db(cmd);
-  auto args = std::make_shared<ServeArgs>(
-      ServeArgs{env_or("REPROJ_LISTEN", "127.0.0.1:8080"), env_or("REPROJ_ADMIN_TOKEN", ""), 30'000});
+  auto args = std::make_shared<ServeArgs>(ServeArgs{env_or("REPROJ_LISTEN", "127.0.0.1:8080"),
+                                                    env_or("REPROJ_ADMIN_TOKEN", ""),
+                                                    30'000,
+                                                    env_or("REPROJ_AUTH", "open-reads"),
+                                                    env_or("REPROJ_TLS_CERT", ""),
+                                                    env_or("REPROJ_TLS_KEY", ""),
+                                                    env_or("REPROJ_TLS_CLIENT_CA", ""),
+                                                    {}});
   cmd->add_option("--listen", args->listen, "address:port to bind (default: $REPROJ_LISTEN or 127.0.0.1:8080)");
   cmd->add_option("--admin-token", args->admin_token,
-                  "token for /admin routes (default: $REPROJ_ADMIN_TOKEN, else generated)");
+                  "a token with every scope (default: $REPROJ_ADMIN_TOKEN, else generated)");
+  cmd->add_option("--auth", args->auth,
+                  "required (every route needs a token) | open-reads (reads need none; default) | open (only admin "
+                  "needs one) (default: $REPROJ_AUTH)");
+  cmd->add_option("--tls-cert", args->tls_cert, "serve HTTPS with this PEM certificate chain (re-read on SIGHUP)");
+  cmd->add_option("--tls-key", args->tls_key, "the certificate's PEM private key (re-read on SIGHUP)");
+  cmd->add_option("--tls-client-ca", args->tls_client_ca,
+                  "ask for client certificates signed by this PEM CA (mutual TLS; a certificate's CN may name a token)");
+  cmd->add_option("--rate-limit", args->rate_limits,
+                  "SCOPE=N: at most N requests a second per token (or per address without one), for read, append or "
+                  "admin; repeatable (default: none; $REPROJ_RATE_LIMIT_READ, _APPEND, _ADMIN)");
   cmd->add_option("--read-timeout-ms", args->read_timeout_ms, "drop a client silent this long mid-request (default 30000)");
   return {cmd, [&c, args] { return serve(c.db, *args); }};
 }
@@ -216,6 +235,18 @@ Subcommand source_command(CLI::App& app, Common& c) {
           [&c, args] { return !c.remote() && args->action != "prepare"; }};
 }
 
+Subcommand token_command(CLI::App& app, Common& c) {
+  auto* cmd = app.add_subcommand("token", "Access tokens: create (prints the secret once), list, revoke");
+  auto args = std::make_shared<TokenArgs>();
+  cmd->add_option("action", args->action, "create | list | revoke")->required();
+  cmd->add_option("name", args->name, "the token's name");
+  cmd->add_option("--scope", args->scopes, "create: read, read:PROJECTION, append, append:PREFIX or admin; repeatable")
+      ->delimiter(',');
+  cmd->add_option("--expires-at", args->expires_at, "create: an RFC 3339 time after which the token stops working");
+  c.add_db_or_server(cmd);
+  return {cmd, [&c, args] { return token(c.db, c.server, *args); }, [&c] { return !c.remote(); }};
+}
+
 Subcommand work_command(CLI::App& app, Common& c) {
   auto* cmd = app.add_subcommand(
       "work", "Run the catch-up worker, the rebuild supervisor and the reactors until SIGTERM (no HTTP server)");
@@ -226,7 +257,7 @@ Subcommand work_command(CLI::App& app, Common& c) {
 constexpr Register kTopLevel[] = {serve_command,      migrate_command,       import_command,     rebuild_command,
                                   diff_command,       promote_command,       status_command,     poison_policy_command,
                                   quarantine_command, generate_command,      reactor_command,    source_command,
-                                  work_command};
+                                  token_command,      work_command};
 constexpr Register kProjection[] = {projection_validate_command, projection_apply_command, projection_show_command};
 
 // --initial-version P=V pairs into the database arguments; false (and a message) when malformed.

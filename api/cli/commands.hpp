@@ -27,14 +27,25 @@ struct DatabaseArgs {
 };
 /// A running server to talk to instead of the database (rebuild, status).
 struct ServerArgs {
-  std::string url;    // --server
-  std::string token;  // --token / REPROJ_ADMIN_TOKEN
+  std::string url;     // --server
+  std::string token;   // --token / REPROJ_ADMIN_TOKEN
+  std::string cacert;  // --cacert / REPROJ_CACERT: the CA that signed an https:// server's certificate
 };
 
 struct ServeArgs {
   std::string listen;  // ADDRESS:PORT
   std::string admin_token;
   long read_timeout_ms = 30'000;
+  std::string auth;                      // --auth / REPROJ_AUTH: required | open-reads | open
+  std::string tls_cert, tls_key, tls_client_ca;  // --tls-cert, --tls-key, --tls-client-ca (REPROJ_TLS_*)
+  std::vector<std::string> rate_limits;  // --rate-limit SCOPE=N (and REPROJ_RATE_LIMIT_READ|APPEND|ADMIN)
+};
+
+struct TokenArgs {
+  std::string action;  // create | list | revoke
+  std::string name;
+  std::vector<std::string> scopes;  // create: --scope
+  std::string expires_at;           // create: --expires-at
 };
 struct RebuildArgs {
   std::string projection;
@@ -86,6 +97,9 @@ int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::stri
 int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs& args);
 /// `reproj source ACTION [NAME] [FILE]` (source_commands.cpp): through --server, or in-process.
 int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& args);
+
+/// `reproj token create|list|revoke` (token_commands.cpp): through --server, or in-process.
+int token(const DatabaseArgs& db, const ServerArgs& server, const TokenArgs& args);
 
 /// `reproj projection validate FILE...`: every problem of each spec file; no database needed.
 int validate_specs(const std::vector<std::string>& files);

@@ -14,7 +14,8 @@ using Json = nlohmann::json;
 
 std::pair<unsigned, Json> admin_call(const ServerArgs& server, const std::string& method, const std::string& target,
                                      const std::string& body) {
-  auto reply = api::http_call(server.url, method, target, body, {{"Authorization", "Bearer " + server.token}});
+  auto reply = api::http_call(server.url, method, target, body, {{"Authorization", "Bearer " + server.token}}, 60,
+                              server.cacert);
   return {reply.status, Json::parse(reply.body, nullptr, false)};
 }
 

@@ -6,6 +6,7 @@
 #include "api/cli/admin_call.hpp"
 #include "api/cli/engine_root.hpp"
 #include "api/metrics.hpp"
+#include "engine/audit_log.hpp"
 
 namespace reproj::cli {
 
@@ -54,7 +55,9 @@ int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs&
   if (!server.url.empty()) return call_server(server, r);
   EngineRoot e{db, 2};
   api::RequestMetrics metrics;
-  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, nullptr, nullptr});
+  engine::AuditLog audit{e.pool};
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, in_process_auth(), nullptr, &e.specs, &e.reactors,
+                       nullptr, nullptr, nullptr, &audit});
 }
 
 }  // namespace reproj::cli

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -10,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/admin_series.hpp"
+#include "api/authorizer.hpp"
 #include "api/event_pages.hpp"
 #include "api/cli/commands.hpp"
 #include "api/cli/connection_budget.hpp"
@@ -18,7 +21,9 @@
 #include "api/reactors/reactor_metrics.hpp"
 #include "api/reactors/reactor_runner.hpp"
 #include "api/server.hpp"
+#include "engine/audit_log.hpp"
 #include "engine/catch_up.hpp"
+#include "engine/token_store.hpp"
 #include "sources/source_manager.hpp"
 
 namespace reproj::cli {
@@ -88,6 +93,46 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
       env_count("REPROJ_READ_WAIT_MS", static_cast<std::size_t>(options.read_wait.count()), 0, 600'000)};
   const bool generated = args.admin_token.empty();
   if (generated) args.admin_token = random_token();
+  const auto mode = api::parse_auth_mode(args.auth);
+  if (!mode) {
+    std::cerr << "error: --auth must be required, open-reads or open, got '" << args.auth << "'\n";
+    return kExitUsage;
+  }
+  api::Authorizer::Options auth_options;
+  auth_options.mode = *mode;
+  auth_options.admin_token = args.admin_token;
+  for (const auto& [env, scope] : {std::pair{"REPROJ_RATE_LIMIT_READ", "read"}, std::pair{"REPROJ_RATE_LIMIT_APPEND", "append"},
+                                   std::pair{"REPROJ_RATE_LIMIT_ADMIN", "admin"}}) {
+    if (const char* v = std::getenv(env); v && *v) args.rate_limits.insert(args.rate_limits.begin(), std::string{scope} + "=" + v);
+  }
+  for (const auto& limit : args.rate_limits) {
+    if (auto problem = api::RateLimiter::parse(limit, auth_options.limits); !problem.empty()) {
+      std::cerr << "error: " << problem << "\n";
+      return kExitUsage;
+    }
+  }
+  options.max_connections_per_client =
+      env_count("REPROJ_MAX_CONNECTIONS_PER_CLIENT", options.max_connections_per_client, 1, 1'000'000);
+  if (args.tls_cert.empty() != args.tls_key.empty()) {
+    std::cerr << "error: --tls-cert and --tls-key go together\n";
+    return kExitUsage;
+  }
+  if (!args.tls_client_ca.empty() && args.tls_cert.empty()) {
+    std::cerr << "error: --tls-client-ca needs --tls-cert and --tls-key\n";
+    return kExitUsage;
+  }
+  if (!args.tls_cert.empty()) {
+    try {
+      options.tls = std::make_shared<api::TlsContext>(api::TlsContext::Files{args.tls_cert, args.tls_key, args.tls_client_ca});
+    } catch (const std::exception& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return kExitUsage;
+    }
+  }
+  if (*mode == api::AuthMode::kOpen) {
+    spdlog::warn("--auth open: anyone who reaches {} may append events and read every projection; only admin "
+                 "routes need a token", args.listen);
+  }
 
   StopSignals stop;
   EngineRoot e{db, static_cast<std::size_t>(options.db_threads() + kBackgroundPool)};
@@ -110,19 +155,38 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   api::AdminSeries series{e.store, e.live, *e.rebuilds, series_options};
   api::RequestMetrics metrics;
   api::EventPages pages{e.store};
-  api::Services services{e.store,  e.live,          *e.rebuilds, &worker,   metrics, args.admin_token,
-                         &series,  &e.specs,        &e.reactors, &sources,  &pages};
+  engine::TokenStore tokens{e.pool};
+  engine::AuditLog audit{e.pool};
+  api::Authorizer auth{auth_options, &tokens, &metrics};
+  api::Services services{e.store,  e.live,   *e.rebuilds, &worker,  metrics, auth,   &series,
+                         &e.specs, &e.reactors, &sources,  &pages,  &tokens, &audit};
   api::Server server{services, options};
   const auto port = server.start();
+  // SIGHUP: read the certificate and key again (a rotation); open connections keep theirs.
+  api::asio::signal_set hangups{server.io(), SIGHUP};
+  std::function<void(const boost::system::error_code&, int)> on_hangup = [&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    if (options.tls) {
+      try {
+        options.tls->reload();
+        spdlog::info("SIGHUP: TLS certificate and key read again");
+      } catch (const std::exception& ex) {
+        spdlog::error("SIGHUP: kept the TLS certificate in use: {}", ex.what());
+      }
+    }
+    hangups.async_wait(on_hangup);
+  };
+  hangups.async_wait(on_hangup);
   api::ReactorMetrics reactor_metrics{metrics};
   api::ReactorRunner reactors{e.reactors, db.url, server.io(), &reactor_metrics, reactor_options()};
   reactors.start();
-  std::cout << "reproj serving on http://" << options.address << ":" << port << " (pid " << getpid() << ")\n";
+  std::cout << "reproj serving on " << (options.tls ? "https://" : "http://") << options.address << ":" << port << " (pid " << getpid() << ")\n";
   if (generated) std::cout << "admin token (generated): " << args.admin_token << "\n";
   std::cout << std::flush;
   const int signal = stop.wait();
   spdlog::info("stopping on signal {}: draining requests", signal);
   reactors.stop();  // its deliveries run on the server's I/O threads
+  hangups.cancel();
   server.stop();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "api/cli/engine_root.hpp"
 #include "api/http_client.hpp"
 #include "api/metrics.hpp"
+#include "engine/audit_log.hpp"
 #include "engine/errors.hpp"
 #include "sources/postgres_table.hpp"
 #include "sources/source_manager.hpp"
@@ -38,7 +39,7 @@ int prepare(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& 
     text = read_document(a.file);
   } else if (!server.url.empty()) {
     const auto reply = api::http_call(server.url, "GET", "/admin/sources/" + a.name, "",
-                                      {{"Authorization", "Bearer " + server.token}});
+                                      {{"Authorization", "Bearer " + server.token}}, 60, server.cacert);
     if (reply.status != 200) return print_answer(reply.status, reply.body);
     text = nlohmann::json::parse(reply.body)["document"].dump();
   } else {
@@ -83,7 +84,9 @@ int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& a
   EngineRoot e{db, 2};
   sources::SourceManager manager{e.pool, e.store, db.url};  // not started: documents and status only
   api::RequestMetrics metrics;
-  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, "", nullptr, &e.specs, &e.reactors, &manager, nullptr});
+  engine::AuditLog audit{e.pool};
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, in_process_auth(), nullptr, &e.specs, &e.reactors,
+                       &manager, nullptr, nullptr, &audit});
 }
 
 }  // namespace reproj::cli

@@ -14,7 +14,6 @@ namespace reproj::api {
 namespace {
 
 engine::ReactorStore& store(Call& c) {
-  require_admin(c);
   if (!c.s.reactors) throw HttpError(http::status::service_unavailable, "unavailable", "this server runs no reactors");
   return *c.s.reactors;
 }

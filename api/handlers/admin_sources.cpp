@@ -11,7 +11,6 @@ namespace reproj::api {
 namespace {
 
 sources::SourceManager& manager(Call& c) {
-  require_admin(c);
   if (!c.s.sources) throw HttpError(http::status::service_unavailable, "unavailable", "this server runs no sources");
   return *c.s.sources;
 }

@@ -6,5 +6,5 @@ end
 function delay() return 10 end
 function request()
   local body = '{"expected_version": "any", "events": [{"type": "car.repainted", "data": {"color": "bench"}}]}'
-  return wrk.format("POST", "/streams/" .. ids[math.random(#ids)] .. "/events", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/streams/" .. ids[math.random(#ids)] .. "/events", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer bench"}, body)
 end

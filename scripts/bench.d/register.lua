@@ -10,5 +10,5 @@ function request()
   local id = prefix .. "-" .. n
   local body = '{"expected_version": "no_stream", "events": [{"type": "customer.created", "data": {"name": "n", "email": "'
     .. id .. '@example.com"}}]}'
-  return wrk.format("POST", "/streams/" .. id .. "/events", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/streams/" .. id .. "/events", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer bench"}, body)
 end

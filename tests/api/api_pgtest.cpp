@@ -248,7 +248,8 @@ TEST_F(ApiTest, BadInputGetsItsDocumentedStatusAndChangesNothing) {
       {"PUT", "/admin/rebuilds/1", "", 405},
   };
   for (const auto& c : cases) {
-    auto r = call(c.method, c.target, c.body);
+    // Appends carry a token (they need one by default; the bad input is what is tried here).
+    auto r = call(c.method, c.target, c.body, c.method == "POST" && c.target.rfind("/streams/", 0) == 0);
     EXPECT_EQ(r.status, c.status) << c.method << " " << c.target.substr(0, 80) << " -> " << r.body.substr(0, 200);
     auto body = Json::parse(r.body, nullptr, false);
     ASSERT_TRUE(body.is_object()) << c.target.substr(0, 80);
@@ -273,7 +274,7 @@ TEST_F(ApiTest, BadInputGetsItsDocumentedStatusAndChangesNothing) {
 TEST_F(ApiTest, AdminRoutesNeedTheTokenAndManageRebuilds) {
   for (int i = 0; i < 40; ++i) append("c" + std::to_string(i), "any", {ev("e" + std::to_string(i), "car.created", {{"by", "A"}, {"color", "b"}})});
   EXPECT_EQ(call("GET", "/admin/projections").status, 401u);
-  EXPECT_EQ(api::http_call(base_, "GET", "/admin/projections", "", {{"Authorization", "Bearer wrong"}}).status, 403u);
+  EXPECT_EQ(api::http_call(base_, "GET", "/admin/projections", "", {{"Authorization", "Bearer wrong"}}).status, 401u);
   EXPECT_EQ(api::http_call(base_, "GET", "/admin/projections", "", {{"Authorization", "Basic abc"}}).status, 401u);
   EXPECT_EQ(call("POST", "/admin/projections/cars/rebuild", "{}").status, 401u);
   EXPECT_EQ(call("POST", "/admin/projections/trucks/rebuild", "{}", true).status, 404u);
@@ -359,21 +360,29 @@ TEST_F(ApiTest, HealthReadinessMetricsDashboardAndOpenApi) {
 
   // The OpenAPI document and the route table describe the same routes.
   auto doc = json(call("GET", "/openapi.json"));
-  std::set<std::pair<std::string, std::string>> documented, routed;
+  // Each with the scope it needs (x-reproj-scope) as the route table enforces it (issue 40).
+  std::set<std::tuple<std::string, std::string, std::string>> documented, routed;
   const std::regex param{R"(\{[^}]*\})"};
   for (const auto& [path, methods] : doc["paths"].items()) {
-    for (const auto& [method, _] : methods.items()) {
+    for (const auto& [method, op] : methods.items()) {
       std::string m = method;
       std::transform(m.begin(), m.end(), m.begin(), ::toupper);
-      documented.emplace(m, std::regex_replace(path, param, "{}"));
+      documented.emplace(m, std::regex_replace(path, param, "{}"), op.value("x-reproj-scope", "(none)"));
+      const bool is_public = op.value("x-reproj-scope", "") == "public";
+      EXPECT_EQ(op.contains("security") && op["security"].empty(), is_public) << m << " " << path;
+      if (!is_public) EXPECT_TRUE(op["responses"].contains("401") && op["responses"].contains("403")) << m << " " << path;
     }
   }
-  for (const auto& [method, pattern] : api::route_table()) {
+  for (const auto& route : api::route_table()) {
+    const auto& method = route.method;
+    const auto& pattern = route.pattern;
     std::vector<std::string> paths{pattern};
     if (pattern.rfind("/{projection}", 0) == 0) {  // one documented path per projection
       paths = {"/cars" + pattern.substr(13), "/customers" + pattern.substr(13)};
     }
-    for (const auto& p : paths) routed.emplace(method, std::regex_replace(p, param, "{}"));
+    for (const auto& p : paths) {
+      routed.emplace(method, std::regex_replace(p, param, "{}"), std::string{engine::access_name(route.access)});
+    }
   }
   EXPECT_EQ(documented, routed);
 }
@@ -431,7 +440,8 @@ WireReply wire(const std::string& base, const std::vector<std::string>& chunks,
 TEST_F(ApiTest, WireLevelAbuseGetsItsStatusOrIsDroppedAndTheServerKeepsServing) {
   const std::string append_body = R"({"expected_version": "any", "events": [{"type": "a", "data": {}}]})";
   const auto post = [&](const std::string& length, const std::string& body) {
-    return "POST /streams/s/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " + length +
+    return "POST /streams/s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + std::string{test::kToken} +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + length +
            "\r\n\r\n" + body;
   };
   std::string many_headers = "GET /healthz HTTP/1.1\r\nHost: x\r\n";

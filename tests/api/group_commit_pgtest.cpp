@@ -56,7 +56,7 @@ TEST_F(GroupCommitTest, ThirtyTwoClientsGetTheAnswersLoneAppendsWouldGet) {
   std::barrier round_start{kClients};
   const auto send = [&](const std::string& stream, const Json& expected, std::vector<Json> events) {
     Json body = {{"expected_version", expected}, {"events", std::move(events)}};
-    const auto reply = call("POST", "/streams/" + stream + "/events", body.dump());
+    const auto reply = call("POST", "/streams/" + stream + "/events", body.dump(), true);
     Answer a{stream, body, reply.status, Json::parse(reply.body, nullptr, false)};
     std::scoped_lock lock{mutex};
     answers.push_back(a);

@@ -10,7 +10,7 @@ for _ in $(seq 1 100); do base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head
 [ -n "$base" ] || { cat "$log"; echo "FAIL: server did not start"; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] || { echo "FAIL: /healthz"; exit 1; }
 # A request in flight when SIGTERM arrives still gets its answer.
-curl -s -o /tmp/smoke_$$.json -w '%{http_code}' -X POST "$base/streams/s/events" \
+curl -s -o /tmp/smoke_$$.json -w '%{http_code}' -H 'Authorization: Bearer t' -X POST "$base/streams/s/events" \
   -d '{"expected_version": "any", "events": [{"type": "car.created", "data": {"by": "A", "color": "b"}}]}' >/tmp/smoke_$$.code &
 curl_pid=$!
 kill -TERM "$pid"

@@ -27,7 +27,7 @@ DATABASE_URL="$db_url" "$bin" serve --listen 127.0.0.1:0 --admin-token t --proje
 pid=$!
 for _ in $(seq 1 100); do base=$(grep -o 'http://127.0.0.1:[0-9]*' "$log" | head -1 || true); [ -n "$base" ] && break; sleep 0.1; done
 [ -n "$base" ] || fail "server did not start"
-post() { curl -s -o /dev/null -w '%{http_code}' -X POST "$base/streams/$1/events" -d "{\"expected_version\": \"any\", \"events\": [$2]}"; }
+post() { curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer t' -X POST "$base/streams/$1/events" -d "{\"expected_version\": \"any\", \"events\": [$2]}"; }
 [ "$(post c1 '{"type": "car.created", "data": {"by": "Ann", "color": "red"}}')" = 201 ] || fail "append car.created"
 [ "$(post c1 '{"type": "car.repainted", "data": {"color": "blue"}}')" = 201 ] || fail "append repaint"
 [ "$(post c1 '{"type": "car.repainted", "data": {"color": "green"}}')" = 201 ] || fail "append repaint"

@@ -27,7 +27,7 @@ start "$log" >"$dir/a"; pid=$started; a=$(cat "$dir/a")
 start "$log_b" >"$dir/b"; pid_b=$started; b=$(cat "$dir/b")
 [ -n "$a" ] && [ -n "$b" ] || fail "the servers did not start"
 admin() { curl -s -H 'Authorization: Bearer t' "$@"; }
-post() { curl -s -o /dev/null -w '%{http_code}' -X POST "$1/streams/$2/events" -d "{\"expected_version\": \"any\", \"events\": [$3]}"; }
+post() { curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer t' -X POST "$1/streams/$2/events" -d "{\"expected_version\": \"any\", \"events\": [$3]}"; }
 
 [ "$(post "$b" a1 '{"type": "account.opened", "data": {"owner": "Bo"}}')" = 201 ] || fail "append before the deploy"
 # 1. deploy on A with the CLI; B learns it within a second

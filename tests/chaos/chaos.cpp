@@ -154,7 +154,7 @@ class Chaos {
     if (load_) {
       load_->retarget(base_);
     } else {
-      load_ = std::make_unique<test::HttpLoad>(base_, options_.seed);
+      load_ = std::make_unique<test::HttpLoad>(base_, options_.seed, kToken);
     }
     server_.reset();
     exit_status_.reset();

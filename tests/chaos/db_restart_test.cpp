@@ -89,7 +89,7 @@ TEST(DatabaseRestart, ServingRebuildingAndAppendingSurviveAFastRestart) {
     std::this_thread::sleep_for(50ms);
   }
 
-  test::HttpLoad load{base, 5};
+  test::HttpLoad load{base, 5, "t"};
   std::vector<unsigned> readiness;  // /readyz answers, consecutive repeats folded
   std::jthread poller{[&](std::stop_token stop) {
     while (!stop.stop_requested()) {

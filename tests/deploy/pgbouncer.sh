@@ -80,7 +80,7 @@ for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/rea
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ] || fail "/readyz through session pooling"
 [ "$(name_of "$base")" = Bob ] || fail "cars v1 should show Bob, got $(curl -s "$base/cars/hrxs21")"
 for i in $(seq 1 20); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/streams/pgb$i/events" \
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer t' -X POST "$base/streams/pgb$i/events" \
     -d '{"expected_version": "no_stream", "events": [{"type": "car.created", "data": {"by": "P", "color": "green"}}]}')
   [ "$code" = 201 ] || fail "append $i answered $code"
   [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/cars/pgb$i")" = 200 ] || fail "strong read of pgb$i"

@@ -39,13 +39,15 @@ struct Harness {
         store(pool),
         live(pool, registry),
         rebuilds(pool, live),
-        services{store, live, rebuilds, nullptr, metrics, "fuzz-token", nullptr, nullptr, nullptr, nullptr, nullptr} {}
+        auth{{api::AuthMode::kOpen, "fuzz-token", "admin", {}, {}}, nullptr, nullptr},
+        services{store, live, rebuilds, nullptr, metrics, auth, nullptr, nullptr, nullptr, nullptr, nullptr} {}
   engine::ProjectionRegistry registry;
   engine::ConnectionPool pool;
   engine::EventStore store;
   engine::LiveProjections live;
   engine::RebuildManager rebuilds;
   api::RequestMetrics metrics;
+  api::Authorizer auth;
   api::Services services;
 };
 
@@ -89,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       violated("a point read answered otherwise than handle()", batched.response);
     }
   }
-  static const std::set<unsigned> kDocumented{200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 422, 503};
+  static const std::set<unsigned> kDocumented{200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 422, 429, 503};
   if (!kDocumented.contains(res.result_int())) violated("undocumented status", res);
   const auto type = res[http::field::content_type];
   if (type.starts_with("application/json")) {

@@ -268,7 +268,8 @@ TEST_F(SourceTest, AReplayAndATakenEventIdGoTheAppendPathAndNothingIsDoubled) {
   const auto next = rows("SELECT coalesce(max(global_position), 0) + 1 FROM app.messages");
   ASSERT_EQ(call("POST", "/streams/other/events",
                  R"({"expected_version": "any", "events": [{"event_id": "app:)" + std::to_string(next) +
-                     R"(", "type": "x", "data": {}}]})")
+                     R"(", "type": "x", "data": {}}]})",
+                 true)
                 .status,
             201u);
   write(gen, 10, 5);

@@ -9,11 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "api/admin_series.hpp"
+#include "api/authorizer.hpp"
 #include "api/event_pages.hpp"
 #include "api/http_client.hpp"
 #include "api/router.hpp"
 #include "api/server.hpp"
+#include "engine/audit_log.hpp"
 #include "engine/catch_up.hpp"
+#include "engine/token_store.hpp"
 #include "engine/reactor_store.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/spec/spec_catalog.hpp"
@@ -47,10 +50,16 @@ class ApiTest : public test::LiveTest {
     series_ = std::make_unique<api::AdminSeries>(*store_, *live_, *rebuilds_,
                                                  api::AdminSeries::Options{.interval = 200ms, .window = 60s});
     pages_ = std::make_unique<api::EventPages>(*store_);
-    services_ = std::make_unique<api::Services>(api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, kToken,
+    tokens_ = std::make_unique<engine::TokenStore>(*pool_);
+    audit_ = std::make_unique<engine::AuditLog>(*pool_);
+    auth_options_.admin_token = kToken;
+    auth_ = std::make_unique<api::Authorizer>(auth_options_, tokens_.get(), &metrics_);
+    services_ = std::make_unique<api::Services>(api::Services{*store_, *live_, *rebuilds_, worker_.get(), metrics_, *auth_,
                                                               series_.get(), specs_.get(), reactors_.get(), sources_.get(),
-                                                              pages_.get()});
+                                                              pages_.get(), tokens_.get(), audit_.get()});
     api::ServerOptions so;
+    so.tls = tls_;
+    so.max_connections_per_client = max_connections_per_client_;
     so.port = 0;
     so.read_threads = 4;
     so.read_timeout = 2s;
@@ -59,21 +68,30 @@ class ApiTest : public test::LiveTest {
     so.point_reads = point_reads_;
     so.read_wait = read_wait_;
     server_ = std::make_unique<api::Server>(*services_, so);
-    base_ = "http://127.0.0.1:" + std::to_string(server_->start());
+    base_ = (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(server_->start());
   }
   void TearDown() override {
     hold_ = false;
     server_.reset();
     pages_.reset();
+    auth_.reset();
     series_.reset();
     sources_.reset();
     worker_.reset();
     rebuilds_.reset();
   }
+  // `admin`: with the admin token (every scope); else without any.
   api::ClientReply call(const std::string& method, const std::string& target, const std::string& body = "",
                         bool admin = false) {
     std::map<std::string, std::string> headers;
     if (admin) headers["Authorization"] = std::string{"Bearer "} + kToken;
+    return api::http_call(base_, method, target, body, headers);
+  }
+  // With `token` (empty: none).
+  api::ClientReply call_as(const std::string& token, const std::string& method, const std::string& target,
+                           const std::string& body = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
     return api::http_call(base_, method, target, body, headers);
   }
   Json json(const api::ClientReply& r) { return Json::parse(r.body); }
@@ -81,7 +99,7 @@ class ApiTest : public test::LiveTest {
     Json body = Json::object();
     body["expected_version"] = expected;
     body["events"] = events;
-    return call("POST", "/streams/" + stream + "/events", body.dump());
+    return call("POST", "/streams/" + stream + "/events", body.dump(), true);
   }
   std::string wait_rebuild(std::int64_t id, std::chrono::seconds timeout = 30s) {
     const auto until = std::chrono::steady_clock::now() + timeout;
@@ -108,6 +126,12 @@ class ApiTest : public test::LiveTest {
   sources::SourceManagerOptions source_options_;  // set before SetUp
   std::unique_ptr<sources::SourceManager> sources_;
   api::RequestMetrics metrics_;
+  api::Authorizer::Options auth_options_{.refresh = 50ms};  // set before SetUp (the admin token is kToken)
+  std::shared_ptr<api::TlsContext> tls_;                      // set before SetUp: serve HTTPS
+  std::size_t max_connections_per_client_ = 512;              // set before SetUp
+  std::unique_ptr<engine::TokenStore> tokens_;
+  std::unique_ptr<engine::AuditLog> audit_;
+  std::unique_ptr<api::Authorizer> auth_;
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<api::Server> server_;
   std::string base_;

@@ -40,7 +40,9 @@ class HttpLoad {
     double max_request_seconds = 0;
   };
 
-  HttpLoad(std::string base, unsigned seed, int appenders = 2, int readers = 2) : base_(std::move(base)) {
+  /// `token`: sent with every request (appends need one unless the server runs --auth open).
+  HttpLoad(std::string base, unsigned seed, std::string token, int appenders = 2, int readers = 2)
+      : base_(std::move(base)), token_(std::move(token)) {
     for (int w = 0; w < appenders; ++w) {
       threads_.emplace_back([this, w, seed](std::stop_token s) { append_loop(s, w, seed); });
     }
@@ -88,7 +90,7 @@ class HttpLoad {
     const auto started = std::chrono::steady_clock::now();
     bool answered = true;
     try {
-      *reply = api::http_call(base(), method, target, body, {}, 30);
+      *reply = api::http_call(base(), method, target, body, {{"Authorization", "Bearer " + token_}}, 30);
     } catch (const std::exception&) {
       answered = false;
     }
@@ -149,6 +151,7 @@ class HttpLoad {
 
   std::mutex mutex_;
   std::string base_;
+  const std::string token_;
   std::vector<std::pair<std::string, std::int64_t>> acked_;
   Counts counts_;
   std::vector<std::string> surprises_;
