@@ -22,11 +22,17 @@ namespace reproj::api {
 // or as its SHA-256 (documents that may hold a secret: a reactor's HMAC key, a source's URL).
 enum class Body { kKept, kDigest };
 
+// A route's scope. No default: a table entry without one does not compile (docs/DESIGN.md, invariant 17).
+struct RouteAccess {
+  RouteAccess(engine::Access a) : value(a) {}  // implicit: the table lists bare Access values
+  engine::Access value;
+};
+
 struct Route {
   http::verb method;
   std::string pattern;  // "/streams/{stream_id}/events"; {projection} matches registered names only
   std::function<Response(Call&)> handler;
-  engine::Access access;  // what the caller's token must permit (Authorizer)
+  RouteAccess access;     // what the caller's token must permit (Authorizer)
   std::string audit;      // the action recorded in the audit trail; empty: not recorded
   Body body;
   std::vector<std::string> segments;
@@ -187,8 +193,8 @@ constexpr const char* kAppendRoute = "/streams/{stream_id}/events";
 
 // The object a route's access names: the projection read, the stream appended to.
 std::string access_object(const Route& route, const std::map<std::string, std::string>& path) {
-  if (route.access == engine::Access::kReadProjection) return path.at("projection");
-  if (route.access == engine::Access::kAppend) return path.at("stream_id");
+  if (route.access.value == engine::Access::kReadProjection) return path.at("projection");
+  if (route.access.value == engine::Access::kAppend) return path.at("stream_id");
   return {};
 }
 
@@ -240,7 +246,7 @@ Lane lane_of(const std::string& pattern) {
 
 std::vector<RouteInfo> route_table() {
   std::vector<RouteInfo> out;
-  for (const auto& r : routes()) out.push_back({std::string{http::to_string(r.method)}, r.pattern, r.access, r.audit});
+  for (const auto& r : routes()) out.push_back({std::string{http::to_string(r.method)}, r.pattern, r.access.value, r.audit});
   return out;
 }
 
@@ -262,7 +268,7 @@ Resolved resolve(const Request& req, Services& s, const Peer& peer) {
     out.lane = lane_of(out.pattern);
     out.path = std::move(call.path);
     out.query = std::move(call.query);
-    out.principal = s.auth.authorize(req, peer, out.route->access, access_object(*out.route, out.path));
+    out.principal = s.auth.authorize(req, peer, out.route->access.value, access_object(*out.route, out.path));
   } catch (...) {
     out.route = nullptr;
     out.answer.emplace();

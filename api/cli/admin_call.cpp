@@ -3,11 +3,17 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "api/cli/engine_root.hpp"
 #include "api/http_client.hpp"
+#include "api/metrics.hpp"
 #include "api/token_secret.hpp"
+#include "engine/audit_log.hpp"
+#include "engine/token_store.hpp"
+#include "sources/source_manager.hpp"
 
 namespace reproj::cli {
 
@@ -60,6 +66,31 @@ int call_here(const AdminRequest& r, const api::Services& given) {
   req.prepare_payload();
   const auto routed = api::handle(req, services);
   return print_answer(routed.response.result_int(), routed.response.body());
+}
+
+int dispatch(const DatabaseArgs& db, const ServerArgs& server, const std::function<AdminRequest()>& make,
+             InProcessNeeds needs) {
+  AdminRequest r;
+  try {
+    r = make();
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (!server.url.empty()) return call_server(server, r);
+  if (db.url.empty()) {
+    std::cerr << "error: no database: pass --database-url or set DATABASE_URL (or --server)\n";
+    return kExitUsage;
+  }
+  EngineRoot e{db, 2};
+  std::optional<sources::SourceManager> manager;  // not started: documents and status only
+  if (needs.sources) manager.emplace(e.pool, e.store, db.url);
+  std::optional<engine::TokenStore> tokens;
+  if (needs.tokens) tokens.emplace(e.pool);
+  engine::AuditLog audit{e.pool};
+  api::RequestMetrics metrics;
+  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, in_process_auth(), nullptr, &e.specs, &e.reactors,
+                       manager ? &*manager : nullptr, nullptr, tokens ? &*tokens : nullptr, &audit});
 }
 
 }  // namespace reproj::cli

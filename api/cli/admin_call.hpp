@@ -3,6 +3,7 @@
 // …`): the request, a document read from a file or stdin, and its answer printed; sent to a running
 // server (--server), or answered in-process by the same handlers against the database.
 
+#include <functional>
 #include <string>
 
 #include "api/cli/commands.hpp"
@@ -29,5 +30,15 @@ const api::Authorizer& in_process_auth();
 
 /// Answers `request` in-process with `services` (built with in_process_auth()); the exit status.
 int call_here(const AdminRequest& request, const api::Services& services);
+
+/// What an in-process answer needs beyond the engine: the sources' manager, the token store.
+struct InProcessNeeds {
+  bool sources = false;
+  bool tokens = false;
+};
+/// An admin subcommand: the request `make` builds (std::invalid_argument: a usage error, exit 2),
+/// sent to --server, or answered in-process against the database (audited as "cli").
+int dispatch(const DatabaseArgs& db, const ServerArgs& server, const std::function<AdminRequest()>& make,
+             InProcessNeeds needs = {});
 
 }  // namespace reproj::cli

@@ -8,8 +8,8 @@
 namespace reproj::cli {
 
 // The pool beyond the request threads: the catch-up worker and the dashboard's series (2), the
-// reactors' database threads (2), the sources' ingesters (1).
-inline constexpr int kBackgroundPool = 2 + 2 + 1;
+// reactors' database threads (2), the sources' ingesters (1), the access tokens' refresh (1).
+inline constexpr int kBackgroundPool = 2 + 2 + 1 + 1;
 // Connections of their own, held while running: the catch-up worker's LISTEN, the spec listener,
 // the reactors' and the sources' lock sessions.
 inline constexpr int kSessions = 4;

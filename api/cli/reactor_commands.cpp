@@ -4,9 +4,6 @@
 #include <iostream>
 
 #include "api/cli/admin_call.hpp"
-#include "api/cli/engine_root.hpp"
-#include "api/metrics.hpp"
-#include "engine/audit_log.hpp"
 
 namespace reproj::cli {
 
@@ -45,19 +42,7 @@ AdminRequest request_for(const ReactorArgs& a) {
 }  // namespace
 
 int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs& args) {
-  AdminRequest r;
-  try {
-    r = request_for(args);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitUsage;
-  }
-  if (!server.url.empty()) return call_server(server, r);
-  EngineRoot e{db, 2};
-  api::RequestMetrics metrics;
-  engine::AuditLog audit{e.pool};
-  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, in_process_auth(), nullptr, &e.specs, &e.reactors,
-                       nullptr, nullptr, nullptr, &audit});
+  return dispatch(db, server, [&] { return request_for(args); });
 }
 
 }  // namespace reproj::cli

@@ -6,8 +6,6 @@
 #include "api/cli/admin_call.hpp"
 #include "api/cli/engine_root.hpp"
 #include "api/http_client.hpp"
-#include "api/metrics.hpp"
-#include "engine/audit_log.hpp"
 #include "engine/errors.hpp"
 #include "sources/postgres_table.hpp"
 #include "sources/source_manager.hpp"
@@ -68,25 +66,15 @@ int prepare(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& 
 }  // namespace
 
 int source(const DatabaseArgs& db, const ServerArgs& server, const SourceArgs& args) {
-  AdminRequest r;
-  try {
-    if (args.action == "prepare") return prepare(db, server, args);
-    r = request_for(args);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitUsage;
+  if (args.action == "prepare") {
+    try {
+      return prepare(db, server, args);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return kExitUsage;
+    }
   }
-  if (!server.url.empty()) return call_server(server, r);
-  if (db.url.empty()) {
-    std::cerr << "error: no database: pass --database-url or set DATABASE_URL (or --server)\n";
-    return kExitUsage;
-  }
-  EngineRoot e{db, 2};
-  sources::SourceManager manager{e.pool, e.store, db.url};  // not started: documents and status only
-  api::RequestMetrics metrics;
-  engine::AuditLog audit{e.pool};
-  return call_here(r, {e.store, e.live, *e.rebuilds, nullptr, metrics, in_process_auth(), nullptr, &e.specs, &e.reactors,
-                       &manager, nullptr, nullptr, &audit});
+  return dispatch(db, server, [&] { return request_for(args); }, {.sources = true});
 }
 
 }  // namespace reproj::cli

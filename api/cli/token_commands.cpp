@@ -6,10 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "api/cli/admin_call.hpp"
-#include "api/cli/engine_root.hpp"
-#include "api/metrics.hpp"
-#include "engine/audit_log.hpp"
-#include "engine/token_store.hpp"
 
 namespace reproj::cli {
 
@@ -31,25 +27,7 @@ AdminRequest request_for(const TokenArgs& a) {
 }  // namespace
 
 int token(const DatabaseArgs& db, const ServerArgs& server, const TokenArgs& args) {
-  AdminRequest r;
-  try {
-    r = request_for(args);
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return kExitUsage;
-  }
-  if (!server.url.empty()) return call_server(server, r);
-  if (db.url.empty()) {
-    std::cerr << "error: no database: pass --database-url or set DATABASE_URL (or --server)\n";
-    return kExitUsage;
-  }
-  EngineRoot e{db, 2};
-  engine::TokenStore tokens{e.pool};
-  engine::AuditLog audit{e.pool};
-  api::RequestMetrics metrics;
-  api::Services services{e.store,  e.live,  *e.rebuilds, nullptr, metrics, in_process_auth(), nullptr,
-                         &e.specs, nullptr, nullptr,     nullptr, &tokens, &audit};
-  return call_here(r, services);
+  return dispatch(db, server, [&] { return request_for(args); }, {.tokens = true});
 }
 
 }  // namespace reproj::cli

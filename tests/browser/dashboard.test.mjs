@@ -124,6 +124,10 @@ try {
   await page.locator('[data-testid="chart-appends"]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${shots}/dashboard-charts.png` });
 
+  // ---- audit: the rebuild started from the page is in the trail, with who started it ------------
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="audit"] tbody tr')]
+    .some((tr) => tr.textContent.includes("projection.rebuild") && tr.textContent.includes("admin")), null, { timeout: 10_000 });
+
   // ---- history: the finished rebuild with its duration ------------------------------------------
   const rebuilds = (await api("GET", "/admin/rebuilds")).body.rebuilds;
   const done = rebuilds.find((r) => r.state === "done");

@@ -126,7 +126,12 @@ class ApiTest : public test::LiveTest {
   sources::SourceManagerOptions source_options_;  // set before SetUp
   std::unique_ptr<sources::SourceManager> sources_;
   api::RequestMetrics metrics_;
-  api::Authorizer::Options auth_options_{.refresh = 50ms};  // set before SetUp (the admin token is kToken)
+  // Set before SetUp (the admin token is kToken); tokens re-read every 50 ms.
+  api::Authorizer::Options auth_options_ = [] {
+    api::Authorizer::Options o;
+    o.refresh = 50ms;
+    return o;
+  }();
   std::shared_ptr<api::TlsContext> tls_;                      // set before SetUp: serve HTTPS
   std::size_t max_connections_per_client_ = 512;              // set before SetUp
   std::unique_ptr<engine::TokenStore> tokens_;
