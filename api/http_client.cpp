@@ -99,7 +99,8 @@ ClientReply http_call(const std::string& base, const std::string& method, const 
     if (ec) throw std::runtime_error("cannot use CA file " + ca + ": " + ec.message());
   }
   beast::ssl_stream<beast::tcp_stream> secure{std::move(stream), ctx};
-  SSL_set_tlsext_host_name(secure.native_handle(), host.c_str());  // SNI
+  // SNI (SSL_set_tlsext_host_name is a macro with a C cast, refused by -Werror=old-style-cast).
+  SSL_ctrl(secure.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(host.c_str()));
   secure.set_verify_callback(ssl::host_name_verification(host));
   secure.handshake(ssl::stream_base::client, ec);
   if (ec) {

@@ -286,7 +286,7 @@ int main(int argc, char** argv, const RegisterProjections& register_projections)
                                         std::string{api::git_commit()} + ")");
   app.require_subcommand(1);
   Common c{.db = {env_or("DATABASE_URL", ""), {}, register_projections, env_or("REPROJ_PROJECTIONS_DIR", "")},
-           .server = {"", env_or("REPROJ_ADMIN_TOKEN", "")},
+           .server = {"", env_or("REPROJ_ADMIN_TOKEN", ""), env_or("REPROJ_CACERT", "")},
            .initial_version_args = {}};
   std::vector<Subcommand> commands;
   for (auto add : kTopLevel) commands.push_back(add(app, c));
