@@ -42,7 +42,8 @@ struct Call {
   std::map<std::string, std::string> path;   // {name} -> value
   std::map<std::string, std::string> query;  // last value wins
   const Principal* who = nullptr;             // null: in-process, trusted
-  bool audited = false;                       // the handler recorded the audit row itself (in its transaction)
+  std::int64_t audit_id = 0;                  // this action's audit row (AuditLog::begin), 0: none
+  bool audited = false;                       // the handler finished the audit row itself (in its transaction)
 
   const std::string* q(const std::string& key) const {
     auto it = query.find(key);

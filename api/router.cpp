@@ -198,11 +198,9 @@ std::string access_object(const Route& route, const std::map<std::string, std::s
   return {};
 }
 
-// Records an audited request and what it was answered. The change committed in its own
-// transaction (only token changes commit with their row: Call::audited); a trail that cannot be
-// written is logged, never turned into a failure of what already happened.
-void record(const Route& route, const Request& req, const std::map<std::string, std::string>& path,
-            const Principal& who, const Response& res, engine::AuditLog& audit) {
+// An audited request's row: who, what, on which object, the request's essentials.
+engine::AuditEntry audit_entry(const Route& route, const Request& req, const std::map<std::string, std::string>& path,
+                               const Principal& who) {
   engine::AuditEntry e;
   e.token = who.name;
   e.action = route.audit;
@@ -219,20 +217,16 @@ void record(const Route& route, const Request& req, const std::map<std::string, 
       e.request["body_bytes"] = body.size();
     }
   }
-  e.status = static_cast<int>(res.result_int());
-  if (e.status < 400) {
-    e.outcome = "ok";
-  } else {
-    const auto answer = Json::parse(res.body(), nullptr, false);
-    e.outcome = "error: " + (answer.is_object() && answer.contains("error") && answer["error"].is_string()
-                                 ? answer["error"].get<std::string>()
-                                 : std::to_string(e.status));
-  }
-  try {
-    audit.record(e);
-  } catch (const std::exception& ex) {
-    spdlog::error("audit: cannot record {} on '{}' by '{}': {}", e.action, e.object, e.token, ex.what());
-  }
+  return e;
+}
+
+// "ok" or "error: CODE" for what `res` answered.
+std::string outcome_of(const Response& res) {
+  if (res.result_int() < 400) return "ok";
+  const auto answer = Json::parse(res.body(), nullptr, false);
+  return "error: " + (answer.is_object() && answer.contains("error") && answer["error"].is_string()
+                          ? answer["error"].get<std::string>()
+                          : std::to_string(res.result_int()));
 }
 
 Lane lane_of(const std::string& pattern) {
@@ -282,16 +276,35 @@ Routed handle(Resolved r, Services& s) {
   Routed out;
   out.route = r.pattern;
   const Route& route = *r.route;
-  std::map<std::string, std::string> path = r.path;  // kept for the audit trail
+  // An admin action is recorded before it runs (pending) and finished after: none goes unrecorded,
+  // and one the trail cannot record is not done. Token changes finish their row in their own
+  // transaction (Call::audited).
+  std::int64_t audit_id = 0;
+  if (!route.audit.empty() && s.audit) {
+    try {
+      audit_id = s.audit->begin(audit_entry(route, *r.request, r.path, r.principal));
+    } catch (...) {
+      answer_current_exception(out);
+      return out;
+    }
+  }
   bool audited = false;
   try {
     Call call{*r.request, s, std::move(r.path), std::move(r.query), &r.principal};
+    call.audit_id = audit_id;
     out.response = route.handler(call);
     audited = call.audited;
   } catch (...) {
     answer_current_exception(out);
   }
-  if (!route.audit.empty() && !audited && s.audit) record(route, *r.request, path, r.principal, out.response, *s.audit);
+  if (audit_id && !audited) {
+    try {
+      s.audit->finish(audit_id, outcome_of(out.response), static_cast<int>(out.response.result_int()));
+    } catch (const std::exception& ex) {
+      // The action is done; its row stays "pending" and says so.
+      spdlog::error("audit: cannot finish row {} ({}): {}", audit_id, route.audit, ex.what());
+    }
+  }
   return out;
 }
 

@@ -32,7 +32,7 @@ class TokenStore {
  public:
   explicit TokenStore(ConnectionPool& pool) : pool_(pool) {}
 
-  /// Stores a token and `audit` in one transaction. Throws InvalidInput for a bad name, scope or
+  /// Stores a token and `audit` (record_audit: an id finishes a begun row) in one transaction. Throws InvalidInput for a bad name, scope or
   /// expiry (RFC 3339, in the future), StateConflict when the name is taken.
   TokenInfo create(const std::string& name, const std::vector<std::string>& scopes, const std::string& secret_sha256,
                    const std::optional<std::string>& expires_at, const AuditEntry& audit);

@@ -180,9 +180,12 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   api::ReactorMetrics reactor_metrics{metrics};
   api::ReactorRunner reactors{e.reactors, db.url, server.io(), &reactor_metrics, reactor_options()};
   reactors.start();
-  std::cout << "reproj serving on " << (options.tls ? "https://" : "http://") << options.address << ":" << port << " (pid " << getpid() << ")\n";
-  if (generated) std::cout << "admin token (generated): " << args.admin_token << "\n";
-  std::cout << std::flush;
+  // One write: spdlog's default sink shares stdout, and a log line from another thread landed in the
+  // middle of this one once (tests/sources/source_cli.sh read "http://127.0.0.1:[2026-…").
+  std::string banner = std::string{"reproj serving on "} + (options.tls ? "https://" : "http://") + options.address + ":" +
+                       std::to_string(port) + " (pid " + std::to_string(getpid()) + ")\n";
+  if (generated) banner += "admin token (generated): " + args.admin_token + "\n";
+  std::cout << banner << std::flush;
   const int signal = stop.wait();
   spdlog::info("stopping on signal {}: draining requests", signal);
   reactors.stop();  // its deliveries run on the server's I/O threads

@@ -22,9 +22,11 @@ Json token_to_json(const engine::TokenInfo& t) {
   return out;
 }
 
-// The audit row a token change commits with.
+// The audit row a token change commits with: it finishes the row begun for this request (or, with
+// no trail begun, adds one).
 engine::AuditEntry audit_of(const Call& c, const std::string& action, const std::string& object, Json request) {
   engine::AuditEntry e;
+  e.id = c.audit_id;
   e.token = c.who ? c.who->name : "cli";
   e.action = action;
   e.object = object;

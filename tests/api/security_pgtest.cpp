@@ -219,6 +219,7 @@ TEST_F(SecurityTest, AdminActionsAreAuditedWithWhoWhatAndOutcomeButNoSecret) {
       {"ops", "reactor.put", "hook", "ok"},
   };
   EXPECT_EQ(seen, expected);
+  EXPECT_EQ(count("SELECT count(*) FROM reproj.audit WHERE outcome = 'pending'"), 0) << "an action left unfinished";
   // Paging: after the first item, the rest.
   const auto first = json(call_as(ops, "GET", "/admin/audit?limit=1"));
   ASSERT_EQ(first["items"].size(), 1u);
