@@ -71,6 +71,10 @@ Response error_from_current_exception() {
   } catch (const PoisonEvent& e) {
     // A rollback (or another swap) whose version cannot pass an event, under the stop policy.
     return with(json_error(http::status::conflict, "poison_event", e.what()), "global_position", e.global_position());
+  } catch (const HistoryNotKept& e) {
+    return json_error(http::status::bad_request, "history_not_kept", e.what());
+  } catch (const HistoryPruned& e) {
+    return with(json_error(http::status::gone, "history_pruned", e.what()), "horizon", e.horizon());
   } catch (const InvalidInput& e) {
     return json_error(http::status::bad_request, "invalid_input", e.what());
   } catch (const InvalidSpec& e) {

@@ -17,6 +17,8 @@ Response list_events(Call& c);    // GET /events
 // A projection's served table (handlers/rows.cpp).
 Response get_row(Call& c);    // GET /{projection}/{id}
 Response list_rows(Call& c);  // GET /{projection}
+// Time travel: the versions of a row (handlers/row_history.cpp; ?as_of= is in rows.cpp).
+Response row_history(Call& c);  // GET /{projection}/{id}/history
 
 // Projections, for operators (handlers/admin_projections.cpp).
 Response admin_projections(Call& c);  // GET /admin/projections

@@ -18,6 +18,23 @@ Json row_to_json(const engine::TableSpec& table, const engine::Row& row) {
   return out;
 }
 
+nlohmann::json history_to_json(const engine::RowHistory& history) {
+  const auto position = [](const std::optional<std::int64_t>& p) { return p ? Json(*p) : Json(nullptr); };
+  Json items = Json::array();
+  for (const auto& item : history.items) {
+    items.push_back({{"from_position", item.from_position},
+                     {"to_position", position(item.to_position)},
+                     {"event",
+                      {{"position", item.from_position},
+                       {"event_id", item.event_id},
+                       {"type", item.type},
+                       {"recorded_at", item.recorded_at}}},
+                     {"row", item.row ? row_to_json(*history.table, *item.row) : Json(nullptr)},
+                     {"changed", item.changed}});
+  }
+  return {{"items", std::move(items)}, {"next", position(history.next)}};
+}
+
 namespace {
 // PostgreSQL's text timestamptz ("2026-11-23 10:48:19.865+00") as ISO 8601.
 std::string iso8601(std::string ts) {

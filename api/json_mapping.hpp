@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/event.hpp"
+#include "engine/history_reads.hpp"
 #include "engine/projection.hpp"
 #include "api/projection_view.hpp"
 #include "engine/reactor.hpp"
@@ -25,6 +26,10 @@ nlohmann::json row_to_json(const engine::TableSpec& table, const engine::Row& ro
 /// unparsed (a page of large events costs its bytes, not a DOM of them).
 void append_event_json(std::string& out, const engine::Event& event);
 nlohmann::json rebuild_to_json(const engine::RebuildInfo& info);
+/// A page of a row's versions: {"items": [{"from_position", "to_position" (null while current),
+/// "event": {"position", "event_id", "type", "recorded_at"}, "row" (null: deleted), "changed":
+/// {"column": {"old", "new"}}}], "next": position|null}.
+nlohmann::json history_to_json(const engine::RowHistory& history);
 /// {"name", "active_version", "versions", "version_sources", "building", "watermark", "safe_tail",
 /// "lag", "state" (live | failed | building), "error", "rebuild", "rollback_version"}
 nlohmann::json projection_to_json(const ProjectionView& view);

@@ -254,4 +254,13 @@ std::optional<std::string> value_to_text(const Value& v) {
   return std::nullopt;
 }
 
+Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
+  Row row;
+  for (const auto& c : spec.columns) {
+    auto it = obj.find(c.name);
+    row.values.push_back(it == obj.end() ? Value{std::monostate{}} : value_from_json(c.type, *it));
+  }
+  return row;
+}
+
 }  // namespace reproj::engine

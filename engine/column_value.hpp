@@ -25,6 +25,8 @@ std::string_view sql_type(ColumnType type);
 Value value_from_text(ColumnType type, std::string_view text);
 /// A column as to_jsonb() renders it, as a value. Throws std::invalid_argument on a mismatch.
 Value value_from_json(ColumnType type, const nlohmann::json& j);
+/// A row from to_jsonb() of a table with `spec`'s columns (others ignored; missing ones NULL).
+Row row_from_json(const nlohmann::json& obj, const TableSpec& spec);
 /// A value as a client reads it: numeric as a JSON number (what a JSON parser makes of it),
 /// timestamptz as RFC 3339 ("2026-11-30T19:43:18.123+00:00"), jsonb as the document.
 nlohmann::json value_to_json(ColumnType type, const Value& v);

@@ -235,6 +235,23 @@ class NotFound : public Error {
   using Error::Error;
 };
 
+/// A history read (as_of, /history) of a projection whose live version keeps no history.
+class HistoryNotKept : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A history read before what the retention keeps (TableSpec::history): the oldest position
+/// readable is `horizon`.
+class HistoryPruned : public Error {
+ public:
+  HistoryPruned(const std::string& message, std::int64_t horizon) : Error(message), horizon_(horizon) {}
+  std::int64_t horizon() const { return horizon_; }
+
+ private:
+  std::int64_t horizon_;
+};
+
 /// A lock could not be taken within its bounded wait.
 class LockTimeout : public Error {
  public:

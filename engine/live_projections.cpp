@@ -7,6 +7,7 @@
 #include "engine/column_value.hpp"
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/apply_range.hpp"
+#include "engine/detail/history_sql.hpp"
 #include "engine/detail/projection_record.hpp"
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
@@ -19,14 +20,6 @@ namespace reproj::engine {
 namespace {
 
 
-Row row_from_json(const nlohmann::json& obj, const TableSpec& spec) {
-  Row row;
-  for (const auto& c : spec.columns) {
-    auto it = obj.find(c.name);
-    row.values.push_back(it == obj.end() ? Value{std::monostate{}} : value_from_json(c.type, *it));
-  }
-  return row;
-}
 
 // The columns every read statement starts with (as detail::lock_projection's), then its tail and rows.
 enum MetaColumn : pqxx::row::size_type {
@@ -111,11 +104,7 @@ bool LiveProjections::ensure(const std::string& name, int version, Created creat
     // Two instances starting together must not both create the tables.
     tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('reproj.ensure:' || $1))", name);
     if (!tx.exec_params("SELECT 1 FROM reproj.projections WHERE name = $1", name).empty()) return false;
-    for (const auto& t : p.tables()) {
-      const auto physical = detail::table_name(p, t);
-      detail::create_table(tx, t, physical, detail::Durability::kLogged);
-      detail::create_indexes(tx, t, physical);
-    }
+    detail::create_copy(tx, p, detail::table_names(p), detail::Durability::kLogged, detail::KeyIndex::kExists);
     tx.exec_params("INSERT INTO reproj.projections (name, active_version, building) VALUES ($1, $2, $3)", name, version,
                    created == Created::kBuildFirst);
     tx.commit();

@@ -25,6 +25,16 @@ struct ColumnSpec {
   ColumnType type = ColumnType::kText;
 };
 
+/// Keeping a table's history (docs/DESIGN.md invariant 14): every change of a row is kept as a
+/// version valid for [from_position, to_position), naming the event that made it, so the table can
+/// be read as of any log position. Versions older than the retention are pruned by the janitor;
+/// both limits 0 keep everything.
+struct HistorySpec {
+  std::int64_t retain_events = 0;  // keep what is needed to read as of the last N positions
+  std::int64_t retain_days = 0;    // ... as of any event recorded in the last D days
+  bool operator==(const HistorySpec&) const = default;
+};
+
 /// One table of a projection. columns[0] is the text primary key. The engine chooses the physical
 /// name (live, shadow or retired), so one definition serves every copy.
 struct TableSpec {
@@ -34,6 +44,8 @@ struct TableSpec {
   // Column sets no two rows may share, checked after every event (a NULL never clashes, as in SQL).
   // Columns of type text, boolean, bigint or timestamptz: their canonical forms compare exactly.
   std::vector<std::vector<std::size_t>> unique;
+  // Kept: live apply, rebuilds, promote and rollback keep a version per change of a row.
+  std::optional<HistorySpec> history = std::nullopt;
 };
 
 /// When a projection version's live tables are written. Async: by the catch-up worker and the

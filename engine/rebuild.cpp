@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/connection_pool_run.hpp"
+#include "engine/detail/history_sql.hpp"
 #include "engine/detail/apply_range.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/rebuild_record.hpp"
@@ -21,6 +22,7 @@
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
+#include "engine/history_retention.hpp"
 #include "engine/event_store.hpp"
 #include "engine/row_set.hpp"
 
@@ -68,11 +70,10 @@ RebuildInfo RebuildManager::start(const std::string& projection, int version, De
                                                   .promote = promote,
                                                   .expect_changes = expect_changes});
       // Shadows are UNLOGGED and carry only their primary keys while replaying: WAL and secondary
-      // indexes are paid once, at the switch to catching_up, not per batch.
-      for (const auto& t : p.tables()) {
-        detail::create_table(tx, t, detail::table_name(p, t, detail::TableKind::kShadow, id),
-                             detail::Durability::kUnlogged);
-      }
+      // indexes are paid once, at the switch to catching_up, not per batch. A history is appended
+      // to, never rewritten: LOGGED from the start, its key built at that switch.
+      detail::create_copy(tx, p, detail::table_names(p, detail::TableKind::kShadow, id), detail::Durability::kUnlogged,
+                          detail::KeyIndex::kBuild);
       auto info = detail::load_rebuild(tx, id);
       tx.commit();
       spdlog::info("rebuild {} of {} to version {} started, target position {}", id, projection, version, target);
@@ -168,11 +169,16 @@ void RebuildManager::add_supervisors() {
 
 void RebuildManager::supervise(std::stop_token stop, std::string projection, std::chrono::milliseconds poll) {
   bool swept = false;
+  auto next_prune = std::chrono::steady_clock::now();
   while (!stop.stop_requested()) {
     try {
       if (!swept) {
         drop_orphans();  // tables left by a crash or a failed start
         swept = true;
+      }
+      if (std::chrono::steady_clock::now() >= next_prune) {  // history past its retention
+        prune_history(pool_, live_.registry(), projection);
+        next_prune = std::chrono::steady_clock::now() + std::chrono::seconds{10};
       }
       if (auto r = running(projection)) run(r->id, stop);
       add_supervisors();  // projections deployed meanwhile, here or by another instance

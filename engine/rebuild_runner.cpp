@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/connection_pool_run.hpp"
+#include "engine/detail/history_sql.hpp"
 #include "engine/detail/checkpoint_pacer.hpp"
 #include "engine/detail/promote.hpp"
 #include "engine/detail/rebuild_record.hpp"
@@ -30,9 +31,7 @@
 namespace reproj::engine {
 
 namespace {
-
 using Clock = std::chrono::steady_clock;
-
 // Batches a replay reads ahead of its fold: memory for four more batches (~25 MB each at 50,000
 // generated events) against PostgreSQL idling while the fold checkpoints or meets a slow batch.
 // Held to a memory budget, it reads one ahead unless the rows and four batches fit the budget.
@@ -225,7 +224,7 @@ class RebuildManager::Runner {
     pqxx::work tx{conn_};
     std::int64_t position = info_.position;
     if (position > 0) {
-      const std::int64_t rows = detail::shadow_rows(tx, shadow_);
+      const std::int64_t rows = detail::shadow_rows(tx, detail::row_tables(projection_, shadow_));
       const std::int64_t recorded = detail::recorded_shadow_rows(tx, info_.id);
       if (rows != recorded) {
         // UNLOGGED shadows are emptied when PostgreSQL restarts after a crash: start over.
@@ -235,7 +234,7 @@ class RebuildManager::Runner {
         detail::restart_replay(tx, info_.id);
         info_.state = RebuildState::kReplaying;
         position = 0;
-      } else if (bounded_ && detail::shadow_bytes(tx, shadow_) > m_.options_.memory_budget / 2) {
+      } else if (bounded_ && detail::shadow_bytes(tx, detail::row_tables(projection_, shadow_)) > m_.options_.memory_budget / 2) {
         // In memory it would take about twice its size on disk: read it back as the fold needs it.
         detail::index_for_reads(tx, projection_.tables(), shadow_);
         spilled_ = true;
@@ -271,17 +270,19 @@ class RebuildManager::Runner {
       detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kUpsert);
       if (last_replay) {
         for (const auto& t : shadow_) tx.exec0("ALTER TABLE " + detail::qualified(tx, t) + " SET LOGGED");
+        detail::index_histories(tx, projection_, shadow_);
       }
-      rows = detail::shadow_rows(tx, shadow_);
+      rows = detail::shadow_rows(tx, detail::row_tables(projection_, shadow_));
     } else {
       if (state == RebuildState::kReplaying) {  // (last_replay is a replaying checkpoint too)
         detail::rewrite_shadow(tx, projection_.tables(), shadow_, rows_,
                                last_replay ? detail::ShadowWrite::kLastOfReplay : detail::ShadowWrite::kCheckpoint);
+        detail::append_versions(tx, projection_, shadow_, rows_.take_versions());  // appended, never rewritten
         rows_.mark_flushed();
       } else {
         detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kCopy);
       }
-      for (std::size_t i = 0; i < shadow_.size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
+      for (std::size_t i = 0; i < projection_.tables().size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
     }
     // Shadow rows, skipped events and the rebuild's watermark commit together. A rewritten shadow
     // is indexed after this commit (index_shadow), and only then catches up: a resume in between
@@ -309,7 +310,7 @@ class RebuildManager::Runner {
   // index side by side, then makes the key and the unique rules constraints over them and
   // switches to catching up, in one transaction. False if cancelled.
   bool index_shadow() {
-    const auto attach = detail::build_shadow_indexes(conn_, m_.pool_.database_url(), projection_.tables(), shadow_,
+    const auto attach = detail::build_shadow_indexes(conn_, m_.pool_.database_url(), projection_, shadow_,
                                                      rows_, m_.options_.index_build_sessions,
                                                      m_.options_.index_build_workers);
     fault("indexed", 1);  // built, not yet attached: a resume must drop them and index again

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
+#include <utility>
 
 #include <absl/container/inlined_vector.h>
 
@@ -52,6 +53,7 @@ RowSet::RowSet(const std::vector<TableSpec>& tables, RowSource* source, bool rec
     t.missed_where.resize(spec.indexed.size());
     t.unique.resize(spec.unique.size());
     checks_unique_ = checks_unique_ || !spec.unique.empty();
+    keeps_history_ = keeps_history_ || (spec.history && !record);
     tables_.push_back(std::move(t));
   }
 }
@@ -112,9 +114,8 @@ void RowSet::remember(std::size_t table, const std::string& key) {
 }
 
 void RowSet::begin_event(std::int64_t position) {
-  if (!checks_unique_) return;
-  journal_.clear();
-  touched_.clear();
+  if (!checks_unique_ && !keeps_history_) return;
+  end_event();
   in_event_ = true;
   position_ = position;
 }
@@ -224,6 +225,8 @@ void RowSet::put(std::size_t table, Row row) {
   if (row.values.size() != t.spec->columns.size() || !text_of(row.values[0])) {
     throw std::logic_error("row does not match table " + t.spec->name);
   }
+  // A version names what the put changed: the row it replaces must be known, not just upserted.
+  if (t.spec->history && !t.rows.contains(row.key())) find(table, row.key());
   remember(table, row.key());
   auto [it, fresh] = t.rows.try_emplace(row.key());
   Entry& e = it->second;

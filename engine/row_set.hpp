@@ -41,6 +41,16 @@ struct UniqueClash {
   std::int64_t existing_position = 0;  // when the holder got the value (0: it came from the source)
 };
 
+/// One change of a row of a table keeping history (TableSpec::history), made by the event at
+/// `position`: the row after it (nullopt: deleted) and each changed column's value before it.
+struct RowVersion {
+  std::size_t table = 0;
+  std::string key;
+  std::int64_t position = 0;
+  std::optional<Row> row;
+  std::vector<std::pair<std::size_t, Value>> before;  // column index, old value
+};
+
 /// The one Sink: an in-memory overlay of a projection's tables that remembers which rows changed.
 /// Live appliers give it a RowSource and flush the dirty rows with one upsert per table; a rebuild
 /// gives it none and flushes with COPY. Not thread-safe.
@@ -66,6 +76,14 @@ class RowSet final : public Sink {
   void begin_event(std::int64_t position);
   std::optional<UniqueClash> clash();
   void undo_event();
+  /// Seals the event begun last (begin_event() seals the one before it): each row it changed in a
+  /// table keeping history becomes a RowVersion. Every event must be begun for its history to be
+  /// kept; an undone event leaves none.
+  void end_event();
+  /// The versions sealed since the last call, in event order (the writer of the rows' flush
+  /// writes them in the same transaction). Seals the current event first.
+  std::vector<RowVersion> take_versions();
+  bool keeps_history() const { return keeps_history_; }
   /// clash() then checks against the rows in memory only, and prefetch() loads no holders: the
   /// caller checks the stored rows as it writes (flush with check_unique_at). Right for one event,
   /// where the state after the event is all a verdict needs; a batch needs holders per event.
@@ -153,6 +171,8 @@ class RowSet final : public Sink {
   RowSource* source_;
   bool record_;
   bool checks_unique_ = false;  // some table has a unique rule
+  bool keeps_history_ = false;  // some table keeps history (never in record mode)
+  std::vector<RowVersion> versions_;
   bool stored_holders_at_flush_ = false;
   bool in_event_ = false;
   std::int64_t position_ = 0;

@@ -235,6 +235,17 @@ Subcommand source_command(CLI::App& app, Common& c) {
           [&c, args] { return !c.remote() && args->action != "prepare"; }};
 }
 
+Subcommand history_command(CLI::App& app, Common& c) {
+  auto* cmd = app.add_subcommand("history", "A row's versions with the events that made them, or the row --as-of P (JSON)");
+  auto args = std::make_shared<HistoryArgs>();
+  cmd->add_option("PROJECTION", args->projection, "the projection, e.g. cars")->required();
+  cmd->add_option("KEY", args->key, "the row's key")->required();
+  cmd->add_option("--as-of", args->as_of, "the row as it was right after the event at this log position");
+  cmd->add_option("--limit", args->limit, "versions to show, newest first (default 100)")->check(CLI::Range(1, 1000));
+  c.add_db_or_server(cmd);
+  return {cmd, [&c, args] { return history(c.db, c.server, *args); }, [&c] { return !c.remote(); }};
+}
+
 Subcommand token_command(CLI::App& app, Common& c) {
   auto* cmd = app.add_subcommand("token", "Access tokens: create (prints the secret once), list, revoke");
   auto args = std::make_shared<TokenArgs>();
@@ -257,7 +268,7 @@ Subcommand work_command(CLI::App& app, Common& c) {
 constexpr Register kTopLevel[] = {serve_command,      migrate_command,       import_command,     rebuild_command,
                                   diff_command,       promote_command,       status_command,     poison_policy_command,
                                   quarantine_command, generate_command,      reactor_command,    source_command,
-                                  token_command,      work_command};
+                                  token_command,      history_command,       work_command};
 constexpr Register kProjection[] = {projection_validate_command, projection_apply_command, projection_show_command};
 
 // --initial-version P=V pairs into the database arguments; false (and a message) when malformed.

@@ -2,7 +2,9 @@
 // One function per subcommand of the command line (cli.cpp parses and dispatches), and what they
 // share. Each returns the process's exit status; engine errors propagate to cli::main.
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <utility>
 #include <string>
 #include <vector>
@@ -92,6 +94,12 @@ int generate(long events, unsigned seed);
 int set_poison_policy(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection,
                       const std::string& policy);
 int quarantine(const DatabaseArgs& db, const ServerArgs& server, const std::string& projection, int version);
+struct HistoryArgs {
+  std::string projection, key;
+  std::optional<std::int64_t> as_of;  // --as-of P: the row as of P instead of its versions
+  std::int64_t limit = 100;
+};
+int history(const DatabaseArgs& db, const ServerArgs& server, const HistoryArgs& args);
 
 /// `reproj reactor ACTION [NAME] [EVENT_ID]` (reactor_commands.cpp): through --server, or in-process.
 int reactor(const DatabaseArgs& db, const ServerArgs& server, const ReactorArgs& args);

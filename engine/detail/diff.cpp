@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/detail/history_sql.hpp"
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
 
@@ -47,6 +48,16 @@ std::optional<DiffOutcome> diff_at(pqxx::connection& conn, LiveProjections& live
                         qualified(tx, table_name(live_version, *same)), qualified(tx, shadow[i]), t.columns[0].name,
                         expect.dump())[0]
             .as<std::string>());
+    if (same->history && t.history) {  // why each sampled row differs: the event behind each value
+      const auto live_history = history_table_name(live_version, *same);
+      const auto shadow_history = shadow.at(*history_of(version, i));
+      for (auto& sample : d["samples"]) {
+        if (!sample.contains("key") || !sample["key"].is_string()) continue;
+        const auto key = sample["key"].get<std::string>();
+        sample["live_event"] = made_by(tx, t, live_history, key, position);
+        sample["shadow_event"] = made_by(tx, t, shadow_history, key, position);
+      }
+    }
     // Only the served table gates: what readers see. Lookup tables are internal to the fold (cars
     // v2's customer_names follows renames that v1's never saw) and are reported, not gated.
     if (t.name == projection) {

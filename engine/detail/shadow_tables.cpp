@@ -4,7 +4,9 @@
 #include <cstring>
 #include <future>
 
+#include "engine/detail/history_sql.hpp"
 #include "engine/detail/shadow_indexes.hpp"
+#include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
 
 namespace reproj::engine::detail {
@@ -82,9 +84,9 @@ void rewrite_shadow(pqxx::transaction_base& tx, const std::vector<TableSpec>& sp
 }
 
 std::vector<std::string> build_shadow_indexes(pqxx::connection& conn, const std::string& database_url,
-                                              const std::vector<TableSpec>& specs,
-                                              const std::vector<std::string>& tables, const RowSet& rows,
-                                              int sessions, int workers) {
+                                              const Projection& projection, const std::vector<std::string>& tables,
+                                              const RowSet& rows, int sessions, int workers) {
+  const auto& specs = projection.tables();
   std::vector<std::size_t> order(specs.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return rows.size(a) > rows.size(b); });
@@ -95,6 +97,13 @@ std::vector<std::string> build_shadow_indexes(pqxx::connection& conn, const std:
       auto plan = index_plan(tx, specs[i], tables[i], KeyIndex::kBuild);
       build.insert(build.end(), plan.build.begin(), plan.build.end());
       attach.insert(attach.end(), plan.attach.begin(), plan.attach.end());
+    }
+    for (std::size_t i = 0; i < specs.size(); ++i) {  // a history holds about a row per event: first
+      if (auto h = history_of(projection, i)) {
+        auto plan = history_index_plan(tx, specs[i], tables.at(*h));
+        build.insert(build.begin(), plan.build.begin(), plan.build.end());
+        attach.insert(attach.end(), plan.attach.begin(), plan.attach.end());
+      }
     }
   }
   build_side_by_side(database_url, build, sessions, workers);

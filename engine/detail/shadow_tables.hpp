@@ -27,10 +27,10 @@ void rewrite_shadow(pqxx::transaction_base& tx, const std::vector<TableSpec>& sp
 /// Builds the indexes of shadow heaps written by kLastOfReplay side by side on sessions of their
 /// own (largest table first, by `rows`); returns the statements that then attach the key and the
 /// unique rules as constraints, to run in one transaction.
+/// `tables` is the shadow's table_names() list: the keys of its histories are built too.
 std::vector<std::string> build_shadow_indexes(pqxx::connection& conn, const std::string& database_url,
-                                              const std::vector<TableSpec>& specs,
-                                              const std::vector<std::string>& tables, const RowSet& rows,
-                                              int sessions, int workers);
+                                              const Projection& projection, const std::vector<std::string>& tables,
+                                              const RowSet& rows, int sessions, int workers);
 
 /// Indexes the shadow for reads by key and indexed column (a spilled fold reads its rows back):
 /// a bare heap from scratch, a keyed table its secondary indexes.

@@ -9,6 +9,7 @@
 #include "engine/detail/connect.hpp"
 #include "engine/detail/copy_text.hpp"
 #include "engine/detail/copy_writer.hpp"
+#include "engine/detail/history_sql.hpp"
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/unique_clash.hpp"
 
@@ -101,7 +102,6 @@ void create_indexes(pqxx::transaction_base& tx, const TableSpec& spec, const std
   for (const auto& sql : plan.attach) tx.exec0(sql);
 }
 
-namespace {
 // PostgreSQL cuts identifiers at 63 bytes: a long name keeps its index names distinct (from each
 // other's and from another copy's) by a hash of the whole name it would have had.
 std::string index_name(const std::string& physical, const std::string& suffix) {
@@ -112,7 +112,6 @@ std::string index_name(const std::string& physical, const std::string& suffix) {
   const std::string name = physical.substr(0, kMax > suffix.size() + 9 ? kMax - suffix.size() - 9 : 0) + hash + suffix;
   return name.substr(0, kMax);
 }
-}  // namespace
 
 IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, KeyIndex key) {
   IndexPlan plan;
@@ -334,6 +333,7 @@ std::size_t flush(pqxx::transaction_base& tx, const Projection& projection, RowS
     }
     written += fresh.size() + existing.size() + erased.size();
   }
+  append_versions(tx, projection, physical, set.take_versions());  // with the rows they describe
   set.mark_flushed();
   return written;
 }

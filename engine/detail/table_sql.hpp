@@ -48,6 +48,8 @@ struct IndexPlan {
   std::vector<std::string> build;
   std::vector<std::string> attach;
 };
+/// The name of an index of `physical`: physical + suffix, cut to 63 bytes with a hash of the whole.
+std::string index_name(const std::string& physical, const std::string& suffix);
 /// What indexes `physical`: KeyIndex::kBuild adds the primary key's.
 IndexPlan index_plan(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, KeyIndex key);
 

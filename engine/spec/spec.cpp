@@ -131,6 +131,7 @@ class Parser {
     for (const auto& [name, def] : tables->items()) {
       const std::string path = "/tables/" + token(name);
       if (!is_name(name)) problem(path, "a table name is a-z, then a-z, 0-9 or _, at most 63 characters");
+      if (name == "h") problem(path, "'h' names the history tables of a projection; choose another name");
       if (!def.is_object()) {
         problem(path, "a table is an object with key and columns");
         continue;
@@ -138,8 +139,10 @@ class Parser {
       Table t;
       t.name = name;
       for (const auto& [k, _] : def.items()) {
-        if (k != "key" && k != "columns" && k != "defaults" && k != "indexes" && k != "unique" && k != "private") {
-          problem(path + "/" + token(k), "unknown member (expected key, columns, defaults, indexes, unique, private)");
+        if (k != "key" && k != "columns" && k != "defaults" && k != "indexes" && k != "unique" && k != "private" &&
+            k != "history") {
+          problem(path + "/" + token(k),
+                  "unknown member (expected key, columns, defaults, indexes, unique, private, history)");
         }
       }
       auto columns = def.find("columns");
@@ -222,6 +225,7 @@ class Parser {
         if (!p->is_boolean()) problem(path + "/private", "private must be true or false");
         else t.is_private = p->get<bool>();
       }
+      if (auto h = def.find("history"); h != def.end()) parse_history(*h, path + "/history", t);
       spec.tables.push_back(std::move(t));
     }
     if (!spec.projection.empty()) {
@@ -229,6 +233,28 @@ class Parser {
       if (!served) problem("/tables", "no table named like the projection ('" + spec.projection + "'): it is the one served");
       else if (served->is_private) problem("/tables/" + spec.projection + "/private", "the served table cannot be private");
     }
+  }
+
+  void parse_history(const Json& h, const std::string& path, Table& t) {
+    const std::string expected = "history is true, false, {\"retain_events\": N} or {\"retain_days\": D}";
+    if (h.is_boolean()) {
+      if (h.get<bool>()) t.history = HistorySpec{};
+      return;
+    }
+    if (!h.is_object() || h.size() != 1) {
+      problem(path, expected);
+      return;
+    }
+    const auto first = h.begin();
+    const std::string k = first.key();
+    const Json& v = first.value();
+    if ((k != "retain_events" && k != "retain_days") || !v.is_number_integer() || v.get<std::int64_t>() < 1) {
+      problem(path + "/" + token(k), expected + ", N and D whole numbers from 1");
+      return;
+    }
+    HistorySpec spec;
+    (k == "retain_events" ? spec.retain_events : spec.retain_days) = v.get<std::int64_t>();
+    t.history = spec;
   }
 
   void parse_on(const Json& doc, Spec& spec) {

@@ -50,6 +50,7 @@ struct Table {
   std::vector<std::string> indexes;     // columns update_where may look rows up by
   std::vector<std::vector<std::string>> unique;
   bool is_private = false;              // not served over HTTP (a lookup table)
+  std::optional<HistorySpec> history;   // "history": true | {"retain_events": N} | {"retain_days": D}
   const Column* column(std::string_view name) const;
 };
 

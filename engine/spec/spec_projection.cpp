@@ -207,6 +207,7 @@ SpecProjection::SpecProjection(Spec spec) : spec_(std::move(spec)) {
   for (const auto& t : spec_.tables) {
     TableSpec ts;
     ts.name = t.name;
+    ts.history = t.history;
     Row defaults;
     const Column* key = t.column(t.key);
     ts.columns.push_back({key->name, column_type(key->type)});

@@ -7,7 +7,8 @@ function init(args)
   local ids = {}
   for line in io.lines(os.getenv("IDS_FILE")) do ids[#ids + 1] = line end
   math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-  for i = 1, 65536 do requests[i] = wrk.format("GET", "/cars/" .. ids[math.random(#ids)]) end
+  local query = os.getenv("QUERY") or ""  -- e.g. "?as_of=500000" (the history bench)
+  for i = 1, 65536 do requests[i] = wrk.format("GET", "/cars/" .. ids[math.random(#ids)] .. query) end
 end
 function request()
   n = n % #requests + 1

@@ -3,7 +3,7 @@
 // that the charts drew points (appends, lag, the rebuild toward its target), that the finished
 // rebuild is in the history with its duration, rolls back from the page (confirmed, then checked
 // over HTTP), finds a stream's events in the event browser, lists the quarantined poison event, and
-// pauses and resumes a reactor. Saves a screenshot of each view and
+// pauses and resumes a reactor, and follows a row's history to the event that made it. Saves a screenshot of each view and
 // fails on any console error.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -225,11 +225,38 @@ try {
                              null, { timeout: 10_000 });
   assert.notEqual((await api("GET", "/admin/reactors/billing")).body.state, "paused", "resumed from the page");
 
+  // ---- row inspector: a projection keeping history, deployed as a spec, one row's timeline --------
+  const paint = { projection: "paint", version: 1, tables: { paint: { key: "car_id", history: true,
+    columns: { car_id: "text", color: "text" } } },
+    on: { "car.created": [{ upsert: "paint", key: "$stream", set: { color: "$data.color" } }],
+          "car.repainted": [{ update: "paint", key: "$stream", set: { color: "$data.color" } }] } };
+  assert.equal((await api("PUT", "/admin/projections/paint/versions/1", paint)).status, 201);
+  const versions = (await api("GET", `/paint/${encodeURIComponent(stream)}/history`));
+  for (let i = 0; i < 100 && (await api("GET", `/paint/${encodeURIComponent(stream)}/history`)).status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 200));  // its first build, from the whole log
+  }
+  const timeline = (await api("GET", `/paint/${encodeURIComponent(stream)}/history`)).body.items;
+  assert.ok(timeline.length >= 2, "a created and repainted car has two versions: " + JSON.stringify(versions.body));
+  await page.getByTestId("row-projection").fill("paint");
+  await page.getByTestId("row-key").fill(stream);
+  await page.getByTestId("row-key").press("Enter");
+  const historyRows = page.locator('[data-testid="row-history"] tbody tr');
+  await historyRows.first().waitFor({ timeout: 10_000 });
+  assert.equal(await historyRows.count(), timeline.length, "one row per version");
+  assert.equal(await historyRows.first().getAttribute("data-position"), String(timeline[0].from_position), "newest first");
+  assert.match(await historyRows.first().locator(".changed").textContent(), /color: .* → /);
+  await page.getByTestId("row-history").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/dashboard-row-history.png`, fullPage: true });
+  const oldest = timeline[timeline.length - 1].from_position;
+  await page.getByTestId("row-event-" + oldest).click();
+  await page.waitForFunction((p) => document.querySelector("#events tbody tr")?.dataset.position === String(p), oldest,
+                             { timeout: 10_000 });
+
   assert.ok(apiCalls.length > 0 && apiCalls.every((h) => h === "Bearer " + token), "dashboard API calls carry the token");
   assert.deepEqual(consoleErrors, [], "console errors");
   console.log(`browser test passed: progress values seen ${[...seen].join(" ")}; rebuild chart ${rebuildPoints} points; ` +
               `rollback to v1 from the page; ${shown} events of ${stream}; screenshots in ${shots}: dashboard-rebuilding.png ` +
-              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png dashboard-quarantine.png dashboard-reactors.png`);
+              `dashboard.png dashboard-charts.png dashboard-history.png dashboard-rollback-confirm.png dashboard-events.png dashboard-quarantine.png dashboard-reactors.png dashboard-row-history.png`);
 } finally {
   await browser.close();
 }

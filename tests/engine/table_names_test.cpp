@@ -41,6 +41,36 @@ TEST(TableNames, EveryKindRoundTripsThroughParse) {
   }
 }
 
+TEST(TableNames, HistoriesFollowTheRowTablesAndParseBack) {
+  class Kept final : public Projection {
+   public:
+    std::string_view name() const override { return "cars"; }
+    int version() const override { return 1; }
+    const std::vector<TableSpec>& tables() const override {
+      static const std::vector<TableSpec> kTables{{"cars", {{"car_id"}}, {}, {}, HistorySpec{}},
+                                                  {"owners", {{"id"}}, {}, {}},
+                                                  {"names", {{"id"}}, {}, {}, HistorySpec{.retain_events = 5}}};
+      return kTables;
+    }
+    void apply(const Event&, Sink&) const override {}
+  } p;
+  EXPECT_EQ(table_names(p, TableKind::kShadow, 7),
+            (std::vector<std::string>{"cars__s7", "cars__owners__s7", "cars__names__s7", "cars__h__s7", "cars__names__h__s7"}));
+  EXPECT_EQ(history_of(p, 0), 3u);
+  EXPECT_FALSE(history_of(p, 1));
+  EXPECT_EQ(history_of(p, 2), 4u);
+  EXPECT_EQ(row_tables(p, table_names(p)).size(), 3u);
+  for (const char* name : {"cars__h", "cars__names__h__r3"}) {
+    const auto parsed = parse_table_name(name);
+    ASSERT_TRUE(parsed) << name;
+    EXPECT_TRUE(parsed->history) << name;
+    EXPECT_EQ(parsed->projection, "cars");
+  }
+  EXPECT_EQ(parse_table_name("cars__names__h__r3")->table, "names");
+  EXPECT_EQ(parse_table_name("cars__names__h__r3")->rebuild_id, 3);
+  EXPECT_FALSE(parse_table_name("cars__customer_names")->history);
+}
+
 TEST(TableNames, ParseRefusesWhatTableNameNeverMakes) {
   for (const char* bad : {"", "__cars", "cars__", "cars____s1", "cars__a__b__c", "cars__x__y"}) {
     EXPECT_FALSE(parse_table_name(bad)) << bad;
