@@ -313,6 +313,7 @@ Routed handle(const Request& req, Services& s) { return handle(resolve(req, s), 
 
 std::optional<PointRead> point_read(const Resolved& r, Services& s) {
   if (!r.route || r.pattern != kPointReadRoute || r.request->method() != http::verb::get) return std::nullopt;
+  if (r.query.count("as_of") || r.query.count("as_of_time")) return std::nullopt;  // time travel: get_row
   try {
     Call call{*r.request, s, r.path, r.query};
     return PointRead{call.path.at("projection"), checked_id("id", call.path.at("id")), call.read_options()};

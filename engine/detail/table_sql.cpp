@@ -65,6 +65,13 @@ std::string live_columns_json(const Projection& projection) {
   for (const auto& t : projection.tables()) {
     auto& columns = out[table_name(projection, t)] = nlohmann::json::object();
     for (const auto& c : t.columns) columns[c.name] = std::string{sql_type(c.type)};
+    if (t.history) {  // a reader of the history is carried across a swap like one of the rows
+      auto history = columns;
+      history[kHistoryPosition] = "bigint";
+      history[kHistoryDeleted] = "boolean";
+      history[kHistoryChanged] = "jsonb";
+      out[history_table_name(projection, t)] = std::move(history);
+    }
   }
   return out.dump();
 }

@@ -10,6 +10,8 @@
 //   reproj_chaos [--kills N] [--seed S] [--events E] [--log FILE]
 // Needs DATABASE_URL (a cluster it may create a database on) and REPROJ_BINARY; scripts/chaos and
 // CTest (5 kills) provide both. Exit status 0 only if nothing was lost, mismatched or orphaned.
+#include <fstream>
+#include <sstream>
 #include <chrono>
 #include <iostream>
 #include <optional>
@@ -127,9 +129,9 @@ class Chaos {
     std::cout << fmt::format(
         "crash loop: {} kills, {} lost appends, {} mismatches, {} orphans, resumed {}/{} rebuilds, "
         "{} append-lock holds of 10 s, {} cancels of a replaying rebuild ({} restarted from zero), "
-        "{} statement-cancel storms\n",
+        "{} statement-cancel storms, {} checks of cars v5's history against the fold\n",
         kills_, lost_, mismatches_, orphans_, resumed_, interrupted_, lock_holds_, rebuild_cancels_, restarted_from_zero_,
-        cancel_storms_);
+        cancel_storms_, history_checks_);
     const bool ok = lost_ == 0 && mismatches_ == 0 && orphans_ == 0 && resumed_ == interrupted_ && failures_ == 0 &&
                     restarted_from_zero_ == 0 &&
                     counts.other + counts.unavailable_no_retry == 0;
@@ -417,6 +419,17 @@ class Chaos {
                           r[0][3].as<int>()};
   }
 
+  // cars v2's spec twin (projections/specs/cars_v2.json) as v5, keeping the served table's history.
+  static std::string cars_with_history() {
+    std::ifstream in{std::string{REPROJ_SOURCE_DIR} + "/projections/specs/cars_v2.json"};
+    std::stringstream text;
+    text << in.rdbuf();
+    auto doc = nlohmann::ordered_json::parse(text.str());
+    doc["version"] = 5;
+    doc["tables"]["cars"]["history"] = true;
+    return doc.dump();
+  }
+
   // The running rebuild, or a new one to the version cars is not at.
   std::int64_t ensure_rebuild() {
     if (auto r = running()) return r->id;
@@ -427,8 +440,14 @@ class Chaos {
       active = tx.exec1("SELECT active_version FROM reproj.projections WHERE name = 'cars'")[0].as<int>();
     }
     try {
+      // v5 keeps history (invariant 14): every kill of its replay, catch-up or promotion must leave
+      // each change recorded once, which verify() checks against the fold.
+      if (active == 1) {
+        const auto put = call(base_, "PUT", "/admin/projections/cars/versions/5", cars_with_history());
+        if (put.status != 201 && put.status != 200) fail("deploying cars v5 answered " + std::to_string(put.status));
+      }
       auto reply = call(base_, "POST", "/admin/projections/cars/rebuild",
-                        nlohmann::json{{"version", active == 1 ? 2 : 1}}.dump());
+                        nlohmann::json{{"version", active == 1 ? 5 : 1}}.dump());
       if (reply.status == 202) return nlohmann::json::parse(reply.body).at("rebuild_id").get<std::int64_t>();
       fail("rebuild start answered " + std::to_string(reply.status) + ": " + reply.body);
     } catch (const std::exception& e) {
@@ -460,6 +479,7 @@ class Chaos {
       lost_ = std::max(lost_, lost);
     }
     const auto fold = test::check_against_fold(url_, store_);
+    if (fold.history_at >= 0) ++history_checks_;
     if (fold.differences > 0) {
       std::cout << when << ": " << fold.describe() << "\n";
       ++mismatches_;
@@ -493,7 +513,7 @@ class Chaos {
   std::unique_ptr<test::HttpLoad> load_;
   double max_ready_seconds_ = 0;
   int kills_ = 0, interrupted_ = 0, resumed_ = 0, failures_ = 0;
-  int lock_holds_ = 0, rebuild_cancels_ = 0, restarted_from_zero_ = 0, cancel_storms_ = 0;
+  int lock_holds_ = 0, rebuild_cancels_ = 0, restarted_from_zero_ = 0, cancel_storms_ = 0, history_checks_ = 0;
   std::thread lock_holder_;
   std::size_t lost_ = 0, mismatches_ = 0, orphans_ = 0;
 };

@@ -170,8 +170,7 @@ TEST_F(LiveProjectionsTest, WorkerCatchesUpAndSignalsCaughtUp) {
 TEST_F(LiveProjectionsTest, AReadFarBehindAnswersProjectionBehindAndAppliesNothingUnderTheLock) {
   // Issue 14, item 6: one read must not apply a long range while holding the metadata row lock.
   live_options_.max_read_apply = 100;
-  live_.reset();
-  live_ = std::make_unique<engine::LiveProjections>(*pool_, registry_, live_options_);
+  restart_live();  // (the store's inline projections held the old one: a use after free before)
   std::vector<engine::NewEvent> many;
   for (int i = 0; i < 150; ++i) many.push_back(event("m" + std::to_string(i), "car.created", {{"by", "A"}, {"color", "c"}}));
   const auto tail = append("c1", many);

@@ -32,6 +32,16 @@ class LiveTest : public PgTest {
     live_->ensure("cars", cars_version);
   }
   void SetUp() override { SetUpLive(2); }
+  /// A new LiveProjections with live_options_, and what holds a reference to it (the inline
+  /// projections the store calls in every append) made anew with it.
+  void restart_live() {
+    store_.reset();
+    inline_.reset();
+    live_ = std::make_unique<engine::LiveProjections>(*pool_, registry_, live_options_);
+    inline_ = std::make_unique<engine::InlineProjections>(*live_);
+    store_options_.observer = inline_.get();
+    store_ = std::make_unique<engine::EventStore>(*pool_, store_options_);
+  }
   std::int64_t append(const std::string& stream, std::vector<engine::NewEvent> events) {
     return store_->append(stream, engine::ExpectedVersion::any(), events).last_position;
   }

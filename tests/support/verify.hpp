@@ -20,9 +20,10 @@ struct FoldCheck {
   std::size_t differences = 0;  // rows that differ, plus one per table whose row count differs
   int cars_version = 0;
   std::int64_t cars_at = 0, customers_at = 0, tail = 0;
+  std::int64_t history_at = -1;  // where cars' history was checked against the fold (-1: it keeps none)
   std::string describe() const {
-    return fmt::format("{} differences from the fold (cars v{} at {}, customers at {}, tail {})", differences,
-                       cars_version, cars_at, customers_at, tail);
+    return fmt::format("{} differences from the fold (cars v{} at {}, customers at {}, tail {}, history as of {})",
+                       differences, cars_version, cars_at, customers_at, tail, history_at);
   }
 };
 
@@ -32,7 +33,7 @@ struct FoldCheck {
 /// taken before the snapshot, keeps a swap from renaming other tables under these names meanwhile.
 inline FoldCheck check_against_fold(const std::string& url, engine::EventStore& store) {
   FoldCheck out;
-  std::map<std::string, engine::Row> cars, customers;
+  std::map<std::string, engine::Row> cars, customers, history_then, history_now;
   {
     pqxx::connection c{url};
     pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::readwrite_policy::read_only> tx{c};
@@ -58,7 +59,33 @@ inline FoldCheck check_against_fold(const std::string& url, engine::EventStore& 
     for (const auto& r : tx.exec("SELECT customer_id, name FROM reproj_data.customers")) {
       customers.emplace(r[0].as<std::string>(), engine::Row{{r[0].as<std::string>(), r[1].as<std::string>()}});
     }
+    // A live version keeping history (invariant 14): its cars as of a position half way, from the
+    // history alone, against the fold up to there (a change lost or recorded twice shows), and the
+    // newest version of each car against its row.
+    if (!tx.exec1("SELECT to_regclass('reproj_data.cars__h')")[0].is_null()) {
+      out.history_at = out.cars_at / 2;
+      const std::string as_of = "SELECT DISTINCT ON (car_id) car_id, creator, color, sold, customer_id, customer_name, "
+                                "_deleted FROM reproj_data.cars__h WHERE _position <= $1 ORDER BY car_id, _position DESC";
+      for (auto [at, into] : {std::pair{out.history_at, &history_then}, std::pair{out.cars_at, &history_now}}) {
+        for (const auto& r : tx.exec_params(as_of, at)) {
+          if (r[6].as<bool>()) continue;  // deleted by then
+          auto text = [&](int i) -> engine::Value {
+            if (r[i].is_null()) return std::monostate{};
+            return r[i].as<std::string>();
+          };
+          into->emplace(r[0].as<std::string>(), engine::Row{{r[0].as<std::string>(), text(1), text(2),
+                                                             r[3].is_null() ? engine::Value{} : engine::Value{r[3].as<bool>()},
+                                                             text(4), text(5)}});
+        }
+      }
+    }
     tx.commit();
+  }
+  if (out.history_at >= 0) {
+    out.differences += history_now != cars ? 1U : 0U;
+    const auto then = fold(store, out.cars_version, out.history_at);
+    out.differences += history_then.size() != then.cars().size() ? 1U : 0U;
+    for (const auto& [id, row] : history_then) out.differences += std::optional<engine::Row>{row} != then.car(id) ? 1U : 0U;
   }
   const auto car_fold = fold(store, out.cars_version, out.cars_at);
   out.differences += cars.size() != car_fold.cars().size() ? 1U : 0U;
