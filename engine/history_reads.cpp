@@ -60,7 +60,10 @@ Shot shoot(LiveProjections& live, const std::string& name, const std::string& pa
     try {
       live.pool().run([&](pqxx::connection& conn) {
         pqxx::nontransaction tx{conn};
-        const auto r = tx.exec_params(sql, name, args...);
+        // Prepared once per connection (a no-op when it has it), as LiveProjections prepares its reads.
+        const auto statement = "reproj_history_" + std::to_string(std::hash<std::string>{}(sql));
+        conn.prepare(statement, sql);
+        const auto r = tx.exec_prepared(statement, name, args...);
         if (r.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
         if (r[0][kBuilding].template as<bool>()) throw ProjectionBuilding(name);
         s.version = r[0][kVersion].template as<int>();

@@ -1,6 +1,8 @@
 // The rebuild runner: replays the log into a shadow, checkpoints, catches up and promotes. How
 // the shadow is written is detail/shadow_tables, when a checkpoint is due detail/checkpoint_pacer,
-// the swap promote.cpp; the runner holds the state they share (the in-memory rows, the shadow).
+// the swap promote.cpp, the history's stream detail/history_writer; the runner holds the state they
+// share (the in-memory rows, the shadow). (Past ~400 lines because it is one class whose steps all
+// read and move that state: split, each part would take the whole of it as arguments.)
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 
 #include "engine/connection_pool_run.hpp"
 #include "engine/detail/history_sql.hpp"
+#include "engine/detail/history_writer.hpp"
 #include "engine/detail/checkpoint_pacer.hpp"
 #include "engine/detail/promote.hpp"
 #include "engine/detail/rebuild_record.hpp"
@@ -69,6 +72,10 @@ class RebuildManager::Runner {
     RebuildState state = info_.state == RebuildState::kPromoting ? RebuildState::kCatchingUp : info_.state;
     auto reader = detail::connect(m_.pool_.database_url());
     detail::exec_session(*reader, "SET application_name = 'reproj rebuild " + std::to_string(info_.id) + " reader'");
+    if (state == RebuildState::kReplaying && rows_.keeps_history()) {  // the history streams out beside the fold
+      history_ = std::make_unique<detail::HistoryWriter>(
+          m_.pool_.database_url(), "reproj rebuild " + std::to_string(info_.id) + " history", projection_, shadow_);
+    }
     detail::CheckpointPacer pacer{std::chrono::duration_cast<Clock::duration>(m_.options_.checkpoint_every),
                                   static_cast<std::int64_t>(m_.options_.checkpoint_events), Clock::now()};
     std::int64_t checkpoints = 0;
@@ -101,6 +108,10 @@ class RebuildManager::Runner {
       }
       const auto t_fold = Clock::now();
       fold(batch);
+      if (history_ && state == RebuildState::kReplaying) {
+        history_->push(rows_.take_versions());
+        fault("history_pushed", ++history_batches_);  // the writer may commit past the next checkpoint
+      }
       pacer.folded(static_cast<std::int64_t>(batch.size()));
       position = full ? batch.back().global_position : up_to;
       if (!duplicates_.empty()) {
@@ -247,6 +258,7 @@ class RebuildManager::Runner {
           }
         }
       }
+      detail::trim_history(tx, projection_, shadow_, position);  // a history writer may have gone past it
       detail::record_resume(tx, info_.id, position);
       spdlog::info("rebuild {} resumes from checkpoint {}", info_.id, position);
     }
@@ -263,6 +275,7 @@ class RebuildManager::Runner {
   // that ends the replay also makes the shadow durable and indexed and switches to catching up.
   bool checkpoint(std::int64_t position, std::int64_t events, RebuildState state, double rate, Ending ending) {
     const bool last_replay = ending == Ending::kLastOfReplay;
+    if (history_) history_->drain();  // every version up to `position` committed (the rest: below)
     pqxx::work tx{conn_};
     std::int64_t rows = 0;
     if (spilled_) {
@@ -282,7 +295,8 @@ class RebuildManager::Runner {
       } else {
         detail::flush(tx, projection_, rows_, shadow_, detail::NewRows::kCopy);
       }
-      for (std::size_t i = 0; i < projection_.tables().size(); ++i) rows += static_cast<std::int64_t>(rows_.size(i));
+      // Present rows, as the shadow holds them (an erased row stays in memory as known-absent).
+      for (std::size_t i = 0; i < projection_.tables().size(); ++i) rows += static_cast<std::int64_t>(rows_.present(i));
     }
     // Shadow rows, skipped events and the rebuild's watermark commit together. A rewritten shadow
     // is indexed after this commit (index_shadow), and only then catches up: a resume in between
@@ -378,6 +392,8 @@ class RebuildManager::Runner {
   const Projection& projection_;
   const std::vector<std::string> shadow_;
   RowSet rows_;  // the whole projection, memory authoritative during a replay (unless spilled_)
+  std::unique_ptr<detail::HistoryWriter> history_;  // while replaying a version keeping history
+  std::int64_t history_batches_ = 0;
   PoisonPolicy policy_ = PoisonPolicy::kSkip;     // the projection's, read when the runner starts
   std::vector<detail::SkippedEvent> skipped_;     // quarantined since the last checkpoint
   Clock::time_point next_promote_{};              // after a swap that ran out of budget

@@ -94,7 +94,20 @@ void RowSet::reindex_unique(Table& t, const std::string& key, const Row* before,
 
 void RowSet::remember(std::size_t table, const std::string& key) {
   if (!in_event_) return;
-  if (!touched_.insert(std::to_string(table) + '\0' + key).second) return;  // first touch only
+  // First touch only. Most events touch a row or two: a scan of the journal, no allocation (every
+  // event of a history-keeping fold comes here); a set once an event touches many.
+  constexpr std::size_t kScan = 16;
+  const auto id = [](std::size_t t, const std::string& k) { return std::to_string(t) + '\0' + k; };
+  if (journal_.size() < kScan) {
+    for (const auto& u : journal_) {
+      if (u.table == table && u.key == key) return;
+    }
+  } else {
+    if (touched_.empty()) {
+      for (const auto& u : journal_) touched_.insert(id(u.table, u.key));
+    }
+    if (!touched_.insert(id(table, key)).second) return;
+  }
   Table& t = tables_[table];
   Undo u{table, key, false, {}, {}};
   if (auto it = t.rows.find(key); it != t.rows.end()) {
@@ -113,12 +126,6 @@ void RowSet::remember(std::size_t table, const std::string& key) {
   journal_.push_back(std::move(u));
 }
 
-void RowSet::begin_event(std::int64_t position) {
-  if (!checks_unique_ && !keeps_history_) return;
-  end_event();
-  in_event_ = true;
-  position_ = position;
-}
 
 std::optional<UniqueClash> RowSet::clash() {
   if (!in_event_) return std::nullopt;
@@ -157,25 +164,6 @@ std::optional<UniqueClash> RowSet::clash() {
   return std::nullopt;
 }
 
-void RowSet::undo_event() {
-  for (auto u = journal_.rbegin(); u != journal_.rend(); ++u) {
-    Table& t = tables_[u->table];
-    auto it = t.rows.find(u->key);
-    const Row* now = it != t.rows.end() && it->second.row ? &*it->second.row : nullptr;
-    const Row* before = u->before.row ? &*u->before.row : nullptr;
-    if (now) index_row(t, *now, Indexing::kRemove);
-    if (before) index_row(t, *before, Indexing::kAdd);
-    if (!t.unique.empty()) reindex_unique(t, u->key, now, before, 0, &u->since);  // values back with their positions
-    if (u->existed) {
-      it->second = std::move(u->before);
-    } else if (it != t.rows.end()) {
-      t.rows.erase(it);
-    }
-  }
-  journal_.clear();
-  touched_.clear();
-  in_event_ = false;
-}
 
 void RowSet::mark_dirty(Entry& e) { e.dirty = true; }
 

@@ -109,7 +109,9 @@ class RowSet final : public Sink {
   void for_each_row(std::size_t table, const std::function<void(const std::string& key, const Row&)>& visit) const;
   /// After a flush: every row is now persisted and clean.
   void mark_flushed();
-  std::size_t size(std::size_t table) const { return tables_[table].rows.size(); }
+  std::size_t size(std::size_t table) const { return tables_[table].rows.size(); }  // erased ones too
+  /// The rows of `table` present (not erased): what a rewrite of the shadow writes. O(rows).
+  std::size_t present(std::size_t table) const;
   /// Adds a row known to be in the target table already (a resumed rebuild reloading its shadow).
   void load_persisted(std::size_t table, Row row);
 

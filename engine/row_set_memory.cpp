@@ -50,4 +50,10 @@ void RowSet::evict() {
   }
 }
 
+std::size_t RowSet::present(std::size_t table) const {
+  std::size_t n = 0;
+  for (const auto& [key, e] : tables_.at(table).rows) n += e.row ? 1u : 0u;
+  return n;
+}
+
 }  // namespace reproj::engine

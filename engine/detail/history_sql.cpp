@@ -11,29 +11,36 @@ namespace reproj::engine::detail {
 
 namespace {
 
-void append_value(std::string& line, const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) {
-    append_copy_field(line, *s);
+// A value as value_to_json renders it, written straight for the common types: a rebuild keeping
+// history encodes one object per version, without building a document for it.
+void append_json_value(std::string& out, ColumnType type, const Value& v) {
+  if (std::holds_alternative<std::monostate>(v)) {
+    out += "null";
   } else if (const auto* b = std::get_if<bool>(&v)) {
-    line += *b ? 't' : 'f';
+    out += *b ? "true" : "false";
   } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
-    line += std::to_string(*n);
-  } else if (auto text = value_to_text(v)) {
-    line += *text;
+    out += std::to_string(*n);
+  } else if (const auto* s = std::get_if<std::string>(&v); s && type == ColumnType::kText) {
+    out += nlohmann::json(*s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
-    line += "\\N";
+    out += value_to_json(type, v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 }
 
+// {"column": {"old": v, "new": v}} of what the version's event changed.
 std::string changed_json(const TableSpec& spec, const RowVersion& v) {
-  auto out = nlohmann::json::object();
   static const Value kNull{};
+  std::string out = "{";
   for (const auto& [c, old] : v.before) {
-    const auto type = spec.columns[c].type;
-    out[spec.columns[c].name] = {{"old", value_to_json(type, old)},
-                                 {"new", value_to_json(type, v.row ? v.row->values[c] : kNull)}};
+    if (out.size() > 1) out += ',';
+    out += nlohmann::json(spec.columns[c].name).dump();
+    out += ":{\"old\":";
+    append_json_value(out, spec.columns[c].type, old);
+    out += ",\"new\":";
+    append_json_value(out, spec.columns[c].type, v.row ? v.row->values[c] : kNull);
+    out += '}';
   }
-  return out.dump();
+  return out + "}";
 }
 
 }  // namespace
@@ -45,7 +52,7 @@ void create_history_table(pqxx::transaction_base& tx, const TableSpec& spec, con
            (i == 0 ? " NOT NULL, " : ", ");
   }
   sql += std::string{kHistoryPosition} + " bigint NOT NULL, " + kHistoryDeleted + " boolean NOT NULL, " +
-         kHistoryChanged + " jsonb NOT NULL";
+         kHistoryChanged + " json NOT NULL";
   if (key == KeyIndex::kExists) sql += ", PRIMARY KEY (" + tx.quote_name(spec.columns[0].name) + ", " + kHistoryPosition + ")";
   tx.exec0(sql + ")");
 }
@@ -102,7 +109,7 @@ void append_versions(pqxx::transaction_base& tx, const Projection& projection, c
       for (std::size_t c = 0; c < spec.columns.size(); ++c) {
         if (c) line += '\t';
         if (c == 0) append_copy_field(line, v.key);
-        else if (v.row) append_value(line, v.row->values[c]);
+        else if (v.row) append_copy_value(line, v.row->values[c]);
         else line += "\\N";
       }
       line += '\t' + std::to_string(v.position) + (v.row ? "\tf\t" : "\tt\t");

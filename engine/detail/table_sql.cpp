@@ -69,7 +69,7 @@ std::string live_columns_json(const Projection& projection) {
       auto history = columns;
       history[kHistoryPosition] = "bigint";
       history[kHistoryDeleted] = "boolean";
-      history[kHistoryChanged] = "jsonb";
+      history[kHistoryChanged] = "json";
       out[history_table_name(projection, t)] = std::move(history);
     }
   }
@@ -244,6 +244,20 @@ std::optional<StoredClash> upsert_rows_unless_held(pqxx::transaction_base& tx, c
   return StoredClash{r[0][0].as<std::size_t>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
 }
 
+void append_copy_value(std::string& line, const Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) {
+    append_copy_field(line, *s);
+  } else if (const auto* b = std::get_if<bool>(&v)) {
+    line += *b ? 't' : 'f';
+  } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
+    line += std::to_string(*n);
+  } else if (auto text = value_to_text(v)) {
+    line += *text;
+  } else {
+    line += "\\N";
+  }
+}
+
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                const std::vector<const Row*>& rows, TableHome home) {
   if (rows.empty()) return;
@@ -255,18 +269,7 @@ void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::str
     line.clear();
     for (std::size_t i = 0; i < row->values.size(); ++i) {
       if (i) line += '\t';
-      const Value& v = row->values[i];
-      if (const auto* s = std::get_if<std::string>(&v)) {
-        append_copy_field(line, *s);
-      } else if (const auto* b = std::get_if<bool>(&v)) {
-        line += *b ? 't' : 'f';
-      } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
-        line += std::to_string(*n);
-      } else if (auto text = value_to_text(v)) {
-        line += *text;
-      } else {
-        line += "\\N";
-      }
+      append_copy_value(line, row->values[i]);
     }
     out.write_line(line);
   }

@@ -74,6 +74,8 @@ std::optional<StoredClash> upsert_rows_unless_held(pqxx::transaction_base& tx, c
                                                    const std::vector<std::string>& written);
 /// Where copy_rows writes: a table of the projection schema, or a temporary (staging) table.
 enum class TableHome { kProjectionSchema, kTemporary };
+/// Appends `v` as a COPY text field (\N for NULL).
+void append_copy_value(std::string& line, const Value& v);
 /// Appends rows with COPY (none may exist yet).
 void copy_rows(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical,
                const std::vector<const Row*>& rows, TableHome home = TableHome::kProjectionSchema);

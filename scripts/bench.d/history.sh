@@ -51,7 +51,9 @@ history_bench() {
   p_mid=$(( tail / 2 ))
   local rps_strong p99_strong rps_asof p99_asof
   read -r _ rps_strong _ p99_strong _ _ _ < <(IDS_FILE="$work/ids_h" wrk_run history_strong "$url")
-  read -r _ rps_asof _ p99_asof _ non2xx_asof _ < <(IDS_FILE="$work/ids_h" QUERY="?as_of=$p_mid" wrk_run history_as_of "$url")
+  # The cars that existed as of P: every as_of read finds its row, as every strong read does.
+  psql -qtA "$H" -c "SELECT DISTINCT car_id FROM reproj_data.cars__h WHERE _position <= $p_mid" >"$work/ids_h_then"
+  read -r _ rps_asof _ p99_asof _ non2xx_asof _ < <(IDS_FILE="$work/ids_h_then" QUERY="?as_of=$p_mid" wrk_run history_as_of "$url")
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 

@@ -340,3 +340,37 @@ TEST_F(HistoryTest, TheDiffBeforePromoteNamesTheEventBehindEachSide) {
   EXPECT_EQ(samples[0]["shadow_event"]["position"], renamed) << "the shadow's Charlie came with the rename";
   EXPECT_EQ(samples[0]["shadow_event"]["type"], "customer.renamed");
 }
+
+// The history streams out beside the fold and may commit past the last checkpoint (engine/detail/
+// history_writer.hpp): a resume deletes what lies past it, and the history equals the fold.
+TEST_F(HistoryTest, ARebuildDyingWithItsHistoryPastTheCheckpointResumesWithoutDoubles) {
+  start(1);
+  std::mt19937 rng{5};
+  for (int i = 0; i < 2000; ++i) {
+    auto [stream, e] = random_event(rng);
+    append(stream, {e});
+  }
+  engine::RebuildOptions options;
+  options.batch_events = 50;
+  options.checkpoint_events = 500;
+  options.transient_retry_after = std::chrono::milliseconds{20};
+  bool thrown = false;
+  options.fault = [&](std::string_view point, std::int64_t n) {
+    if (point == "history_pushed" && n == 15 && !thrown) {  // 250 events past the checkpoint at 500
+      thrown = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds{300});  // the writer commits what it holds
+      throw pqxx::sql_error("the test cancels the replay", "", "57014");  // as pg_cancel_backend: transient
+    }
+  };
+  engine::RebuildManager rebuilds{*pool_, *live_, options};
+  const auto info = rebuilds.run(rebuilds.start("fleet", 2).id);
+  ASSERT_TRUE(thrown);
+  ASSERT_EQ(info->state, engine::RebuildState::kDone) << info->error;
+  EXPECT_GE(info->resumes, 1);
+  ASSERT_TRUE(info->resumed_from);
+  EXPECT_EQ(*info->resumed_from, 500) << "from its checkpoint, not from zero";
+  const auto events = log();
+  for (auto p : {std::int64_t{400}, std::int64_t{700}, std::int64_t{1500}, store_->safe_tail()}) {
+    expect_as_of(events, p, "resumed");
+  }
+}
