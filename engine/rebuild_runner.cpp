@@ -276,6 +276,7 @@ class RebuildManager::Runner {
   bool checkpoint(std::int64_t position, std::int64_t events, RebuildState state, double rate, Ending ending) {
     const bool last_replay = ending == Ending::kLastOfReplay;
     if (history_) history_->drain();  // every version up to `position` committed (the rest: below)
+    if (last_replay) history_.reset();  // its connection closes before the index builds open theirs
     pqxx::work tx{conn_};
     std::int64_t rows = 0;
     if (spilled_) {

@@ -166,6 +166,10 @@ class HistoryTest : public test::LiveTest {
     retained["tables"]["fleet"]["history"] = {{"retain_events", 50}};
     registry_.add(
         std::move(std::get<std::unique_ptr<engine::spec::SpecProjection>>(engine::spec::compile(retained.dump()))));
+    auto inline_mode = nlohmann::ordered_json::parse(fleet_spec(7));  // folded in every append's transaction
+    inline_mode["mode"] = "inline";
+    registry_.add(std::move(
+        std::get<std::unique_ptr<engine::spec::SpecProjection>>(engine::spec::compile(inline_mode.dump()))));
     auto blind = nlohmann::ordered_json::parse(fleet_spec(6));  // v1's bug: buyers keep their old names
     blind["on"]["customer.renamed"].erase(1);
     registry_.add(
@@ -373,4 +377,19 @@ TEST_F(HistoryTest, ARebuildDyingWithItsHistoryPastTheCheckpointResumesWithoutDo
   for (auto p : {std::int64_t{400}, std::int64_t{700}, std::int64_t{1500}, store_->safe_tail()}) {
     expect_as_of(events, p, "resumed");
   }
+}
+
+TEST_F(HistoryTest, AnInlineProjectionKeepsItsHistoryInTheAppendsTransaction) {
+  start(7);
+  const auto created = append("car-1", {test::new_event("car.created", {{"color", "red"}})});
+  const auto repainted = append("car-1", {test::new_event("car.repainted", {{"color", "blue"}})});
+  pqxx::connection c{db_->url()};
+  {
+    pqxx::read_transaction tx{c};  // no catch-up ran: the appends wrote rows, versions and watermark
+    EXPECT_EQ(tx.exec1("SELECT last_replayed FROM reproj.projections WHERE name = 'fleet'")[0].as<std::int64_t>(), repainted);
+    EXPECT_EQ(tx.exec1("SELECT count(*) FROM reproj_data.fleet__h")[0].as<int>(), 2);
+  }
+  engine::HistoryReads reads{*live_};
+  EXPECT_EQ(reads.get_as_of("fleet", "car-1", created).rows.at(0).values[1], Value{"red"});
+  EXPECT_EQ(reads.get_as_of("fleet", "car-1", repainted).rows.at(0).values[1], Value{"blue"});
 }
