@@ -184,9 +184,13 @@ RowHistory HistoryReads::history(const std::string& name, const std::string& key
     item.from_position = x.at("from_position").get<std::int64_t>();
     if (!x.at("to_position").is_null()) item.to_position = x["to_position"].get<std::int64_t>();
     if (item.to_position && *item.to_position <= s.horizon) continue;  // pruned meanwhile or soon
-    item.event_id = x.value("event_id", nlohmann::json()).is_string() ? x["event_id"].get<std::string>() : "";
-    item.type = x.value("type", nlohmann::json()).is_string() ? x["type"].get<std::string>() : "";
-    item.recorded_at = x.value("recorded_at", nlohmann::json()).is_string() ? x["recorded_at"].get<std::string>() : "";
+    const auto text = [&](const char* member) {  // null when the event row is missing (never, in practice)
+      const auto it = x.find(member);
+      return it != x.end() && it->is_string() ? it->get<std::string>() : std::string{};
+    };
+    item.event_id = text("event_id");
+    item.type = text("type");
+    item.recorded_at = text("recorded_at");
     const auto& row = x.at("row");
     if (!row.value(detail::kHistoryDeleted, false)) item.row = row_from_json(row, *out.table);
     item.changed = row.value(detail::kHistoryChanged, nlohmann::json::object());
