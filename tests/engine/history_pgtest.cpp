@@ -177,6 +177,13 @@ class HistoryTest : public test::LiveTest {
     test::LiveTest::SetUp();
   }
   void start(int version) { live_->ensure("fleet", version); }
+  void append_random(unsigned seed, int events) {
+    std::mt19937 rng{seed};
+    for (int i = 0; i < events; ++i) {
+      auto [stream, e] = random_event(rng);
+      append(stream, {e});
+    }
+  }
 
   std::vector<engine::Event> log() {
     std::vector<engine::Event> out;
@@ -299,11 +306,7 @@ TEST_F(HistoryTest, HistoryNamesTheEventOfEachValue) {
 
 TEST_F(HistoryTest, RetentionPrunesBelowItsHorizonAndReadsThereAreGone) {
   start(5);
-  std::mt19937 rng{3};
-  for (int i = 0; i < 300; ++i) {
-    auto [stream, e] = random_event(rng);
-    append(stream, {e});
-  }
+  append_random(3, 300);
   live_->catch_up("fleet", store_->safe_tail(), engine::ApplyMode::kWorker);
   const auto pruned = engine::prune_history(*pool_, registry_, "fleet", 7);  // several small batches
   EXPECT_EQ(pruned.horizon, store_->safe_tail() - 50);
@@ -349,11 +352,7 @@ TEST_F(HistoryTest, TheDiffBeforePromoteNamesTheEventBehindEachSide) {
 // history_writer.hpp): a resume deletes what lies past it, and the history equals the fold.
 TEST_F(HistoryTest, ARebuildDyingWithItsHistoryPastTheCheckpointResumesWithoutDoubles) {
   start(1);
-  std::mt19937 rng{5};
-  for (int i = 0; i < 2000; ++i) {
-    auto [stream, e] = random_event(rng);
-    append(stream, {e});
-  }
+  append_random(5, 2000);
   engine::RebuildOptions options;
   options.batch_events = 50;
   options.checkpoint_events = 500;
