@@ -144,6 +144,12 @@ Json reactor_to_json(const engine::ReactorInfo& r) {
   j["next_attempt_at"] = r.next_attempt_at.empty() ? Json(nullptr) : Json(r.next_attempt_at);
   j["delivered"] = r.delivered;
   j["dead_letters"] = r.dead_letters;
+  j["in_flight"] = r.in_flight;
+  j["backing_off"] = r.backing_off;
+  j["acknowledged_above"] = r.acknowledged_above;
+  for (const char* path : {"ca_file", "client_cert_file", "client_key_file"}) {
+    if (j[path] == "") j[path] = nullptr;
+  }
   return j;
 }
 

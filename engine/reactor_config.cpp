@@ -20,6 +20,16 @@ int int_field(const Json& j, const char* name, int fallback, int min, int max) {
   return v.get<int>();
 }
 
+// A file path on the server ("" when absent).
+std::string path_field(const Json& j, const char* name) {
+  if (!j.contains(name)) return "";
+  const auto& v = j.at(name);
+  if (!v.is_string() || v.get<std::string>().size() > 4096) {
+    throw InvalidInput(std::string{name} + " must be a file path (a string of at most 4096 bytes)");
+  }
+  return v.get<std::string>();
+}
+
 // "car.sold", "customer.*" or "*": a wildcard only as the whole last segment.
 void check_pattern(const std::string& p) {
   if (p.empty() || p.size() > 200) throw InvalidInput("events: each entry must be 1 to 200 characters");
@@ -33,6 +43,15 @@ void check_pattern(const std::string& p) {
 }
 
 }  // namespace
+
+const char* ordering_name(ReactorConfig::Ordering o) {
+  switch (o) {
+    case ReactorConfig::Ordering::kGlobal: return "global";
+    case ReactorConfig::Ordering::kStream: return "stream";
+    case ReactorConfig::Ordering::kNone: return "none";
+  }
+  return "stream";
+}
 
 bool valid_reactor_name(std::string_view name) {
   if (name.empty() || name.size() > 63 || name[0] < 'a' || name[0] > 'z') return false;
@@ -64,13 +83,19 @@ Json ReactorConfig::to_json() const {
               {"retry_initial_ms", retry_initial_ms},
               {"retry_max_ms", retry_max_ms},
               {"circuit_failures", circuit_failures},
-              {"circuit_cooldown_ms", circuit_cooldown_ms}};
+              {"circuit_cooldown_ms", circuit_cooldown_ms},
+              {"ordering", ordering_name(ordering)},
+              {"concurrency", concurrency},
+              {"ca_file", ca_file},
+              {"client_cert_file", client_cert_file},
+              {"client_key_file", client_key_file}};
 }
 
 ReactorConfig ReactorConfig::from_json(const Json& j) {
   if (!j.is_object()) throw InvalidInput("a reactor must be a JSON object");
   static const char* const kKnown[] = {"url", "events", "start", "timeout_ms", "max_attempts", "secret", "on_failure",
-                                       "retry_initial_ms", "retry_max_ms", "circuit_failures", "circuit_cooldown_ms"};
+                                       "retry_initial_ms", "retry_max_ms", "circuit_failures", "circuit_cooldown_ms",
+                                       "ordering", "concurrency", "ca_file", "client_cert_file", "client_key_file"};
   for (const auto& [key, value] : j.items()) {
     bool known = false;
     for (const char* k : kKnown) known = known || key == k;
@@ -107,6 +132,20 @@ ReactorConfig ReactorConfig::from_json(const Json& j) {
   c.retry_max_ms = int_field(j, "retry_max_ms", c.retry_max_ms, c.retry_initial_ms, 3'600'000);
   c.circuit_failures = int_field(j, "circuit_failures", c.circuit_failures, 1, 1'000'000);
   c.circuit_cooldown_ms = int_field(j, "circuit_cooldown_ms", c.circuit_cooldown_ms, 1, 3'600'000);
+  if (j.contains("ordering")) {
+    const auto& o = j["ordering"];
+    if (o == "global") c.ordering = Ordering::kGlobal;
+    else if (o == "stream") c.ordering = Ordering::kStream;
+    else if (o == "none") c.ordering = Ordering::kNone;
+    else throw InvalidInput("ordering must be 'global', 'stream' or 'none'");
+  }
+  c.concurrency = int_field(j, "concurrency", c.concurrency, 1, 256);
+  c.ca_file = path_field(j, "ca_file");
+  c.client_cert_file = path_field(j, "client_cert_file");
+  c.client_key_file = path_field(j, "client_key_file");
+  if (c.client_cert_file.empty() != c.client_key_file.empty()) {
+    throw InvalidInput("client_cert_file and client_key_file go together: give both or neither");
+  }
   return c;
 }
 

@@ -19,7 +19,9 @@ const char* const kSelectReactor =
     "SELECT r.name, r.config::text, r.position, r.state, r.circuit, r.consecutive_failures, "
     "coalesce(r.last_error, ''), coalesce(to_char(r.next_attempt_at AT TIME ZONE 'UTC', "
     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), ''), r.delivered, "
-    "(SELECT count(*) FROM reproj.reactor_dead_letters d WHERE d.reactor = r.name AND d.status = 'dead') "
+    "(SELECT count(*) FROM reproj.reactor_dead_letters d WHERE d.reactor = r.name AND d.status = 'dead'), "
+    "r.in_flight, r.backing_off, "
+    "(SELECT count(*) FROM reproj.reactor_acks a WHERE a.reactor = r.name AND a.global_position > r.position) "
     "FROM reproj.reactors r ";
 
 ReactorInfo reactor_from(const pqxx::row& r, std::int64_t tail) {
@@ -34,6 +36,9 @@ ReactorInfo reactor_from(const pqxx::row& r, std::int64_t tail) {
   out.next_attempt_at = r[7].as<std::string>();
   out.delivered = r[8].as<std::int64_t>();
   out.dead_letters = r[9].as<std::int64_t>();
+  out.in_flight = r[10].as<int>();
+  out.backing_off = r[11].as<int>();
+  out.acknowledged_above = r[12].as<std::int64_t>();
   out.tail = tail;
   return out;
 }
@@ -164,6 +169,7 @@ ReactorInfo ReactorStore::reset(const std::string& name, std::int64_t position) 
       throw InvalidInput("position must be from 0 to the log's tail (" + std::to_string(tail) + ")");
     }
     tx.exec_params("UPDATE reproj.reactors SET position = $2, updated_at = now() WHERE name = $1", name, position);
+    tx.exec_params("DELETE FROM reproj.reactor_acks WHERE reactor = $1", name);
     auto out = get_in(tx, name);
     tx.commit();
     return out;
@@ -213,7 +219,8 @@ void ReactorStore::delete_dead_letter(const std::string& name, const std::string
   });
 }
 
-std::optional<ReactorStore::Work> ReactorStore::next_work(const std::string& name, std::size_t limit) {
+std::optional<ReactorStore::Work> ReactorStore::next_work(const std::string& name, std::optional<std::int64_t> after,
+                                                          std::size_t limit) {
   return pool_.run([&](pqxx::connection& conn) -> std::optional<Work> {
     pqxx::read_transaction tx{conn};
     const auto rows = tx.exec_params(std::string{kSelectReactor} + "WHERE r.name = $1", name);
@@ -239,11 +246,18 @@ std::optional<ReactorStore::Work> ReactorStore::next_work(const std::string& nam
                  "AND ($3 OR e.event_type IN (SELECT jsonb_array_elements_text($4::jsonb)) "
                  "OR EXISTS (SELECT 1 FROM jsonb_array_elements_text($5::jsonb) p WHERE starts_with(e.event_type, p))) "
                  "ORDER BY e.global_position LIMIT $6",
-             "", work.reactor.position, work.reactor.tail, all, exact.dump(), prefixes.dump(),
+             "", after.value_or(work.reactor.position), work.reactor.tail, all, exact.dump(), prefixes.dump(),
              static_cast<std::int64_t>(limit))) {
       work.events.push_back(event_from(r));
     }
     work.complete = work.events.size() < limit;
+    if (!after) {
+      for (const auto& r : tx.exec_params("SELECT global_position FROM reproj.reactor_acks WHERE reactor = $1 AND "
+                                          "global_position > $2 ORDER BY global_position",
+                                          name, work.reactor.position)) {
+        work.acknowledged.push_back(r[0].as<std::int64_t>());
+      }
+    }
     for (const auto& r : tx.exec_params(
              std::string{"SELECT "} + columns +
                  ", d.attempts FROM reproj.reactor_dead_letters d JOIN reproj.events e USING (event_id) "
@@ -256,26 +270,33 @@ std::optional<ReactorStore::Work> ReactorStore::next_work(const std::string& nam
   });
 }
 
-bool ReactorStore::advance(const std::string& name, std::int64_t from, std::int64_t to, std::int64_t delivered,
-                           int lock_pid) {
+bool ReactorStore::checkpoint(const std::string& name, const Progress& p, int lock_pid) {
   return pool_.run([&](pqxx::connection& conn) {
     pqxx::work tx{conn};
-    const bool moved = move_checkpoint(tx, name, from, to, delivered, lock_pid);
-    tx.commit();
-    return moved;
-  });
-}
-
-bool ReactorStore::dead_letter(const std::string& name, std::int64_t from, const Event& event, int attempts,
-                               const std::string& error, int lock_pid) {
-  return pool_.run([&](pqxx::connection& conn) {
-    pqxx::work tx{conn};
-    if (!move_checkpoint(tx, name, from, event.global_position, 0, lock_pid)) return false;
-    tx.exec_params(
-        "INSERT INTO reproj.reactor_dead_letters (reactor, event_id, global_position, event_type, attempts, last_error) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reactor, event_id) DO UPDATE SET attempts = EXCLUDED.attempts, "
-        "last_error = EXCLUDED.last_error, status = 'dead', dead_at = now()",
-        name, event.event_id, event.global_position, event.type, attempts, error);
+    if (!move_checkpoint(tx, name, p.from, p.to, p.delivered, lock_pid)) return false;
+    tx.exec_params("UPDATE reproj.reactors SET in_flight = $2, backing_off = $3 WHERE name = $1", name, p.in_flight,
+                   p.backing_off);
+    for (const auto& d : p.dead) {
+      tx.exec_params(
+          "INSERT INTO reproj.reactor_dead_letters (reactor, event_id, global_position, event_type, attempts, "
+          "last_error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reactor, event_id) DO UPDATE SET attempts = "
+          "EXCLUDED.attempts, last_error = EXCLUDED.last_error, status = 'dead', dead_at = now()",
+          name, d.event.event_id, d.event.global_position, d.event.type, d.attempts, d.error);
+    }
+    if (p.to > p.from) {
+      tx.exec_params("DELETE FROM reproj.reactor_acks WHERE reactor = $1 AND global_position <= $2", name, p.to);
+    }
+    if (!p.done_above.empty()) {
+      std::string positions = "{";
+      for (const auto position : p.done_above) {
+        if (positions.size() > 1) positions += ',';
+        positions += std::to_string(position);
+      }
+      positions += '}';
+      tx.exec_params("INSERT INTO reproj.reactor_acks (reactor, global_position) SELECT $1, unnest($2::bigint[]) "
+                     "ON CONFLICT DO NOTHING",
+                     name, positions);
+    }
     tx.commit();
     return true;
   });

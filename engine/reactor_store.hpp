@@ -36,7 +36,8 @@ class ReactorStore {
   void remove(const std::string& name);
   /// "paused", or "running" (resume: also from stopped; the circuit closes, failures reset).
   ReactorInfo set_state(const std::string& name, const std::string& state);
-  /// Moves the checkpoint to `position` (0 ..= tail): events after it are delivered (again).
+  /// Moves the checkpoint to `position` (0 ..= tail): events after it are delivered (again), those
+  /// acknowledged above the old checkpoint too.
   ReactorInfo reset(const std::string& name, std::int64_t position);
 
   /// Dead letters by position: those after `after_position`, at most `limit`. Throws NotFound.
@@ -48,26 +49,40 @@ class ReactorStore {
 
   // ---- for the deliverer ----------------------------------------------------------------------
 
-  /// What a deliverer does next: the configuration and state, the events after the checkpoint that
-  /// match (at most `limit`, in log order, never past the safe tail), and dead letters an operator
-  /// asked to retry (with their events).
+  /// What a deliverer does next: the configuration and state, the events after `after` (nullopt:
+  /// the checkpoint) that match (at most `limit`, in log order, never past the safe tail), and dead
+  /// letters an operator asked to retry (with their events).
   struct Work {
     ReactorInfo reactor;
     std::vector<Event> events;
-    bool complete = false;  // `events` are all matching events in (position, tail]
+    bool complete = false;  // `events` are all matching events in (after, tail]
+    std::vector<std::int64_t> acknowledged;  // only when reading from the checkpoint: done above it
     std::vector<Event> retries;
     std::vector<int> retry_attempts;  // attempts so far, one per entry of `retries`
   };
   /// nullopt: the reactor was deleted.
-  std::optional<Work> next_work(const std::string& name, std::size_t limit);
+  std::optional<Work> next_work(const std::string& name, std::optional<std::int64_t> after, std::size_t limit);
 
-  /// Moves the checkpoint from `from` to `to` and counts `delivered` events, if it is still at
-  /// `from` and the session with pid `lock_pid` holds the reactor's lock. False otherwise.
-  bool advance(const std::string& name, std::int64_t from, std::int64_t to, std::int64_t delivered, int lock_pid);
-  /// Records `event` as dead (attempts, error) and moves the checkpoint from `from` to its position,
-  /// in one transaction, under the same conditions as advance().
-  bool dead_letter(const std::string& name, std::int64_t from, const Event& event, int attempts,
-                   const std::string& error, int lock_pid);
+  /// What a deliverer did since it last checkpointed.
+  struct Progress {
+    struct Dead {
+      Event event;
+      int attempts = 0;
+      std::string error;
+    };
+    std::int64_t from = 0;                 // the checkpoint as this deliverer last stored it
+    std::int64_t to = 0;                   // every event at or below it is done (>= from)
+    std::vector<std::int64_t> done_above;  // newly acknowledged or dead-lettered positions above `to`
+    std::int64_t delivered = 0;            // acknowledged since the last call
+    std::vector<Dead> dead;                // given up on since the last call
+    int in_flight = 0;
+    int backing_off = 0;
+  };
+  /// In one transaction: moves the checkpoint from `from` to `to`, records the dead letters and the
+  /// positions done above `to` (those at or below it are forgotten), if the checkpoint is still at
+  /// `from` and the session with pid `lock_pid` holds the reactor's lock. False otherwise (an
+  /// operator's reset, or the lock lost): nothing is written.
+  bool checkpoint(const std::string& name, const Progress& progress, int lock_pid);
   /// What an operator last told a reactor: its stored state (running, paused, stopped) and
   /// configuration. A deliverer reads it between deliveries, so a pause or a new URL applies there.
   struct Control {

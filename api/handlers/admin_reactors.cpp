@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "api/json_mapping.hpp"
+#include "api/reactors/webhook_tls.hpp"
 #include "api/reactors/webhook_url.hpp"
 #include "api/response.hpp"
 #include "engine/errors.hpp"
@@ -48,7 +49,12 @@ Response put_reactor(Call& c) {
   const auto& name = name_of(c);
   const Json body = c.body_json();
   const auto config = engine::ReactorConfig::from_json(body);
-  parse_webhook_url(config.url);  // throws InvalidInput (400) naming the problem
+  // Both throw InvalidInput (400) naming the problem: a bad URL, TLS files that cannot be used.
+  if (parse_webhook_url(config.url).tls) {
+    make_webhook_tls(config);
+  } else if (!config.ca_file.empty() || !config.client_cert_file.empty()) {
+    throw engine::InvalidInput("ca_file, client_cert_file and client_key_file apply to https:// URLs only");
+  }
   const auto put = reactors.put(name, config, start_of(body));
   return json_response(put == engine::ReactorStore::PutResult::kCreated ? http::status::created : http::status::ok,
                        reactor_to_json(reactors.get(name)));

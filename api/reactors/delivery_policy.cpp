@@ -58,12 +58,14 @@ void CircuitBreaker::on_success() {
   cooldown_ = std::chrono::milliseconds{0};
 }
 
-void CircuitBreaker::on_failure(Clock::time_point now) {
+void CircuitBreaker::on_failure(Clock::time_point now, Clock::time_point sent) {
   ++failures_;
+  if (opened_ && sent < opened_at_) return;  // in flight when it opened: not the probe
   if (opened_) {  // the half-open probe failed
     cooldown_ = std::min(cooldown_ * 2, std::max(kMaxCooldown, base_cooldown_));
   } else if (failures_ >= threshold_) {
     opened_ = true;
+    opened_at_ = now;
     cooldown_ = base_cooldown_;
   } else {
     return;

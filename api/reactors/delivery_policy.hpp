@@ -37,9 +37,11 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& va
 std::chrono::milliseconds retry_delay(const engine::ReactorConfig& config, int failed,
                                       const std::optional<std::chrono::milliseconds>& retry_after, double jitter);
 
-/// Per reactor: closed until `threshold` consecutive failures, then open for a cooldown (nothing
-/// is sent), then half-open: one probe. A success closes it; a failed probe reopens it with twice
-/// the last cooldown, at most five minutes.
+/// Per reactor: closed until `threshold` consecutive failures (across its streams; the deliverer
+/// passes circuit_failures × its in-flight limit), then open for a
+/// cooldown (nothing is sent), then half-open: one probe. A success closes it; a failed probe
+/// reopens it with twice the last cooldown, at most five minutes. With several requests in flight,
+/// a failure of one sent before the circuit opened is counted but is not a failed probe.
 class CircuitBreaker {
  public:
   enum class State { kClosed, kOpen, kHalfOpen };
@@ -49,7 +51,8 @@ class CircuitBreaker {
   /// When the next request may go, if not now.
   std::optional<Clock::time_point> blocked_until(Clock::time_point now) const;
   void on_success();
-  void on_failure(Clock::time_point now);
+  /// A request sent at `sent` failed at `now` (max(): sent after the circuit opened, if it did).
+  void on_failure(Clock::time_point now, Clock::time_point sent = Clock::time_point::max());
   int consecutive_failures() const { return failures_; }
   static const char* name(State s);  // closed | open | half_open
 
@@ -60,6 +63,7 @@ class CircuitBreaker {
   int failures_ = 0;
   bool opened_ = false;
   Clock::time_point open_until_{};
+  Clock::time_point opened_at_{};
 };
 
 }  // namespace reproj::api

@@ -23,7 +23,15 @@ ReactorMetrics::ReactorMetrics(RequestMetrics& metrics)
       latency_(prometheus::BuildHistogram()
                    .Name("reproj_reactor_delivery_duration_seconds")
                    .Help("Time from sending a delivery to its answer (or failure).")
-                   .Register(metrics.registry())) {}
+                   .Register(metrics.registry())),
+      in_flight_(prometheus::BuildGauge()
+                     .Name("reproj_reactor_in_flight")
+                     .Help("Requests a reactor has in flight to its receiver.")
+                     .Register(metrics.registry())),
+      backing_off_(prometheus::BuildGauge()
+                       .Name("reproj_reactor_backing_off")
+                       .Help("Streams of a reactor waiting to retry (events, for ordering none).")
+                       .Register(metrics.registry())) {}
 
 void ReactorMetrics::observe_delivery(const std::string& reactor, const char* result,
                                       std::chrono::duration<double> seconds) {
@@ -48,6 +56,11 @@ void ReactorMetrics::set_lag(const std::string& reactor, std::int64_t events) {
 
 void ReactorMetrics::set_circuit(const std::string& reactor, int state) {
   circuit_.Add({{"reactor", reactor}}).Set(state);
+}
+
+void ReactorMetrics::set_window(const std::string& reactor, int in_flight, int backing_off) {
+  in_flight_.Add({{"reactor", reactor}}).Set(in_flight);
+  backing_off_.Add({{"reactor", reactor}}).Set(backing_off);
 }
 
 }  // namespace reproj::api

@@ -1,8 +1,9 @@
 #pragma once
-// Runs the reactors this instance holds the lock of: one coroutine per reactor on the given
-// io_context delivers its events in log order, with retries, the circuit breaker and dead letters
-// (delivery_policy.hpp), and checkpoints what was acknowledged (engine::ReactorStore). Blocking
-// database work runs on the runner's own two threads, never on the I/O threads.
+// Runs the reactors this instance holds the lock of: one strand per reactor on the given io_context
+// delivers its events (reactor_deliverer.hpp: in the order its "ordering" asks for, up to its
+// in-flight limit, with retries, the circuit breaker and dead letters) and checkpoints what was
+// acknowledged (engine::ReactorStore). Blocking database work runs on the runner's own two
+// threads, never on the I/O threads.
 //
 // Exactly one instance delivers for a reactor: a supervisor thread takes each reactor's advisory
 // lock (engine::SessionLocks) when it is free; when this instance dies, its lock session goes and
@@ -54,9 +55,6 @@ class ReactorRunner {
   void supervise();
   asio::awaitable<void> deliver_loop(std::string name, std::uint64_t epoch);
   bool current(std::uint64_t epoch) const { return !stopping_ && epoch == epoch_; }
-
-  class Deliverer;
-  friend class Deliverer;
 
   engine::ReactorStore& store_;
   engine::SessionLocks locks_;

@@ -13,20 +13,16 @@ WebhookUrl parse_webhook_url(const std::string& url) {
     const auto c = static_cast<unsigned char>(ch);
     if (c <= 0x20 || c >= 0x7f) throw InvalidInput("url must not contain spaces, control or non-ASCII characters");
   }
-  const std::string scheme = "http://";
-  if (url.rfind(scheme, 0) != 0) {
-    if (url.rfind("https://", 0) == 0) {
-      throw InvalidInput("url: only http:// targets are supported; put a TLS-terminating proxy in front of an "
-                         "https receiver and give its http:// address");
-    }
-    throw InvalidInput("url must be an absolute http:// URL, got '" + url + "'");
-  }
+  const bool tls = url.rfind("https://", 0) == 0;
+  const std::string scheme = tls ? "https://" : "http://";
+  if (url.rfind(scheme, 0) != 0) throw InvalidInput("url must be an absolute http:// or https:// URL, got '" + url + "'");
   if (url.find('#') != std::string::npos) throw InvalidInput("url must not have a fragment");
   const auto authority_end = url.find_first_of("/?", scheme.size());
   const std::string authority = url.substr(scheme.size(), authority_end - scheme.size());
   if (authority.find('@') != std::string::npos) throw InvalidInput("url must not carry user info");
   WebhookUrl out;
-  out.port = "80";
+  out.tls = tls;
+  out.port = tls ? "443" : "80";
   std::string host = authority;
   if (!host.empty() && host.front() == '[') {  // [IPv6]:port
     const auto close = host.find(']');

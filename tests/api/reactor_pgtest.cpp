@@ -13,60 +13,12 @@
 #include "api/reactors/reactor_runner.hpp"
 #include "api/reactors/signature.hpp"
 #include "tests/support/api_fixture.hpp"
+#include "tests/support/reactor_fixture.hpp"
 #include "tests/support/receiver.hpp"
 #include "tests/support/seed.hpp"
 
 namespace reproj::test {
 namespace {
-
-class ReactorTest : public ApiTest {
- protected:
-  void TearDown() override {
-    runner_.reset();
-    ApiTest::TearDown();
-  }
-  void start_runner(std::chrono::milliseconds poll = 20ms) {
-    reactor_metrics_ = std::make_unique<api::ReactorMetrics>(metrics_);
-    runner_ = std::make_unique<api::ReactorRunner>(
-        *reactors_, db_->url(), server_->io(), reactor_metrics_.get(),
-        api::ReactorRunnerOptions{.poll = poll, .supervise = 100ms, .batch = 100, .instance = "test"});
-    runner_->start();
-  }
-  api::ClientReply put_reactor(const std::string& name, const Json& body) {
-    return call("PUT", "/admin/reactors/" + name, body.dump(), true);
-  }
-  Json reactor(const std::string& name) { return json(call("GET", "/admin/reactors/" + name, "", true)); }
-  // Waits until the reactor's checkpoint is at the log's tail; returns its last state.
-  Json wait_drained(const std::string& name, std::chrono::seconds timeout) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    Json r;
-    while (std::chrono::steady_clock::now() < until) {
-      r = reactor(name);
-      if (r["position"] == store_->safe_tail() && r["lag"] == 0) return r;
-      std::this_thread::sleep_for(20ms);
-    }
-    ADD_FAILURE() << "reactor " << name << " did not drain: " << r.dump();
-    return r;
-  }
-  // Event ids of the log matching `types` (exact) or a prefix, in log order: the independent answer.
-  std::vector<std::string> matching(const std::string& where) {
-    pqxx::connection conn{db_->url()};
-    pqxx::read_transaction tx{conn};
-    std::vector<std::string> out;
-    for (const auto& r : tx.exec("SELECT event_id FROM reproj.events WHERE " + where + " ORDER BY global_position")) {
-      out.push_back(r[0].as<std::string>());
-    }
-    return out;
-  }
-  void import_lines(const std::string& ndjson) {
-    std::stringstream in{ndjson};
-    store_->import_ndjson(in);
-  }
-
-  Receiver receiver_;
-  std::unique_ptr<api::ReactorMetrics> reactor_metrics_;
-  std::unique_ptr<api::ReactorRunner> runner_;
-};
 
 std::string order_events(int from, int count) {
   std::string out;
@@ -93,7 +45,7 @@ TEST_F(ReactorTest, EveryMatchingEventArrivesInOrderThroughThirtyPercentFailures
   });
   ASSERT_EQ(put_reactor("orders", {{"url", receiver_.url()}, {"events", {"order.*", "invoice.sent"}},
                                    {"start", "beginning"}, {"timeout_ms", 100}, {"max_attempts", 1000},
-                                   {"secret", "k3y"}, {"retry_initial_ms", 1}, {"retry_max_ms", 10},
+                                   {"secret", "k3y"}, {"retry_initial_ms", 1}, {"retry_max_ms", 10}, {"ordering", "global"},
                                    {"circuit_failures", 5}, {"circuit_cooldown_ms", 5}})
                 .status,
             201u);
@@ -135,6 +87,7 @@ TEST_F(ReactorTest, ARefusedEventIsDeadLetteredAndRetriedOrStopsTheReactor) {
   ASSERT_EQ(put_reactor("dl", config).status, 201u);
   Json stop_config = config;
   stop_config["on_failure"] = "stop";
+  stop_config["ordering"] = "global";  // nothing after the refused event, in any stream
   ASSERT_EQ(put_reactor("stopper", stop_config).status, 201u);
   start_runner();
 
@@ -186,7 +139,7 @@ TEST_F(ReactorTest, ACircuitOpensWhileTheReceiverIsDownThenHalfOpensAndCloses) {
   receiver_.decide([&](const Receiver::Hit&) -> unsigned { return down ? 503 : 200; });
   ASSERT_EQ(put_reactor("cb", {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"},
                                {"max_attempts", 1000}, {"retry_initial_ms", 50}, {"circuit_failures", 3},
-                               {"circuit_cooldown_ms", 2500}})
+                               {"circuit_cooldown_ms", 2500}, {"ordering", "global"}})
                 .status,
             201u);
   start_runner();
@@ -234,7 +187,9 @@ TEST_F(ReactorTest, RebuildAndRollbackOfAProjectionCauseNoDelivery) {
     std::this_thread::sleep_for(2ms);  // delivery spans the rebuild
     return 200;
   });
-  ASSERT_EQ(put_reactor("cars-hook", {{"url", receiver_.url()}, {"events", {"car.*"}}, {"start", "beginning"}}).status,
+  ASSERT_EQ(put_reactor("cars-hook", {{"url", receiver_.url()}, {"events", {"car.*"}}, {"start", "beginning"},
+                                      {"ordering", "global"}})
+                .status,
             201u);
   start_runner();
   auto started = call("POST", "/admin/projections/cars/rebuild", R"({"version": 2})", true);
@@ -256,7 +211,10 @@ TEST_F(ReactorTest, APauseStopsDeliveriesMidBatchAndResumeGoesOn) {
     std::this_thread::sleep_for(50ms);  // a slow receiver: one batch would take 5 s
     return 200;
   });
-  ASSERT_EQ(put_reactor("slow", {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}}).status, 201u);
+  ASSERT_EQ(
+      put_reactor("slow", {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}, {"ordering", "global"}})
+          .status,
+      201u);
   start_runner();
   while (receiver_.acknowledged_count() < 5) std::this_thread::sleep_for(5ms);
   EXPECT_EQ(json(call("POST", "/admin/reactors/slow/pause", "", true))["state"], "paused");
@@ -277,7 +235,7 @@ TEST_F(ReactorTest, ANewUrlAppliesFromTheNextAttempt) {
   receiver_.decide([](const Receiver::Hit&) -> unsigned { return 503; });
   Receiver fixed;
   Json config = {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}, {"max_attempts", 1000},
-                 {"retry_initial_ms", 300}, {"circuit_failures", 1000}};
+                 {"retry_initial_ms", 300}, {"circuit_failures", 1000}, {"ordering", "global"}};
   ASSERT_EQ(put_reactor("moving", config).status, 201u);
   start_runner();
   while (receiver_.hits().size() < 2) std::this_thread::sleep_for(10ms);
@@ -300,7 +258,19 @@ TEST_F(ReactorTest, TheAdminApiChecksWhatItIsGiven) {
   };
   Json j = good;
   j["url"] = "https://example.com/hook";
-  EXPECT_NE(bad(j).find("TLS"), std::string::npos);
+  j["ca_file"] = "/nonexistent/ca.pem";
+  EXPECT_NE(bad(j).find("ca_file"), std::string::npos);
+  j["url"] = receiver_.url();
+  EXPECT_NE(bad(j).find("https:// URLs only"), std::string::npos);
+  j = good;
+  j["client_cert_file"] = "/x.pem";
+  EXPECT_NE(bad(j).find("client_key_file"), std::string::npos) << "both or neither";
+  j = good;
+  j["ordering"] = "random";
+  bad(j);
+  j = good;
+  j["concurrency"] = 0;
+  bad(j);
   j["url"] = "/relative";
   bad(j);
   j["url"] = "http://:80/x";
@@ -333,6 +303,11 @@ TEST_F(ReactorTest, TheAdminApiChecksWhatItIsGiven) {
   auto r = json(created);
   EXPECT_EQ(r["state"], "running");
   EXPECT_EQ(r["has_secret"], true);
+  EXPECT_EQ(r["ordering"], "stream") << "the default";
+  EXPECT_EQ(r["concurrency"], 8);
+  EXPECT_EQ(r["in_flight"], 0);
+  EXPECT_EQ(r["backing_off"], 0);
+  EXPECT_EQ(r["ca_file"], nullptr);
   EXPECT_FALSE(r.contains("secret")) << "the secret is never shown";
   EXPECT_EQ(put_reactor("hook", good).status, 200u) << "same config";
   Json changed = good;
@@ -351,7 +326,10 @@ TEST_F(ReactorTest, TheAdminApiChecksWhatItIsGiven) {
 
   // Delivered with the documented headers and counted in /metrics.
   import_lines(order_events(0, 3));
-  ASSERT_EQ(put_reactor("hook", {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}}).status, 201u);
+  ASSERT_EQ(
+      put_reactor("hook", {{"url", receiver_.url()}, {"events", {"*"}}, {"start", "beginning"}, {"ordering", "global"}})
+          .status,
+      201u);
   start_runner();
   wait_drained("hook", 30s);
   const auto hits = receiver_.hits();

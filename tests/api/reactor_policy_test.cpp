@@ -55,7 +55,20 @@ TEST(DeliveryPolicy, CircuitOpensHalfOpensAndClosesWithLongerCooldowns) {
   EXPECT_EQ(b.state(t0), CircuitBreaker::State::kClosed) << "counting starts again";
 }
 
-TEST(WebhookUrl, AcceptsAbsoluteHttpUrlsOnly) {
+TEST(CircuitBreaker, AFailureSentBeforeItOpenedIsNotAFailedProbe) {
+  CircuitBreaker b;
+  b.configure(2, 1000ms);
+  const auto t0 = Clock::now();
+  b.on_failure(t0, t0);
+  b.on_failure(t0 + 10ms, t0);
+  ASSERT_EQ(b.state(t0 + 10ms), CircuitBreaker::State::kOpen);
+  b.on_failure(t0 + 20ms, t0 + 1ms);  // in flight when it opened
+  EXPECT_EQ(b.blocked_until(t0 + 20ms), t0 + 1010ms) << "the cooldown is not doubled";
+  b.on_failure(t0 + 1100ms, t0 + 1050ms);  // the probe
+  EXPECT_EQ(b.blocked_until(t0 + 1100ms), t0 + 3100ms);
+}
+
+TEST(WebhookUrl, AcceptsAbsoluteHttpAndHttpsUrlsOnly) {
   const auto u = parse_webhook_url("http://127.0.0.1:9000/hook?x=1");
   EXPECT_EQ(u.host, "127.0.0.1");
   EXPECT_EQ(u.port, "9000");
@@ -63,7 +76,13 @@ TEST(WebhookUrl, AcceptsAbsoluteHttpUrlsOnly) {
   EXPECT_EQ(parse_webhook_url("http://example.com").target, "/");
   EXPECT_EQ(parse_webhook_url("http://example.com").port, "80");
   EXPECT_EQ(parse_webhook_url("http://[::1]:81/a").host, "::1");
-  for (const char* bad : {"https://example.com/", "ftp://x/", "/relative", "example.com/x", "http://", "http://:80/",
+  EXPECT_FALSE(u.tls);
+  const auto s = parse_webhook_url("https://hooks.example.com/in");
+  EXPECT_TRUE(s.tls);
+  EXPECT_EQ(s.port, "443");
+  EXPECT_EQ(s.host, "hooks.example.com");
+  EXPECT_EQ(parse_webhook_url("https://h:8443").port, "8443");
+  for (const char* bad : {"ftp://x/", "https://", "HTTPS://h/", "/relative", "example.com/x", "http://", "http://:80/",
                           "http://h:0/", "http://h:65536/", "http://h:x/", "http://u:p@h/", "http://h/a b",
                           "http://h/#frag", ""}) {
     EXPECT_THROW(parse_webhook_url(bad), engine::InvalidInput) << bad;

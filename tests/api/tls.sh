@@ -7,47 +7,15 @@
 # Needs DATABASE_URL (scripts/test sets it).
 set -euo pipefail
 bin=$1
-source "$(dirname "$0")/../support/throwaway_db.sh" tls
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../support/throwaway_db.sh" tls
 dir=$(mktemp -d)
 trap 'cleanup; [ -n "${pid2:-}" ] && kill -9 "$pid2" 2>/dev/null; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; tail -20 "$log"; exit 1; }
 cd "$dir"
 
 # ---- a CA and certificates ----------------------------------------------------------------------
-cat >ca.cnf <<'CNF'
-[ca]
-default_ca = test
-[test]
-dir = .
-database = index.txt
-new_certs_dir = .
-serial = serial
-default_md = sha256
-policy = any
-unique_subject = no
-[any]
-commonName = supplied
-CNF
-: >index.txt
-echo 1000 >serial
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=reproj test CA" 2>/dev/null
-# issue NAME CN EXTENSIONS [START END]
-issue() {
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
-  printf '%s\n' "$3" >"$1.ext"
-  openssl ca -batch -notext -config ca.cnf -cert ca.pem -keyfile ca.key -in "$1.csr" -out "$1.pem" -extfile "$1.ext" \
-    -startdate "${4:-$(date -u -d '-1 hour' +%Y%m%d%H%M%SZ)}" -enddate "${5:-$(date -u -d '+1 day' +%Y%m%d%H%M%SZ)}" \
-    2>/dev/null || fail "openssl ca could not issue $1"
-}
-server_ext="subjectAltName=IP:127.0.0.1,DNS:localhost
-extendedKeyUsage=serverAuth"
-issue server localhost "$server_ext"
-issue rotated localhost "$server_ext"
-issue expired localhost "$server_ext" 20200101000000Z 20200102000000Z
-issue otherhost other.example "subjectAltName=DNS:other.example
-extendedKeyUsage=serverAuth"
-issue ops ops "extendedKeyUsage=clientAuth"
-issue nobody nobody "extendedKeyUsage=clientAuth"
+"$here/../support/make_certs.sh" "$dir" || fail "cannot make certificates"
 cp server.pem live.pem
 cp server.key live.key
 

@@ -209,12 +209,15 @@ try {
   await page.screenshot({ path: `${shots}/dashboard-events.png`, fullPage: true });
 
   // ---- reactors: one made over the API shows with its state; paused and resumed from the page ---
-  // Its receiver is a closed port: deliveries fail, the row shows the failures and the error.
+  // Its receiver is a closed port: deliveries fail, the row shows the failures, the error and the
+  // streams backing off (each sold car's stream waits on its own).
   assert.equal((await api("PUT", "/admin/reactors/billing", { url: "http://127.0.0.1:9/hook", events: ["car.sold"],
-                                                            start: "now", retry_initial_ms: 200 })).status, 201);
+                                                            start: "beginning", retry_initial_ms: 200 })).status, 201);
   const reactorRow = page.locator('tr[data-reactor="billing"]');
   await reactorRow.waitFor({ timeout: 10_000 });
   await reactorRow.scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="reactor-backing-off-billing"]')?.textContent) > 0,
+                             null, { timeout: 15_000 });
   await page.getByTestId("reactor-pause-billing").click();
   await page.waitForFunction(() => document.querySelector('[data-testid="reactor-state-billing"]')?.textContent === "paused",
                              null, { timeout: 10_000 });

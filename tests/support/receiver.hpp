@@ -1,7 +1,7 @@
 #pragma once
-// A webhook receiver for reactor tests and the bench: a real HTTP server on 127.0.0.1 (Beast,
-// blocking, a thread per connection) that records every request it gets and answers as the test
-// decides — 2xx, an error status, a hang past the client's timeout, or a closed connection.
+// A webhook receiver for reactor tests and the bench: a real HTTP or HTTPS server on 127.0.0.1
+// (Beast, blocking, a thread per connection) that records every request it gets and answers as the
+// test decides — 2xx, an error status, a hang past the client's timeout, or a closed connection.
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +17,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include "api/asio.hpp"
 
@@ -47,11 +50,29 @@ class Receiver {
   using Decide = std::function<unsigned(const Hit&)>;
 
   Receiver() : acceptor_(io_) { listen(0); }
+  /// HTTPS with this certificate chain and key (PEM files); with `client_ca`, a client certificate
+  /// signed by it is required.
+  Receiver(const std::string& cert_file, const std::string& key_file, const std::string& client_ca = "")
+      : acceptor_(io_), tls_(std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server)) {
+    tls_->use_certificate_chain_file(cert_file);
+    tls_->use_private_key_file(key_file, asio::ssl::context::pem);
+    if (!client_ca.empty()) {
+      tls_->load_verify_file(client_ca);
+      tls_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
+    listen(0);
+  }
   ~Receiver() { shut(); }
   Receiver(const Receiver&) = delete;
   Receiver& operator=(const Receiver&) = delete;
 
-  std::string url(const std::string& path = "/hook") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string url(const std::string& path = "/hook", const std::string& host = "127.0.0.1") const {
+    return (tls_ ? "https://" : "http://") + host + ":" + std::to_string(port_) + path;
+  }
+  /// TLS handshakes that failed (the client refused the certificate, or spoke plain HTTP).
+  std::size_t failed_handshakes() const { return failed_handshakes_; }
+  /// Connections accepted.
+  std::size_t connections() const { return connections_; }
   void decide(Decide d) {
     std::lock_guard lock{mutex_};
     decide_ = std::move(d);
@@ -61,7 +82,10 @@ class Receiver {
     retry_after_ = std::move(seconds);
   }
   std::chrono::milliseconds hang_for{1000};
-
+  /// Every answer waits this long first (outside the receiver's lock: requests overlap).
+  std::atomic<int> answer_after_ms{0};
+  /// The most requests this receiver had open at once (read, not yet answered).
+  int most_concurrent() const { return most_concurrent_; }
   std::vector<Hit> hits() const {
     std::lock_guard lock{mutex_};
     return hits_;
@@ -122,6 +146,7 @@ class Receiver {
       std::erase_if(sockets_, [](const auto& w) { return w.expired(); });
       sockets_.push_back(socket);
       ++serving_;
+      ++connections_;
       std::thread([this, socket] {
         serve(*socket);
         std::lock_guard done{mutex_};
@@ -132,6 +157,25 @@ class Receiver {
   }
 
   void serve(asio::ip::tcp::socket& socket) {
+    if (!tls_) {
+      serve_on(socket);
+    } else {
+      asio::ssl::stream<asio::ip::tcp::socket&> secure{socket, *tls_};
+      beast::error_code ec;
+      secure.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) {
+        ++failed_handshakes_;
+      } else {
+        serve_on(secure);
+      }
+    }
+    beast::error_code ignored;
+    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+  }
+
+  template <class Stream>
+  void serve_on(Stream& socket) {
     beast::flat_buffer buffer;
     while (!stopping_) {
       http::request<http::string_body> req;
@@ -161,6 +205,14 @@ class Receiver {
       // Recorded on arrival (a hung request's retry arrives before the hang ends); a 2xx is marked
       // before the answer leaves, so a sender that saw it finds it here.
       const std::size_t index = record(hit);
+      const int open = ++open_requests_;
+      for (int seen = most_concurrent_; open > seen && !most_concurrent_.compare_exchange_weak(seen, open);) {
+      }
+      struct Closing {
+        std::atomic<int>& n;
+        ~Closing() { --n; }
+      } closing{open_requests_};
+      if (const int ms = answer_after_ms; ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       if (what == kHang) {
         const auto until = Clock::now() + hang_for;
         while (!stopping_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -176,9 +228,6 @@ class Receiver {
       http::write(socket, res, ec);
       if (ec || !res.keep_alive()) break;
     }
-    beast::error_code ignored;
-    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket.close(ignored);
   }
 
   std::size_t record(const Hit& hit) {
@@ -194,6 +243,11 @@ class Receiver {
 
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  std::atomic<std::size_t> failed_handshakes_{0};
+  std::atomic<std::size_t> connections_{0};
+  std::atomic<int> open_requests_{0};
+  std::atomic<int> most_concurrent_{0};
   unsigned short port_ = 0;
   std::thread accept_thread_;
   std::atomic<bool> stopping_{false};
