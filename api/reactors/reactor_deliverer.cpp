@@ -161,6 +161,9 @@ asio::awaitable<void> ReactorDeliverer::attempt(std::int64_t position, bool prob
     ending_ = true;
   }
   --running_attempts_;
+  // Send what may go now without waiting for the pass to wake: one request at a time (global),
+  // that hop would be a third of each delivery's cost.
+  if (!ending_) dispatch();
   news_pending_ = true;
   news_.cancel();
 }
