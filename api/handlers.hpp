@@ -66,6 +66,7 @@ Response source_quarantine(Call& c);  // GET /admin/sources/{name}/quarantine
 Response create_token(Call& c);  // POST /admin/tokens
 Response list_tokens(Call& c);   // GET /admin/tokens
 Response revoke_token(Call& c);  // DELETE /admin/tokens/{name}
+Response list_replicas(Call& c);
 Response list_audit(Call& c);    // GET /admin/audit
 
 // The service itself (handlers/service.cpp).

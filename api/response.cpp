@@ -23,6 +23,7 @@ Response read_response(const engine::ReadResult& r, Json body) {
   auto res = json_response(http::status::ok, body);
   res.set("X-Projection-Version", std::to_string(r.version));
   res.set("X-Projection-Position", std::to_string(r.watermark));
+  res.set("X-Served-By", r.replica.empty() ? "primary" : "replica");
   if (r.failed) res.set("X-Projection-State", "failed");
   return res;
 }
@@ -32,6 +33,7 @@ Response row_response(const std::string& projection, const std::string& id, cons
     auto res = json_error(http::status::not_found, "not_found", projection + " '" + id + "' not found");
     res.set("X-Projection-Version", std::to_string(r.version));
     res.set("X-Projection-Position", std::to_string(r.watermark));
+    res.set("X-Served-By", r.replica.empty() ? "primary" : "replica");
     return res;
   }
   return read_response(r, row_to_json(*r.table, r.rows[0]));

@@ -103,6 +103,7 @@ const std::vector<Route>& routes() {
         {http::verb::get, "/admin/tokens", list_tokens, admin, "", Body::kDigest, {}},
         {http::verb::delete_, "/admin/tokens/{name}", revoke_token, admin, "token.revoke", Body::kKept, {}},
         {http::verb::get, "/admin/audit", list_audit, admin, "", Body::kDigest, {}},
+        {http::verb::get, "/admin/replicas", list_replicas, admin, "", Body::kDigest, {}},
         {http::verb::get, "/{projection}/{id}/history", row_history, A::kReadProjection, "", Body::kDigest, {}},
         {http::verb::get, "/{projection}/{id}", get_row, A::kReadProjection, "", Body::kDigest, {}},
         {http::verb::get, "/{projection}", list_rows, A::kReadProjection, "", Body::kDigest, {}},

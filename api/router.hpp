@@ -16,6 +16,7 @@
 
 namespace reproj::engine {
 class AuditLog;
+class ReplicaSet;
 class CatchUpWorker;
 class TokenStore;
 class EventStore;
@@ -49,6 +50,7 @@ struct Services {
   EventPages* pages;                 // GET /events reading ahead; may be null (each page read when asked)
   engine::TokenStore* tokens = nullptr;  // /admin/tokens; may be null (answers 503)
   engine::AuditLog* audit = nullptr;     // the audit trail; may be null (admin actions go unrecorded)
+  engine::ReplicaSet* replicas = nullptr;  // read replicas; may be null (none: GET /admin/replicas lists none)
 };
 
 /// A read that the catch-up worker will make answerable: asked again once `projection`'s

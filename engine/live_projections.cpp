@@ -1,5 +1,7 @@
 #include "engine/live_projections.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
@@ -12,6 +14,7 @@
 #include "engine/detail/table_names.hpp"
 #include "engine/detail/table_sql.hpp"
 #include "engine/errors.hpp"
+#include "engine/replica_set.hpp"
 #include "engine/event_store.hpp"
 #include "engine/row_set.hpp"
 
@@ -183,6 +186,66 @@ Applied LiveProjections::catch_up(const std::string& name, std::int64_t up_to, A
   }
 }
 
+namespace {
+bool has_version(const ProjectionRegistry& registry, const std::string& name, int version) {
+  const auto versions = registry.versions(name);
+  return std::find(versions.begin(), versions.end(), version) != versions.end();
+}
+}  // namespace
+
+ReadResult LiveProjections::answer(const std::string& name, const pqxx::result& r) const {
+  ReadResult out;
+  out.version = r[0][kMetaVersion].as<int>();
+  out.watermark = r[0][kMetaWatermark].as<std::int64_t>();
+  out.failed = r[0][kMetaFailed].as<bool>();
+  out.error = r[0][kMetaError].as<std::string>();
+  out.table = &served_table(registry_.get(name, out.version));
+  if (!r[0][kReadRows].is_null()) {
+    auto doc = nlohmann::json::parse(r[0][kReadRows].c_str());
+    if (doc.is_array()) {
+      for (const auto& obj : doc) out.rows.push_back(row_from_json(obj, *out.table));
+    } else {
+      out.rows.push_back(row_from_json(doc, *out.table));
+    }
+  }
+  return out;
+}
+
+// The read statement on a replica: its rows and its watermark come from one snapshot there, which
+// replayed the primary's commits in order (a swap is one transaction, so it replays as one). Used
+// only when that watermark covers min_position: the answer is then exactly what the primary's own
+// copy said at that watermark. Nothing is applied there (it is read-only) and nothing the primary
+// decides is taken from it.
+std::optional<ReadResult> LiveProjections::read_replica(const std::string& name, const ReadStatement& statement,
+                                                        const std::vector<std::string>& args,
+                                                        const ReadOptions& options) {
+  const auto i = replicas_->pick();
+  if (!i) return std::nullopt;
+  std::optional<pqxx::result> r;
+  try {
+    r = replicas_->pool(*i).run([&](pqxx::connection& conn) {
+      pqxx::nontransaction tx{conn};
+      tx.conn().prepare(statement.name, statement.sql);
+      return args.size() == 1   ? tx.exec_prepared(statement.name, name, args[0])
+             : args.size() == 2 ? tx.exec_prepared(statement.name, name, args[0], args[1])
+                                : tx.exec_prepared(statement.name, name, args[0], args[1], args[2]);
+    });
+  } catch (const std::exception& e) {  // unreachable, cancelled by replay, timed out: the primary answers
+    replicas_->failed(*i, e.what());
+    return std::nullopt;
+  }
+  if (r->empty() || (*r)[0][kReadBuilding].as<bool>() ||
+      (*r)[0][kMetaWatermark].as<std::int64_t>() < options.min_position ||
+      !has_version(registry_, name, (*r)[0][kMetaVersion].as<int>())) {
+    replicas_->behind(*i);  // not there yet, or a version this instance has not loaded
+    return std::nullopt;
+  }
+  auto out = answer(name, *r);
+  out.replica = replicas_->replica_name(*i);
+  replicas_->served(*i);
+  return out;
+}
+
 ReadResult LiveProjections::read(const std::string& name, const ReadStatement& statement,
                                  const std::vector<std::string>& args, const ReadOptions& options) {
   // One snapshot for metadata, tail and rows, taken after the statement's table locks: a
@@ -197,23 +260,10 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
     if (r.empty()) throw UnknownProjection("projection '" + name + "' is not set up");
     return r;
   };
-  auto answer = [&](const pqxx::result& r) {
-    ReadResult out;
-    out.version = r[0][kMetaVersion].as<int>();
-    out.watermark = r[0][kMetaWatermark].as<std::int64_t>();
-    out.failed = r[0][kMetaFailed].as<bool>();
-    out.error = r[0][kMetaError].as<std::string>();
-    out.table = &served_table(registry_.get(name, out.version));
-    if (!r[0][kReadRows].is_null()) {
-      auto doc = nlohmann::json::parse(r[0][kReadRows].c_str());
-      if (doc.is_array()) {
-        for (const auto& obj : doc) out.rows.push_back(row_from_json(obj, *out.table));
-      } else {
-        out.rows.push_back(row_from_json(doc, *out.table));
-      }
-    }
-    return out;
-  };
+  auto answer = [&](const pqxx::result& r) { return this->answer(name, r); };
+  if (!options.strong && replicas_) {
+    if (auto from_replica = read_replica(name, statement, args, options)) return std::move(*from_replica);
+  }
 
   auto first = pool_.run([&](pqxx::connection& conn) {
     pqxx::nontransaction tx{conn};

@@ -19,11 +19,13 @@
 
 namespace pqxx {
 class transaction_base;
+class result;
 }
 
 namespace reproj::engine {
 
 class ConnectionPool;
+class ReplicaSet;
 
 /// Who applied events, for counters and metrics.
 enum class ApplyMode { kWorker, kRead };
@@ -80,6 +82,7 @@ struct ReadResult {
   std::int64_t watermark = 0;  // the position the rows reflect
   bool failed = false;  // the projection stopped at a poison event; rows are as of `position`
   std::string error;
+  std::string replica;  // the replica that answered (ReplicaSet::Info::name); empty: the primary
 };
 
 /// The live projections: their metadata, the one door through which events reach live tables,
@@ -115,10 +118,17 @@ class LiveProjections {
   Applied apply_locked(pqxx::transaction_base& tx, const ProjectionStatus& locked, std::int64_t up_to,
                        std::size_t max_events = std::numeric_limits<std::size_t>::max());
 
+  /// Eventual reads (ReadOptions::strong false) are asked of these replicas first (set before
+  /// serving; null: none). The set must outlive this object.
+  void set_replicas(ReplicaSet* replicas) { replicas_ = replicas; }
+
   /// One row by key, or a page of rows ordered by key after `after` (empty: from the start).
   /// Strong reads first catch P up to the safe tail read at the moment of the request (one round
   /// trip when already there); any read first catches P up to min_position. The answer never
-  /// reflects less than what was asked. Throws UnknownProjection, InvalidInput (min_position past
+  /// reflects less than what was asked. An eventual read goes to a replica in rotation first, the
+  /// same statement there: answered when that replica's watermark, read in the same snapshot as
+  /// the rows, is at least min_position; otherwise (behind, building there, unreachable) the
+  /// primary answers it as if no replica existed. Throws UnknownProjection, InvalidInput (min_position past
   /// the tail), ProjectionBehind (more than max_read_apply events to apply, or P stopped before
   /// min_position).
   ReadResult get(const std::string& name, const std::string& key, const ReadOptions& options);
@@ -156,8 +166,12 @@ class LiveProjections {
   };
   ReadResult read(const std::string& name, const ReadStatement& statement, const std::vector<std::string>& args,
                   const ReadOptions& options);
+  std::optional<ReadResult> read_replica(const std::string& name, const ReadStatement& statement,
+                                         const std::vector<std::string>& args, const ReadOptions& options);
+  ReadResult answer(const std::string& name, const pqxx::result& r) const;
 
   ConnectionPool& pool_;
+  ReplicaSet* replicas_ = nullptr;
   const ProjectionRegistry& registry_;
   const LiveOptions options_;
   const EventRequirements requirements_;

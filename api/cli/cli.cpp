@@ -64,6 +64,7 @@ Subcommand serve_command(CLI::App& app, Common& c) {
                                                     env_or("REPROJ_TLS_CERT", ""),
                                                     env_or("REPROJ_TLS_KEY", ""),
                                                     env_or("REPROJ_TLS_CLIENT_CA", ""),
+                                                    {},
                                                     {}});
   cmd->add_option("--listen", args->listen, "address:port to bind (default: $REPROJ_LISTEN or 127.0.0.1:8080)");
   cmd->add_option("--admin-token", args->admin_token,
@@ -79,6 +80,9 @@ Subcommand serve_command(CLI::App& app, Common& c) {
                   "SCOPE=N: at most N requests a second per token (or per address without one), for read, append or "
                   "admin; repeatable (default: none; $REPROJ_RATE_LIMIT_READ, _APPEND, _ADMIN)");
   cmd->add_option("--read-timeout-ms", args->read_timeout_ms, "drop a client silent this long mid-request (default 30000)");
+  cmd->add_option("--replica-url", args->replica_urls,
+                  "a PostgreSQL streaming replica (hot standby) of the database that serves consistency=eventual "
+                  "reads; repeatable (default: $REPROJ_REPLICA_URLS, comma-separated)");
   return {cmd, [&c, args] { return serve(c.db, *args); }};
 }
 

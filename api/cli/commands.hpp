@@ -41,6 +41,7 @@ struct ServeArgs {
   std::string auth;                      // --auth / REPROJ_AUTH: required | open-reads | open
   std::string tls_cert, tls_key, tls_client_ca;  // --tls-cert, --tls-key, --tls-client-ca (REPROJ_TLS_*)
   std::vector<std::string> rate_limits;  // --rate-limit SCOPE=N (and REPROJ_RATE_LIMIT_READ|APPEND|ADMIN)
+  std::vector<std::string> replica_urls; // --replica-url URL (repeatable; and REPROJ_REPLICA_URLS, comma-separated)
 };
 
 struct TokenArgs {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -22,6 +23,7 @@
 #include "api/reactors/reactor_runner.hpp"
 #include "api/server.hpp"
 #include "engine/audit_log.hpp"
+#include "engine/replica_set.hpp"
 #include "engine/catch_up.hpp"
 #include "engine/token_store.hpp"
 #include "sources/source_manager.hpp"
@@ -158,8 +160,33 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   engine::TokenStore tokens{e.pool};
   engine::AuditLog audit{e.pool};
   api::Authorizer auth{auth_options, &tokens, &metrics};
+  // Read replicas: eventual reads are asked of them first (LiveProjections::read).
+  if (const char* env = std::getenv("REPROJ_REPLICA_URLS"); env && *env && args.replica_urls.empty()) {
+    std::stringstream list{env};
+    for (std::string url; std::getline(list, url, ',');) {
+      if (!url.empty()) args.replica_urls.push_back(url);
+    }
+  }
+  std::unique_ptr<engine::ReplicaSet> replicas;
+  if (!args.replica_urls.empty()) {
+    engine::ReplicaOptions replica_options;
+    replica_options.max_lag = std::chrono::milliseconds{
+        env_count("REPROJ_REPLICA_MAX_LAG_MS", static_cast<std::size_t>(replica_options.max_lag.count()), 1, 3'600'000)};
+    replica_options.pool_size = static_cast<std::size_t>(options.read_threads);
+    try {
+      replicas = std::make_unique<engine::ReplicaSet>(e.pool, args.replica_urls, replica_options);
+    } catch (const std::exception& ex) {
+      std::cerr << "error: " << ex.what() << "\n";
+      return kExitUsage;
+    }
+    replicas->start();
+    e.live.set_replicas(replicas.get());
+    for (const auto& r : replicas->info()) {
+      spdlog::info("read replica {} at {}:{}: {}", r.name, r.host, r.port, engine::ReplicaSet::name(r.state));
+    }
+  }
   api::Services services{e.store,  e.live,   *e.rebuilds, &worker,  metrics, auth,   &series,
-                         &e.specs, &e.reactors, &sources,  &pages,  &tokens, &audit};
+                         &e.specs, &e.reactors, &sources,  &pages,  &tokens, &audit, replicas.get()};
   api::Server server{services, options};
   const auto port = server.start();
   // SIGHUP: read the certificate and key again (a rotation); open connections keep theirs.
@@ -191,6 +218,7 @@ int serve(const DatabaseArgs& db, ServeArgs args) {
   reactors.stop();  // its deliveries run on the server's I/O threads
   hangups.cancel();
   server.stop();
+  e.live.set_replicas(nullptr);
   return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "api/json_mapping.hpp"
 #include "api/projection_view.hpp"
 #include "api/response.hpp"
+#include "engine/replica_set.hpp"
 #include "engine/errors.hpp"
 #include "engine/catch_up.hpp"
 #include "engine/event_store.hpp"
@@ -189,6 +190,31 @@ Response metrics(Call& c) {
       source_lag.Add({{"source", s.name}}).Set(static_cast<double>(s.lag));
       ingested.Add({{"source", s.name}}).Increment(static_cast<double>(s.ingested));
       source_quarantined.Add({{"source", s.name}}).Increment(static_cast<double>(s.quarantined));
+    }
+  }
+  if (c.s.replicas) {
+    auto& up = prometheus::BuildGauge()
+                   .Name("reproj_replica_up")
+                   .Help("1 when a read replica is in rotation (healthy), 0 when lagging, down or promoted.")
+                   .Register(scrape);
+    auto& lag_bytes = prometheus::BuildGauge()
+                          .Name("reproj_replica_lag_bytes")
+                          .Help("WAL a read replica has yet to replay, against the primary's position.")
+                          .Register(scrape);
+    auto& lag_seconds = prometheus::BuildGauge()
+                            .Name("reproj_replica_lag_seconds")
+                            .Help("Age of the last transaction a lagging read replica replayed (0 when caught up).")
+                            .Register(scrape);
+    auto& reads = prometheus::BuildCounter()
+                      .Name("reproj_replica_reads_total")
+                      .Help("Eventual reads a replica answered (served) or passed to the primary (behind).")
+                      .Register(scrape);
+    for (const auto& r : c.s.replicas->info()) {
+      up.Add({{"replica", r.name}}).Set(r.state == engine::ReplicaSet::State::kHealthy ? 1 : 0);
+      lag_bytes.Add({{"replica", r.name}}).Set(static_cast<double>(r.lag_bytes));
+      lag_seconds.Add({{"replica", r.name}}).Set(r.lag_seconds);
+      reads.Add({{"replica", r.name}, {"result", "served"}}).Increment(static_cast<double>(r.reads));
+      reads.Add({{"replica", r.name}, {"result", "behind"}}).Increment(static_cast<double>(r.behind));
     }
   }
   return respond(http::status::ok, "text/plain; version=0.0.4",
