@@ -128,6 +128,19 @@ try {
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="audit"] tbody tr')]
     .some((tr) => tr.textContent.includes("projection.rebuild") && tr.textContent.includes("admin")), null, { timeout: 10_000 });
 
+  // ---- read replicas: the standby is healthy and counts the eventual reads it answered -----------
+  await page.waitForFunction(() => document.querySelector('[data-testid="replica-state-replica-1"]')?.textContent === "healthy",
+                             null, { timeout: 15_000 });
+  let servedBy = "";
+  for (let i = 0; i < 100 && servedBy !== "replica"; i++) {
+    const res = await fetch(base + "/cars?consistency=eventual&limit=5", { headers: admin });
+    servedBy = res.headers.get("x-served-by");
+    await res.arrayBuffer();
+  }
+  assert.equal(servedBy, "replica", "an eventual read answered by the standby");
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="replica-reads-replica-1"]')?.textContent) > 0,
+                             null, { timeout: 10_000 });
+
   // ---- history: the finished rebuild with its duration ------------------------------------------
   const rebuilds = (await api("GET", "/admin/rebuilds")).body.rebuilds;
   const done = rebuilds.find((r) => r.state === "done");
