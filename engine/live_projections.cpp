@@ -217,8 +217,8 @@ ReadResult LiveProjections::answer(const std::string& name, const pqxx::result& 
 // copy said at that watermark. Nothing is applied there (it is read-only) and nothing the primary
 // decides is taken from it.
 std::optional<ReadResult> LiveProjections::read_replica(const std::string& name, const ReadStatement& statement,
-                                                        const std::vector<std::string>& args,
-                                                        const ReadOptions& options) {
+                                                        const std::vector<std::string>& args, const ReadOptions& options,
+                                                        std::size_t reads) {
   const auto i = replicas_->pick();
   if (!i) return std::nullopt;
   std::optional<pqxx::result> r;
@@ -237,17 +237,17 @@ std::optional<ReadResult> LiveProjections::read_replica(const std::string& name,
   if (r->empty() || (*r)[0][kReadBuilding].as<bool>() ||
       (*r)[0][kMetaWatermark].as<std::int64_t>() < options.min_position ||
       !has_version(registry_, name, (*r)[0][kMetaVersion].as<int>())) {
-    replicas_->behind(*i);  // not there yet, or a version this instance has not loaded
+    replicas_->behind(*i, reads);  // not there yet, or a version this instance has not loaded
     return std::nullopt;
   }
   auto out = answer(name, *r);
   out.replica = replicas_->replica_name(*i);
-  replicas_->served(*i);
+  replicas_->served(*i, reads);
   return out;
 }
 
 ReadResult LiveProjections::read(const std::string& name, const ReadStatement& statement,
-                                 const std::vector<std::string>& args, const ReadOptions& options) {
+                                 const std::vector<std::string>& args, const ReadOptions& options, std::size_t reads) {
   // One snapshot for metadata, tail and rows, taken after the statement's table locks: a
   // concurrent swap is seen entirely or not at all. Caught up, this is the only round trip.
   // Prepared once per connection (planning dominated the cost); its result type never changes,
@@ -262,7 +262,7 @@ ReadResult LiveProjections::read(const std::string& name, const ReadStatement& s
   };
   auto answer = [&](const pqxx::result& r) { return this->answer(name, r); };
   if (!options.strong && replicas_) {
-    if (auto from_replica = read_replica(name, statement, args, options)) return std::move(*from_replica);
+    if (auto from_replica = read_replica(name, statement, args, options, reads)) return std::move(*from_replica);
   }
 
   auto first = pool_.run([&](pqxx::connection& conn) {
@@ -321,7 +321,7 @@ ReadResult LiveProjections::get_many(const std::string& name, const std::vector<
   } catch (const nlohmann::json::type_error&) {
     throw InvalidInput("a key is not valid UTF-8");
   }
-  return read(name, statement, {array}, options);
+  return read(name, statement, {array}, options, keys.size());
 }
 
 ReadResult LiveProjections::list(const std::string& name, const std::string& after, std::size_t limit,

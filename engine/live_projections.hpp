@@ -164,10 +164,12 @@ class LiveProjections {
     std::string name;  // prepared statement name
     std::string sql;
   };
+  // `reads`: the requests the statement answers (a batch of point reads is one statement).
   ReadResult read(const std::string& name, const ReadStatement& statement, const std::vector<std::string>& args,
-                  const ReadOptions& options);
+                  const ReadOptions& options, std::size_t reads = 1);
   std::optional<ReadResult> read_replica(const std::string& name, const ReadStatement& statement,
-                                         const std::vector<std::string>& args, const ReadOptions& options);
+                                         const std::vector<std::string>& args, const ReadOptions& options,
+                                         std::size_t reads);
   ReadResult answer(const std::string& name, const pqxx::result& r) const;
 
   ConnectionPool& pool_;

@@ -172,8 +172,12 @@ void ReplicaSet::failed(std::size_t i, const std::string& why) {
   r.error = why;
 }
 
-void ReplicaSet::served(std::size_t i) { ++replicas_.at(i)->reads; }
-void ReplicaSet::behind(std::size_t i) { ++replicas_.at(i)->behind; }
+void ReplicaSet::served(std::size_t i, std::size_t reads) {
+  replicas_.at(i)->reads += static_cast<std::int64_t>(reads);
+}
+void ReplicaSet::behind(std::size_t i, std::size_t reads) {
+  replicas_.at(i)->behind += static_cast<std::int64_t>(reads);
+}
 
 const char* ReplicaSet::name(State s) {
   switch (s) {

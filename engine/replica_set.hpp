@@ -56,8 +56,8 @@ class ReplicaSet {
   void failed(std::size_t i, const std::string& why);
   /// A read was answered by replica i / had to go to the primary (its watermark was below the
   /// read's min_position).
-  void served(std::size_t i);
-  void behind(std::size_t i);
+  void served(std::size_t i, std::size_t reads = 1);
+  void behind(std::size_t i, std::size_t reads = 1);
 
   enum class State { kHealthy, kLagging, kDown, kNotInRecovery };
   static const char* name(State s);  // healthy | lagging | down | not_in_recovery
