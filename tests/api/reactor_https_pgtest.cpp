@@ -73,6 +73,7 @@ TEST_F(ReactorHttpsTest, DeliversToAnHttpsReceiverByAddressAndByName) {
   EXPECT_EQ(wait_drained("signed", 30s)["delivered"], 5);
   EXPECT_EQ(https.acknowledged_count(), 15u);
   EXPECT_EQ(https.failed_handshakes(), 0u);
+  EXPECT_EQ(https.server_names(), (std::set<std::string>{"", "localhost"})) << "SNI for a name, none for an address";
   EXPECT_LE(https.connections(), 3u * 8u) << "connections are kept alive across deliveries";
   for (const auto& h : https.hits()) {
     if (h.key.rfind("signed:", 0) == 0) {

@@ -29,8 +29,13 @@ class ReadinessTest : public ApiTest {
  protected:
   void SetUp() override {
     catch_up_ = engine::CatchUpOptions{};  // the production worker: a long history in 20k batches
+    // The subject is that a strong read waits for the worker instead of answering 503, not how
+    // fast the worker is on a loaded 2-core machine: alone, the first read answered 3.8-4.2 s after
+    // the import; beside the rest of the suite once 5.01 s, past the default 5 s wait.
+    read_wait_ = wait();
     ApiTest::SetUp();
   }
+  virtual std::chrono::milliseconds wait() const { return 15s; }
 
   struct Outcome {
     long ok = 0, behind_with_retry = 0, other = 0, wrong = 0;
@@ -124,16 +129,13 @@ TEST_F(ReadinessTest, StrongReadsAfterAnImportWaitForTheWorkerAndReadinessSaysCa
   EXPECT_GT(out.ok, 0);
   EXPECT_EQ(out.wrong, 0) << out.first_problem;
   EXPECT_EQ(out.other, 0) << out.first_problem;
-  EXPECT_EQ(out.behind_with_retry, 0) << "a strong read answered 503 although it may wait 5 s";
+  EXPECT_EQ(out.behind_with_retry, 0) << "a strong read answered 503 although it may wait 15 s";
   wait_ready();
 }
 
 class ShortReadWaitTest : public ReadinessTest {
  protected:
-  void SetUp() override {
-    read_wait_ = 100ms;  // REPROJ_READ_WAIT_MS=100
-    ReadinessTest::SetUp();
-  }
+  std::chrono::milliseconds wait() const override { return 100ms; }  // REPROJ_READ_WAIT_MS=100
 };
 
 TEST_F(ShortReadWaitTest, PastTheWaitDeadlineAReadAnswers503WithRetryAfterNeverAStaleRow) {

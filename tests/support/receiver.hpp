@@ -71,6 +71,11 @@ class Receiver {
   }
   /// TLS handshakes that failed (the client refused the certificate, or spoke plain HTTP).
   std::size_t failed_handshakes() const { return failed_handshakes_; }
+  /// The SNI names TLS clients sent ("" for none).
+  std::set<std::string> server_names() const {
+    std::lock_guard lock{mutex_};
+    return server_names_;
+  }
   /// Connections accepted.
   std::size_t connections() const { return connections_; }
   void decide(Decide d) {
@@ -166,6 +171,11 @@ class Receiver {
       if (ec) {
         ++failed_handshakes_;
       } else {
+        const char* sni = SSL_get_servername(secure.native_handle(), TLSEXT_NAMETYPE_host_name);
+        {
+          std::lock_guard lock{mutex_};
+          server_names_.insert(sni ? sni : "");
+        }
         serve_on(secure);
       }
     }
@@ -255,6 +265,7 @@ class Receiver {
   Decide decide_;
   std::string retry_after_;
   std::vector<Hit> hits_;
+  std::set<std::string> server_names_;
   std::size_t acknowledged_ = 0;
   std::vector<std::weak_ptr<asio::ip::tcp::socket>> sockets_;
   int serving_ = 0;  // connection threads still running
