@@ -236,7 +236,8 @@ TEST_F(ReplicaTest, ASwapOnThePrimaryReachesTheStandbyAsOneTransaction) {
         const auto version = r.headers.at("x-projection-version");
         const std::string want = version == "1" ? "Bob" : "Charlie";
         (version == "1" ? v1 : v2)++;
-        for (const auto& car : Json::parse(r.body)["items"]) {
+        const auto page = Json::parse(r.body);  // alive for the loop: a range over a temporary's member is not
+        for (const auto& car : page["items"]) {
           if (car["car_id"].get<std::string>().rfind("sw", 0) == 0 && car["customer_name"] != want) ++torn;
         }
       }
