@@ -109,6 +109,22 @@ std::string key_column(const LiveProjections& live, const std::string& name) {
   return detail::quote_ident(served_table(live.registry().latest(name)).columns[0].name);
 }
 
+// {"column": {"old": v, "new": v}} of each column that differs between a key's version and the
+// one before it (nullopt: absent or deleted, every column null then).
+nlohmann::json changes(const TableSpec& spec, const std::optional<Row>& older, const std::optional<Row>& newer) {
+  static const Value kNull{};
+  auto out = nlohmann::json::object();
+  for (std::size_t c = 0; c < spec.columns.size(); ++c) {
+    const Value& old = older ? older->values[c] : kNull;
+    const Value& now = newer ? newer->values[c] : kNull;
+    if (old != now) {
+      out[spec.columns[c].name] = {{"old", value_to_json(spec.columns[c].type, old)},
+                                   {"new", value_to_json(spec.columns[c].type, now)}};
+    }
+  }
+  return out;
+}
+
 ReadResult as_read(const LiveProjections& live, const std::string& name, const Shot& s, std::int64_t position) {
   ReadResult out;
   out.version = s.version;
@@ -170,7 +186,8 @@ RowHistory HistoryReads::history(const std::string& name, const std::string& key
       " AS from_position, (SELECT min(n." + pos + ") FROM " + table + " n WHERE n." + k + " = h." + k + " AND n." + pos +
       " > h." + pos + ") AS to_position, e.event_id, e.event_type AS type, e.recorded_at, to_jsonb(h) AS row FROM " +
       table + " h LEFT JOIN reproj.events e ON e.global_position = h." + pos + " WHERE h." + k + " = $2 AND h." + pos +
-      " < $3::bigint ORDER BY h." + pos + " DESC LIMIT $4::int) x)";
+      " < $3::bigint ORDER BY h." + pos + " DESC LIMIT $4::int + 1) x)";
+  // One version more than the page: the one before the page's last, what that one changed from.
   const std::int64_t below = before > 0 ? before : std::numeric_limits<std::int64_t>::max();
   const auto s = shoot(live_, name, payload,
                        [&](const Shot& shot) { return std::max(options.strong ? shot.tail : 0, options.min_position); },
@@ -179,7 +196,14 @@ RowHistory HistoryReads::history(const std::string& name, const std::string& key
   out.version = s.version;
   out.watermark = s.watermark;
   out.table = &served_table(live_.registry().get(name, s.version));
-  for (const auto& x : nlohmann::json::parse(s.payload)) {
+  const auto versions = nlohmann::json::parse(s.payload);
+  const auto row_of = [&](const nlohmann::json& x) -> std::optional<Row> {
+    const auto& row = x.at("row");
+    if (row.value(detail::kHistoryDeleted, false)) return std::nullopt;
+    return row_from_json(row, *out.table);
+  };
+  for (std::size_t i = 0; i < versions.size() && out.items.size() < limit; ++i) {
+    const auto& x = versions[i];
     RowHistoryItem item;
     item.from_position = x.at("from_position").get<std::int64_t>();
     if (!x.at("to_position").is_null()) item.to_position = x["to_position"].get<std::int64_t>();
@@ -191,12 +215,19 @@ RowHistory HistoryReads::history(const std::string& name, const std::string& key
     item.event_id = text("event_id");
     item.type = text("type");
     item.recorded_at = text("recorded_at");
-    const auto& row = x.at("row");
-    if (!row.value(detail::kHistoryDeleted, false)) item.row = row_from_json(row, *out.table);
-    item.changed = row.value(detail::kHistoryChanged, nlohmann::json::object());
+    item.row = row_of(x);
+    if (const auto kept = x.at("row").find(detail::kHistoryChanged); kept != x.at("row").end() && kept->is_object()) {
+      item.changed = *kept;  // a version written before migration 0014
+    } else {
+      item.changed = changes(*out.table, i + 1 < versions.size() ? row_of(versions[i + 1]) : std::nullopt, item.row);
+    }
     out.items.push_back(std::move(item));
   }
-  if (out.items.size() == limit && limit > 0) out.next = out.items.back().from_position;
+  // More to read: the version past the page, when it is still readable.
+  if (out.items.size() == limit && limit > 0 && versions.size() > limit &&
+      (versions[limit].at("to_position").is_null() || versions[limit]["to_position"].get<std::int64_t>() > s.horizon)) {
+    out.next = out.items.back().from_position;
+  }
   return out;
 }
 

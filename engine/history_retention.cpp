@@ -77,8 +77,8 @@ Pruned prune_history(ConnectionPool& pool, const ProjectionRegistry& registry, c
         if (now[0].as<int>() != active) return std::int64_t{-1};
         const auto r = tx.exec_params0(
             "DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(SELECT h.ctid FROM " + table + " h WHERE h." + pos +
-                " < $1 AND EXISTS (SELECT 1 FROM " + table + " n WHERE n." + key + " = h." + key + " AND n." + pos +
-                " > h." + pos + " AND n." + pos + " <= $1) LIMIT $2))",
+                " < $1 AND (SELECT count(*) FROM (SELECT FROM " + table + " n WHERE n." + key + " = h." + key +
+                " AND n." + pos + " > h." + pos + " AND n." + pos + " <= $1 LIMIT 2) n) = 2 LIMIT $2))",
             out.horizon, batch);
         tx.commit();
         return static_cast<std::int64_t>(r.affected_rows());

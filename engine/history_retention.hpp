@@ -17,9 +17,9 @@ struct Pruned {
 };
 
 /// Raises the horizon of `name`'s live version to what its retention allows, then deletes the
-/// versions no read at or past it needs (every version but the one current at the horizon, per
-/// key), `batch` per transaction, so appliers and swaps wait at most one batch. A no-op for a
-/// version that keeps everything.
+/// versions no read at or past it needs (every version but the one current at the horizon and
+/// the one before it, what that one changed from, per key), `batch` per transaction, so appliers
+/// and swaps wait at most one batch. A no-op for a version that keeps everything.
 Pruned prune_history(ConnectionPool& pool, const ProjectionRegistry& registry, const std::string& name,
                      std::int64_t batch = 5000);
 

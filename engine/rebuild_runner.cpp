@@ -276,7 +276,13 @@ class RebuildManager::Runner {
   bool checkpoint(std::int64_t position, std::int64_t events, RebuildState state, double rate, Ending ending) {
     const bool last_replay = ending == Ending::kLastOfReplay;
     if (history_) history_->drain();  // every version up to `position` committed (the rest: below)
-    if (last_replay) history_.reset();  // its connection closes before the index builds open theirs
+    if (last_replay && history_) {
+      if (spilled_) {
+        history_.reset();  // the key is built in the checkpoint's transaction (index_histories)
+      } else {  // the history's key is built meanwhile (index_shadow waits for it)
+        history_->build_key(detail::history_key_build(conn_, projection_, shadow_, index_build()));
+      }
+    }
     pqxx::work tx{conn_};
     std::int64_t rows = 0;
     if (spilled_) {
@@ -325,9 +331,15 @@ class RebuildManager::Runner {
   // index side by side, then makes the key and the unique rules constraints over them and
   // switches to catching up, in one transaction. False if cancelled.
   bool index_shadow() {
-    const auto attach = detail::build_shadow_indexes(conn_, m_.pool_.database_url(), projection_, shadow_,
-                                                     rows_, m_.options_.index_build_sessions,
-                                                     m_.options_.index_build_workers);
+    const auto t_index = Clock::now();
+    const auto attach = detail::build_shadow_indexes(
+        conn_, m_.pool_.database_url(), projection_, shadow_, rows_, index_build(),
+        history_ ? detail::HistoryKeys::kBuiltElsewhere : detail::HistoryKeys::kBuild);
+    if (history_) {
+      history_->drain();  // its key built too
+      history_.reset();
+    }
+    spdlog::debug("rebuild {}: indexes built in {:.0f} ms", info_.id, Ms(Clock::now() - t_index).count());
     fault("indexed", 1);  // built, not yet attached: a resume must drop them and index again
     pqxx::work tx{conn_};
     for (const auto& sql : attach) tx.exec0(sql);
@@ -338,6 +350,12 @@ class RebuildManager::Runner {
     }
     tx.commit();
     return true;
+  }
+
+  detail::IndexBuild index_build() const {
+    return {.sessions = m_.options_.index_build_sessions,
+            .workers = m_.options_.index_build_workers,
+            .memory_mib = m_.options_.index_build_memory_mib};
   }
 
   // Over the memory budget, just after a checkpoint: every row is in the shadow, so memory lets
@@ -357,6 +375,7 @@ class RebuildManager::Runner {
   }
 
   void drop_shadow() {
+    history_.reset();  // stops writing to (or indexing) what is dropped
     pqxx::work tx{conn_};
     detail::drop_tables(tx, shadow_);
     tx.commit();

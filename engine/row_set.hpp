@@ -42,13 +42,13 @@ struct UniqueClash {
 };
 
 /// One change of a row of a table keeping history (TableSpec::history), made by the event at
-/// `position`: the row after it (nullopt: deleted) and each changed column's value before it.
+/// `position`: the row after it (nullopt: deleted). What the event changed is the difference from
+/// the key's previous version, so it is not kept twice.
 struct RowVersion {
   std::size_t table = 0;
   std::string key;
   std::int64_t position = 0;
   std::optional<Row> row;
-  std::vector<std::pair<std::size_t, Value>> before;  // column index, old value
 };
 
 /// The one Sink: an in-memory overlay of a projection's tables that remembers which rows changed.

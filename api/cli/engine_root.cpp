@@ -54,6 +54,9 @@ engine::RebuildOptions rebuild_options_from_env() {
       env_count("REPROJ_INDEX_BUILD_WORKERS", static_cast<std::size_t>(options.index_build_workers), 0, 1024));
   options.index_build_sessions = static_cast<int>(
       env_count("REPROJ_INDEX_BUILD_SESSIONS", static_cast<std::size_t>(options.index_build_sessions), 1, 64));
+  // PostgreSQL's range for maintenance_work_mem is 1 MB to 2 TB.
+  options.index_build_memory_mib = static_cast<int>(env_count(
+      "REPROJ_INDEX_BUILD_MEMORY_MIB", static_cast<std::size_t>(options.index_build_memory_mib), 1, 2'097'151));
   return options;
 }
 

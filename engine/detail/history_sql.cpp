@@ -9,50 +9,13 @@
 
 namespace reproj::engine::detail {
 
-namespace {
-
-// A value as value_to_json renders it, written straight for the common types: a rebuild keeping
-// history encodes one object per version, without building a document for it.
-void append_json_value(std::string& out, ColumnType type, const Value& v) {
-  if (std::holds_alternative<std::monostate>(v)) {
-    out += "null";
-  } else if (const auto* b = std::get_if<bool>(&v)) {
-    out += *b ? "true" : "false";
-  } else if (const auto* n = std::get_if<std::int64_t>(&v)) {
-    out += std::to_string(*n);
-  } else if (const auto* s = std::get_if<std::string>(&v); s && type == ColumnType::kText) {
-    out += nlohmann::json(*s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  } else {
-    out += value_to_json(type, v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
-}
-
-// {"column": {"old": v, "new": v}} of what the version's event changed.
-std::string changed_json(const TableSpec& spec, const RowVersion& v) {
-  static const Value kNull{};
-  std::string out = "{";
-  for (const auto& [c, old] : v.before) {
-    if (out.size() > 1) out += ',';
-    out += nlohmann::json(spec.columns[c].name).dump();
-    out += ":{\"old\":";
-    append_json_value(out, spec.columns[c].type, old);
-    out += ",\"new\":";
-    append_json_value(out, spec.columns[c].type, v.row ? v.row->values[c] : kNull);
-    out += '}';
-  }
-  return out + "}";
-}
-
-}  // namespace
-
 void create_history_table(pqxx::transaction_base& tx, const TableSpec& spec, const std::string& physical, KeyIndex key) {
   std::string sql = "CREATE TABLE " + qualified(tx, physical) + " (";
   for (std::size_t i = 0; i < spec.columns.size(); ++i) {
     sql += tx.quote_name(spec.columns[i].name) + " " + std::string{sql_type(spec.columns[i].type)} +
            (i == 0 ? " NOT NULL, " : ", ");
   }
-  sql += std::string{kHistoryPosition} + " bigint NOT NULL, " + kHistoryDeleted + " boolean NOT NULL, " +
-         kHistoryChanged + " json NOT NULL";
+  sql += std::string{kHistoryPosition} + " bigint NOT NULL, " + kHistoryDeleted + " boolean NOT NULL";
   if (key == KeyIndex::kExists) sql += ", PRIMARY KEY (" + tx.quote_name(spec.columns[0].name) + ", " + kHistoryPosition + ")";
   tx.exec0(sql + ")");
 }
@@ -99,7 +62,7 @@ void append_versions(pqxx::transaction_base& tx, const Projection& projection, c
     const TableSpec& spec = tables[t];
     std::vector<std::string> columns;
     for (const auto& c : spec.columns) columns.push_back(tx.quote_name(c.name));
-    for (const char* c : {kHistoryPosition, kHistoryDeleted, kHistoryChanged}) columns.emplace_back(c);
+    for (const char* c : {kHistoryPosition, kHistoryDeleted}) columns.emplace_back(c);
     std::optional<CopyWriter> out;
     std::string line;
     for (const auto& v : versions) {
@@ -112,8 +75,7 @@ void append_versions(pqxx::transaction_base& tx, const Projection& projection, c
         else if (v.row) append_copy_value(line, v.row->values[c]);
         else line += "\\N";
       }
-      line += '\t' + std::to_string(v.position) + (v.row ? "\tf\t" : "\tt\t");
-      append_copy_field(line, changed_json(spec, v));
+      line += '\t' + std::to_string(v.position) + (v.row ? "\tf" : "\tt");
       out->write_line(line);
     }
     if (out) out->complete();

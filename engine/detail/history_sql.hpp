@@ -1,13 +1,14 @@
 #pragma once
 // The history of a projection table (TableSpec::history; docs/DESIGN.md invariant 14), as SQL.
-// A history table has the table's columns (nullable) and three of its own:
+// A history table has the table's columns (nullable) and two of its own:
 //   _position  bigint   the event that made the version: it is valid from here...
 //   _deleted   boolean  the version is a deletion (its columns NULL but the key)
-//   _changed   jsonb    {"column": {"old": v, "new": v}} of what that event changed (values as
-//                       clients read them, engine/column_value.hpp value_to_json)
 // ...to the next version's _position (exclusive), so a version is never updated: history is
 // insert-only, its key (key, _position) refuses a change recorded twice, and "as of P" is one
-// probe of that key for the newest version at or before P.
+// probe of that key for the newest version at or before P. What an event changed is the
+// difference from the key's previous version (read with it), so a version costs one row of the
+// table and nothing more. Tables made before that carry a third, `_changed` json (nullable since
+// migration 0014), which a read of such an old version still uses.
 
 #include <string>
 #include <vector>
@@ -23,7 +24,7 @@ namespace reproj::engine::detail {
 
 inline constexpr const char* kHistoryPosition = "_position";
 inline constexpr const char* kHistoryDeleted = "_deleted";
-inline constexpr const char* kHistoryChanged = "_changed";
+inline constexpr const char* kHistoryChanged = "_changed";  // old tables only, see above
 
 /// CREATE TABLE for the history of `spec`, always LOGGED (it is appended to, never rewritten). With
 /// KeyIndex::kBuild its key is built later by history_index_plan (a rebuild's replay).

@@ -19,6 +19,7 @@ HistoryWriter::~HistoryWriter() {
     std::scoped_lock lock{mutex_};
     stopping_ = true;
     queue_.clear();
+    if (writing_) conn_->cancel_query();  // a key build at 10M events takes seconds
   }
   changed_.notify_all();
   thread_.join();
@@ -28,7 +29,14 @@ void HistoryWriter::push(std::vector<RowVersion> versions) {
   std::scoped_lock lock{mutex_};
   if (error_) std::rethrow_exception(error_);
   if (versions.empty()) return;
-  queue_.push_back(std::move(versions));
+  queue_.push_back({std::move(versions), {}});
+  changed_.notify_all();
+}
+
+void HistoryWriter::build_key(std::vector<std::string> statements) {
+  std::scoped_lock lock{mutex_};
+  if (error_) std::rethrow_exception(error_);
+  queue_.push_back({{}, std::move(statements)});
   changed_.notify_all();
 }
 
@@ -43,15 +51,18 @@ void HistoryWriter::run() {
   while (true) {
     changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
-    auto batch = std::move(queue_.front());
+    auto job = std::move(queue_.front());
     queue_.pop_front();
     writing_ = true;
     lock.unlock();
     std::exception_ptr failed;
     try {
-      pqxx::work tx{*conn_};
-      append_versions(tx, projection_, names_, batch);
-      tx.commit();
+      if (!job.versions.empty()) {
+        pqxx::work tx{*conn_};
+        append_versions(tx, projection_, names_, job.versions);
+        tx.commit();
+      }
+      for (const auto& sql : job.statements) exec_session(*conn_, sql);
     } catch (...) {
       failed = std::current_exception();
     }

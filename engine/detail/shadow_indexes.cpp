@@ -1,5 +1,6 @@
 #include "engine/detail/shadow_indexes.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
@@ -23,8 +24,15 @@ void drop_indexes(pqxx::transaction_base& tx, const std::string& physical) {
   }
 }
 
-void build_side_by_side(const std::string& database_url, const std::vector<std::string>& statements, int sessions,
-                        int workers) {
+std::vector<std::string> index_session_settings(const IndexBuild& how) {
+  // PostgreSQL drops parallel workers until each participant has 32 MB.
+  const int memory = how.workers > 0 ? std::max(how.memory_mib, 32 * (how.workers + 1)) : how.memory_mib;
+  return {"SET max_parallel_maintenance_workers = " + std::to_string(how.workers),
+          "SET maintenance_work_mem = '" + std::to_string(memory) + "MB'"};
+}
+
+void build_side_by_side(const std::string& database_url, const std::vector<std::string>& statements,
+                        const IndexBuild& how) {
   std::atomic<std::size_t> next{0};
   std::mutex failed_mutex;
   std::exception_ptr failed;
@@ -32,7 +40,7 @@ void build_side_by_side(const std::string& database_url, const std::vector<std::
     try {
       auto conn = connect(database_url);
       exec_session(*conn, "SET application_name = 'reproj index build'");
-      exec_session(*conn, "SET max_parallel_maintenance_workers = " + std::to_string(workers));
+      for (const auto& sql : index_session_settings(how)) exec_session(*conn, sql);
       for (std::size_t i = next++; i < statements.size(); i = next++) {
         {
           std::lock_guard lock{failed_mutex};
@@ -45,7 +53,7 @@ void build_side_by_side(const std::string& database_url, const std::vector<std::
       if (!failed) failed = std::current_exception();
     }
   };
-  const auto n = std::min<std::size_t>(static_cast<std::size_t>(std::max(sessions, 1)), statements.size());
+  const auto n = std::min<std::size_t>(static_cast<std::size_t>(std::max(how.sessions, 1)), statements.size());
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < n; ++i) threads.emplace_back(builder);
   if (n > 0) builder();

@@ -16,10 +16,21 @@ namespace reproj::engine::detail {
 /// the indexes of an attempt that died before attaching them).
 void drop_indexes(pqxx::transaction_base& tx, const std::string& physical);
 
-/// Runs `statements` in the order given (put the largest first) on up to `sessions` new
-/// connections at once, each with max_parallel_maintenance_workers = `workers`. Throws the first
-/// error after all have stopped.
-void build_side_by_side(const std::string& database_url, const std::vector<std::string>& statements, int sessions,
-                        int workers);
+/// How a shadow's indexes are built (RebuildOptions' index_build_*).
+struct IndexBuild {
+  int sessions = 2;    // side by side
+  int workers = 0;     // max_parallel_maintenance_workers of each
+  int memory_mib = 2;  // maintenance_work_mem of each (with workers, at least the 32 MB per
+                       // participant PostgreSQL needs to use them)
+};
+
+/// The SET statements that give a session `how`'s workers and memory.
+std::vector<std::string> index_session_settings(const IndexBuild& how);
+
+/// Runs `statements` in the order given (put the largest first) on up to `how.sessions` new
+/// connections at once, each with index_session_settings. Throws the first error after all have
+/// stopped.
+void build_side_by_side(const std::string& database_url, const std::vector<std::string>& statements,
+                        const IndexBuild& how);
 
 }  // namespace reproj::engine::detail

@@ -85,7 +85,7 @@ void rewrite_shadow(pqxx::transaction_base& tx, const std::vector<TableSpec>& sp
 
 std::vector<std::string> build_shadow_indexes(pqxx::connection& conn, const std::string& database_url,
                                               const Projection& projection, const std::vector<std::string>& tables,
-                                              const RowSet& rows, int sessions, int workers) {
+                                              const RowSet& rows, const IndexBuild& how, HistoryKeys histories) {
   const auto& specs = projection.tables();
   std::vector<std::size_t> order(specs.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -101,13 +101,26 @@ std::vector<std::string> build_shadow_indexes(pqxx::connection& conn, const std:
     for (std::size_t i = 0; i < specs.size(); ++i) {  // a history holds about a row per event: first
       if (auto h = history_of(projection, i)) {
         auto plan = history_index_plan(tx, specs[i], tables.at(*h));
-        build.insert(build.begin(), plan.build.begin(), plan.build.end());
+        if (histories == HistoryKeys::kBuild) build.insert(build.begin(), plan.build.begin(), plan.build.end());
         attach.insert(attach.end(), plan.attach.begin(), plan.attach.end());
       }
     }
   }
-  build_side_by_side(database_url, build, sessions, workers);
+  build_side_by_side(database_url, build, how);
   return attach;
+}
+
+std::vector<std::string> history_key_build(pqxx::connection& conn, const Projection& projection,
+                                           const std::vector<std::string>& tables, const IndexBuild& how) {
+  auto out = index_session_settings(how);
+  pqxx::read_transaction tx{conn};
+  for (std::size_t i = 0; i < projection.tables().size(); ++i) {
+    if (auto h = history_of(projection, i)) {
+      const auto plan = history_index_plan(tx, projection.tables()[i], tables.at(*h));
+      out.insert(out.end(), plan.build.begin(), plan.build.end());
+    }
+  }
+  return out;
 }
 
 void index_for_reads(pqxx::transaction_base& tx, const std::vector<TableSpec>& specs,

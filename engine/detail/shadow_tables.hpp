@@ -8,6 +8,7 @@
 
 #include <pqxx/pqxx>
 
+#include "engine/detail/shadow_indexes.hpp"
 #include "engine/projection.hpp"
 #include "engine/row_set.hpp"
 
@@ -27,10 +28,18 @@ void rewrite_shadow(pqxx::transaction_base& tx, const std::vector<TableSpec>& sp
 /// Builds the indexes of shadow heaps written by kLastOfReplay side by side on sessions of their
 /// own (largest table first, by `rows`); returns the statements that then attach the key and the
 /// unique rules as constraints, to run in one transaction.
-/// `tables` is the shadow's table_names() list: the keys of its histories are built too.
+/// `tables` is the shadow's table_names() list: the keys of its histories are built too unless
+/// `histories` is kBuiltElsewhere (history_key_build); their attach statements are returned either way.
+enum class HistoryKeys { kBuild, kBuiltElsewhere };
 std::vector<std::string> build_shadow_indexes(pqxx::connection& conn, const std::string& database_url,
                                               const Projection& projection, const std::vector<std::string>& tables,
-                                              const RowSet& rows, int sessions, int workers);
+                                              const RowSet& rows, const IndexBuild& how,
+                                              HistoryKeys histories = HistoryKeys::kBuild);
+
+/// The statements that build the keys of the shadow's histories (`tables` as above), the session's
+/// settings first: what HistoryKeys::kBuiltElsewhere leaves to another session.
+std::vector<std::string> history_key_build(pqxx::connection& conn, const Projection& projection,
+                                           const std::vector<std::string>& tables, const IndexBuild& how);
 
 /// Indexes the shadow for reads by key and indexed column (a spilled fold reads its rows back):
 /// a bare heap from scratch, a keyed table its secondary indexes.

@@ -69,7 +69,6 @@ std::string live_columns_json(const Projection& projection) {
       auto history = columns;
       history[kHistoryPosition] = "bigint";
       history[kHistoryDeleted] = "boolean";
-      history[kHistoryChanged] = "json";
       out[history_table_name(projection, t)] = std::move(history);
     }
   }

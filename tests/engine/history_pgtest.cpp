@@ -10,6 +10,7 @@
 #include "engine/errors.hpp"
 #include "engine/history_reads.hpp"
 #include "engine/history_retention.hpp"
+#include "engine/migration_source.hpp"
 #include "engine/rebuild.hpp"
 #include "engine/spec/spec_projection.hpp"
 #include "tests/support/live_fixture.hpp"
@@ -228,6 +229,61 @@ class HistoryTest : public test::LiveTest {
     EXPECT_EQ(sold_to.rows.size(), want) << "the filter applies to the rows as of the position";
   }
 
+  // Every version of `car` the history reads (page by page, newest first), with what its event
+  // changed, against the fold: a version per event that changed the row, none at or before
+  // `horizon` but the one current there.
+  void expect_history(const std::vector<engine::Event>& events, const std::string& car, const std::string& where,
+                      std::int64_t horizon = 0) {
+    SCOPED_TRACE(where + ": history of " + car);
+    static const std::vector<std::string> kColumns{"car_id", "color", "sold", "customer_id", "customer_name"};
+    const auto as_json = [](const Value& v) -> nlohmann::json {
+      if (const auto* s = std::get_if<std::string>(&v)) return *s;
+      if (const auto* b = std::get_if<bool>(&v)) return *b;
+      return nullptr;
+    };
+    struct Expected {
+      std::int64_t position;
+      std::optional<engine::Row> row;
+      nlohmann::json changed;
+    };
+    std::vector<Expected> expected;
+    Fold fold;
+    for (const auto& e : events) {
+      const auto before_it = fold.fleet.find(car);
+      const std::optional<engine::Row> before =
+          before_it == fold.fleet.end() ? std::nullopt : std::optional<engine::Row>{before_it->second};
+      fold.apply(e);
+      const auto after_it = fold.fleet.find(car);
+      const std::optional<engine::Row> after =
+          after_it == fold.fleet.end() ? std::nullopt : std::optional<engine::Row>{after_it->second};
+      if (before == after) continue;
+      auto changed = nlohmann::json::object();
+      for (std::size_t c = 0; c < kColumns.size(); ++c) {
+        const Value old = before ? before->values[c] : Value{};
+        const Value now = after ? after->values[c] : Value{};
+        if (old != now) changed[kColumns[c]] = {{"old", as_json(old)}, {"new", as_json(now)}};
+      }
+      expected.push_back({e.global_position, after, changed});
+    }
+    std::size_t first = 0;  // the version current at the horizon
+    while (first + 1 < expected.size() && expected[first + 1].position <= horizon) ++first;
+    engine::HistoryReads reads{*live_};
+    std::vector<engine::RowHistoryItem> items;
+    for (std::int64_t before = 0;;) {
+      auto page = reads.history("fleet", car, before, 3, {});
+      items.insert(items.end(), page.items.begin(), page.items.end());
+      if (!page.next) break;
+      before = *page.next;
+    }
+    ASSERT_EQ(items.size(), expected.size() - std::min(first, expected.size()));
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const auto& want = expected[expected.size() - 1 - i];
+      EXPECT_EQ(items[i].from_position, want.position);
+      EXPECT_EQ(items[i].row, want.row) << "at " << want.position;
+      EXPECT_EQ(items[i].changed, want.changed) << "at " << want.position;
+    }
+  }
+
   void run_oracle(int first, int second, unsigned seed) {
     start(first);
     std::mt19937 rng{seed};
@@ -239,6 +295,7 @@ class HistoryTest : public test::LiveTest {
     auto events = log();
     std::uniform_int_distribution<std::int64_t> at{0, store_->safe_tail()};
     for (int k = 0; k < 6; ++k) expect_as_of(events, at(rng), "live");
+    for (int i = 0; i < 12; i += 3) expect_history(events, "car-" + std::to_string(i), "live");
 
     engine::RebuildOptions options;
     options.checkpoint_events = 150;  // several checkpoints: history is appended at each
@@ -253,10 +310,12 @@ class HistoryTest : public test::LiveTest {
     at = std::uniform_int_distribution<std::int64_t>{0, store_->safe_tail()};
     for (int k = 0; k < 6; ++k) expect_as_of(events, at(rng), "rebuilt");
     expect_as_of(events, store_->safe_tail(), "rebuilt");
+    for (int i = 1; i < 12; i += 3) expect_history(events, "car-" + std::to_string(i), "rebuilt");
 
     rebuilds.rollback("fleet");
     for (int k = 0; k < 6; ++k) expect_as_of(events, at(rng), "rolled back");
     expect_as_of(events, store_->safe_tail(), "rolled back");
+    for (int i = 2; i < 12; i += 3) expect_history(events, "car-" + std::to_string(i), "rolled back");
   }
 };
 
@@ -304,6 +363,42 @@ TEST_F(HistoryTest, HistoryNamesTheEventOfEachValue) {
       << "one version per change, none twice";
 }
 
+// A history table made before migration 0014 stored what each event changed in `_changed` (json,
+// NOT NULL). After the migration new versions leave it NULL and are read with what they changed
+// worked out from the version before; the old versions are read with what they stored.
+TEST_F(HistoryTest, HistoryMadeBeforeMigration14KeepsItsChangesAndTakesNewVersions) {
+  start(1);
+  const auto created = append("car-1", {test::new_event("car.created", {{"color", "red"}})});
+  live_->catch_up("fleet", store_->safe_tail(), engine::ApplyMode::kWorker);
+  {
+    pqxx::connection c{db_->url()};
+    pqxx::work tx{c};
+    tx.exec0("ALTER TABLE reproj_data.fleet__h ADD COLUMN _changed json");  // as 0012's tables had it
+    tx.exec0(R"(UPDATE reproj_data.fleet__h SET _changed = '{"color": {"old": null, "new": "stored"}}')");
+    tx.exec0("ALTER TABLE reproj_data.fleet__h ALTER COLUMN _changed SET NOT NULL");
+    tx.exec0("ALTER TABLE reproj_data.fleet__names__h ADD COLUMN _changed json NOT NULL");  // empty yet
+    tx.commit();
+  }
+  {
+    pqxx::connection c{db_->url()};
+    pqxx::work tx{c};
+    for (const auto& m : engine::embedded_migrations()) {
+      if (m.version == 14) tx.exec0(m.sql);
+    }
+    tx.commit();
+  }
+  const auto repainted = append("car-1", {test::new_event("car.repainted", {{"color", "blue"}})});
+  append("cust-1", {test::new_event("customer.renamed", {{"name", "Bob"}})});
+  live_->catch_up("fleet", store_->safe_tail(), engine::ApplyMode::kWorker);  // both tables take a version
+  engine::HistoryReads reads{*live_};
+  const auto h = reads.history("fleet", "car-1", 0, 10, {});  // the repaint applied: the column takes NULL
+  ASSERT_EQ(h.items.size(), 2u);
+  EXPECT_EQ(h.items[0].from_position, repainted);
+  EXPECT_EQ(h.items[0].changed, (nlohmann::json{{"color", {{"old", "red"}, {"new", "blue"}}}}));
+  EXPECT_EQ(h.items[1].from_position, created);
+  EXPECT_EQ(h.items[1].changed, (nlohmann::json{{"color", {{"old", nullptr}, {"new", "stored"}}}})) << "as stored";
+}
+
 TEST_F(HistoryTest, RetentionPrunesBelowItsHorizonAndReadsThereAreGone) {
   start(5);
   append_random(3, 300);
@@ -320,6 +415,8 @@ TEST_F(HistoryTest, RetentionPrunesBelowItsHorizonAndReadsThereAreGone) {
   }
   const auto events = log();
   for (auto p : {pruned.horizon, pruned.horizon + 7, store_->safe_tail()}) expect_as_of(events, p, "pruned");
+  // What the version current at the horizon changed is still known: the one before it is kept.
+  for (int i = 0; i < 12; ++i) expect_history(events, "car-" + std::to_string(i), "pruned", pruned.horizon);
   EXPECT_EQ(engine::prune_history(*pool_, registry_, "fleet").versions, 0) << "nothing more to prune";
 }
 
