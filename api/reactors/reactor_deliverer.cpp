@@ -20,6 +20,10 @@ using std::chrono::milliseconds;
 constexpr milliseconds kStateCheck{1000};
 // What was done is checkpointed at least this often while it changes (and after `batch` events).
 constexpr milliseconds kCheckpointEvery{100};
+// Done events a checkpoint may lag behind, in batches: past it nothing more is sent until the
+// checkpoint commits, so a take-over sends again at most this many events besides those in flight,
+// however slow the database.
+constexpr std::int64_t kUncommittedBatches = 2;
 // A pass wakes at least this often to notice stop() or a lost lock.
 constexpr milliseconds kTick{250};
 // Events read and not yet done, at most: a stream that keeps failing holds back reading, not memory.
@@ -74,7 +78,7 @@ asio::awaitable<bool> ReactorDeliverer::pass() {
   stored_backing_off_ = reactor.backing_off;
   more_ = !work->complete;
   ending_ = failed_checkpoint_ = cancelled_ = news_pending_ = false;
-  delivered_ = 0;
+  delivered_ = uncommitted_ = 0;
   dead_.clear();
   retried_.clear();
   stop_error_.reset();
@@ -126,6 +130,7 @@ void ReactorDeliverer::dispatch() {
     if (state == CircuitBreaker::State::kOpen) return;
     const bool probe = state == CircuitBreaker::State::kHalfOpen;
     if (probe && window_.in_flight() > 0) return;  // the probe goes alone
+    if (uncommitted_ >= kUncommittedBatches * static_cast<std::int64_t>(c_.batch)) return;  // checkpoint first
     const auto position = window_.take(now);
     if (!position) return;
     ++running_attempts_;
@@ -184,6 +189,7 @@ void ReactorDeliverer::judge(std::int64_t position, const DeliveryReply& reply, 
     } else {
       ++delivered_;
     }
+    ++uncommitted_;
     window_.done(position);
     return;
   }
@@ -214,6 +220,7 @@ void ReactorDeliverer::judge(std::int64_t position, const DeliveryReply& reply, 
   }
   if (pending.retry) {
     retried_.push_back({pending.event.event_id, false, pending.attempts, error});
+    ++uncommitted_;
     window_.done(position);
     return;
   }
@@ -225,6 +232,7 @@ void ReactorDeliverer::judge(std::int64_t position, const DeliveryReply& reply, 
     return;
   }
   dead_.push_back({pending.event, pending.attempts, error});
+  ++uncommitted_;
   window_.done(position);
 }
 
@@ -252,8 +260,10 @@ asio::awaitable<bool> ReactorDeliverer::flush() {
   publish_window();
   if (to == committed_ && done.empty() && dead_.empty() && delivered_ == 0 && retried_.empty() && !health_dirty_ &&
       in_flight == stored_in_flight_ && backing_off == stored_backing_off_) {
+    uncommitted_ = 0;
     co_return true;
   }
+  const auto taken = uncommitted_;
   engine::ReactorStore::Progress progress{committed_, to, std::move(done), delivered_, std::move(dead_), in_flight,
                                           backing_off};
   delivered_ = 0;
@@ -271,6 +281,7 @@ asio::awaitable<bool> ReactorDeliverer::flush() {
     co_return false;
   }
   committed_ = to;
+  uncommitted_ -= taken;
   stored_in_flight_ = in_flight;
   stored_backing_off_ = backing_off;
   for (const auto& r : retried) {

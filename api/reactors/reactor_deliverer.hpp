@@ -94,6 +94,7 @@ class ReactorDeliverer {
   bool cancelled_ = false;      // stopping: the requests in flight were cancelled
   bool news_pending_ = false;   // an answer came while the pass was not waiting for one
   std::int64_t delivered_ = 0;  // acknowledged since the last checkpoint
+  std::int64_t uncommitted_ = 0;  // done (acknowledged, dead-lettered) above the committed checkpoint
   std::vector<engine::ReactorStore::Progress::Dead> dead_;
   std::optional<std::string> stop_error_;  // on_failure "stop": why the reactor stops
   std::string last_error_;

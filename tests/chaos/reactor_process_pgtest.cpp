@@ -127,8 +127,10 @@ TEST_F(ReactorProcessTest, TwoInstancesExactlyOneDeliversAndTheOtherTakesOverAft
   EXPECT_LT(first_of_survivor, hits.size()) << "the survivor delivered the rest";
   expect_all_delivered(kEvents);
   const auto resent = hits.size() - kEvents;
-  // At most what was acknowledged since the last checkpoint (100 events or 100 ms) and in flight (8).
-  EXPECT_LE(resent, 150u) << "only what was sent after the last checkpoint is sent again";
+  // At most what was done above the committed checkpoint -- the deliverer sends nothing more past
+  // 2 batches of 100 until its checkpoint commits, however slow the database -- and in flight (8).
+  // (231 were seen under a loaded suite before that cap, against a bound of 150 then.)
+  EXPECT_LE(resent, 208u) << "only what was sent after the last checkpoint is sent again";
   std::cout << "[ reactor ] take-over re-sent " << resent << " events\n";
 }
 
