@@ -197,11 +197,12 @@ RowHistory HistoryReads::history(const std::string& name, const std::string& key
   out.watermark = s.watermark;
   out.table = &served_table(live_.registry().get(name, s.version));
   const auto versions = nlohmann::json::parse(s.payload);
-  const auto row_of = [&](const nlohmann::json& x) -> std::optional<Row> {
+  std::vector<std::optional<Row>> rows;  // each version's row, also the one before each item's
+  for (const auto& x : versions) {
     const auto& row = x.at("row");
-    if (row.value(detail::kHistoryDeleted, false)) return std::nullopt;
-    return row_from_json(row, *out.table);
-  };
+    if (row.value(detail::kHistoryDeleted, false)) rows.emplace_back();
+    else rows.emplace_back(row_from_json(row, *out.table));
+  }
   for (std::size_t i = 0; i < versions.size() && out.items.size() < limit; ++i) {
     const auto& x = versions[i];
     RowHistoryItem item;
@@ -215,11 +216,11 @@ RowHistory HistoryReads::history(const std::string& name, const std::string& key
     item.event_id = text("event_id");
     item.type = text("type");
     item.recorded_at = text("recorded_at");
-    item.row = row_of(x);
+    item.row = rows[i];
     if (const auto kept = x.at("row").find(detail::kHistoryChanged); kept != x.at("row").end() && kept->is_object()) {
       item.changed = *kept;  // a version written before migration 0014
     } else {
-      item.changed = changes(*out.table, i + 1 < versions.size() ? row_of(versions[i + 1]) : std::nullopt, item.row);
+      item.changed = changes(*out.table, i + 1 < rows.size() ? rows[i + 1] : std::nullopt, item.row);
     }
     out.items.push_back(std::move(item));
   }
